@@ -1,0 +1,125 @@
+"""The plugin's settings as one validated, immutable value, shared by NetBox and the replay tool.
+
+Names are the guide's ``BUSINESS_APP_*`` settings in lower case without the prefix; scenario files
+use the same names under ``settings:``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from .kinds import SEVERITIES
+
+__all__ = ('DEFAULT_NETWORK_ROLES', 'Settings')
+
+DEFAULT_NETWORK_ROLES = ('switch', 'router', 'firewall', 'load-balancer', 'core-switch', 'access-switch')
+_BACKENDS = ('auto', 'rust', 'python')
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every setting that changes what the plugin does, with the guide's defaults."""
+
+    auto_incidents_enabled: bool = True
+    auto_resolve_incidents: bool = True
+    correlation_window_minutes: float = 15.0
+    max_dependency_depth: int = 5
+    correlation_threshold: float = 0.3
+    require_minimum_severity: str = 'warning'
+    incident_notifications_enabled: bool = True
+    notification_webhooks: tuple[str, ...] = ()
+    default_incident_commander: str = 'NOC Team'
+    exclude_event_sources: tuple[str, ...] = ()
+    reopen_window_minutes: float = 10.0
+    max_incident_age_hours: float = 24.0
+    service_weight: float = 0.8
+    dependency_weight: float = 0.6
+    infrastructure_weight: float = 0.4
+    work_cap: int = 100_000
+    network_roles: tuple[str, ...] = DEFAULT_NETWORK_ROLES
+    engine_backend: str = 'auto'
+    async_processing: bool = False
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, where: str = 'setting') -> Settings:
+        """Build from lower-case names; an unknown name or a bad value raises ValueError naming it."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        clean: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in fields:
+                raise ValueError(f'{where} {name!r} is not a known setting')
+            clean[name] = _coerce(name, fields[name].default, value, where)
+        settings = cls(**clean)
+        settings.check(where)
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        return Settings.from_mapping({**dataclasses.asdict(self), **changes})
+
+    def check(self, where: str = 'setting') -> None:
+        """Raise ValueError for values that are well-typed but meaningless."""
+        if not 0.0 <= self.correlation_threshold <= 1.0:
+            raise ValueError(f'{where} correlation_threshold must be between 0 and 1, not {self.correlation_threshold}')
+        for name in ('service_weight', 'dependency_weight', 'infrastructure_weight'):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f'{where} {name} must be between 0 and 1, not {getattr(self, name)}')
+        for name in ('correlation_window_minutes', 'reopen_window_minutes', 'max_incident_age_hours'):
+            if getattr(self, name) < 0:
+                raise ValueError(f'{where} {name} cannot be negative')
+        if not 1 <= self.max_dependency_depth <= 64:
+            raise ValueError(f'{where} max_dependency_depth must be between 1 and 64, not {self.max_dependency_depth}')
+        if self.work_cap < 1:
+            raise ValueError(f'{where} work_cap must be at least 1')
+        if self.require_minimum_severity not in SEVERITIES:
+            raise ValueError(
+                f'{where} require_minimum_severity must be one of {", ".join(SEVERITIES)}, '
+                f'not {self.require_minimum_severity!r}'
+            )
+        if self.engine_backend not in _BACKENDS:
+            raise ValueError(f'{where} engine_backend must be one of {", ".join(_BACKENDS)}')
+        for url in self.notification_webhooks:
+            if not url.startswith(('http://', 'https://')):
+                raise ValueError(f'{where} notification_webhooks: {url!r} is not an http(s) URL')
+
+    # Derived values the engine uses
+    @property
+    def window_seconds(self) -> float:
+        return self.correlation_window_minutes * 60.0
+
+    @property
+    def reopen_seconds(self) -> float:
+        return self.reopen_window_minutes * 60.0
+
+    @property
+    def max_age_seconds(self) -> float:
+        return self.max_incident_age_hours * 3600.0
+
+
+def _coerce(name: str, default: Any, value: Any, where: str) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f'{where} {name} must be true or false, not {value!r}')
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f'{where} {name} must be a whole number, not {value!r}')
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f'{where} {name} must be a number, not {value!r}')
+        return float(value)
+    if isinstance(default, tuple):
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise ValueError(f'{where} {name} must be a list of strings, not {value!r}')
+        if not all(isinstance(item, str) for item in value):
+            raise ValueError(f'{where} {name} must be a list of strings')
+        return tuple(value)
+    if not isinstance(value, str):
+        raise ValueError(f'{where} {name} must be a string, not {value!r}')
+    return value

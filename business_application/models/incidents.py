@@ -1,0 +1,125 @@
+"""Incidents: the groups of events the correlation service builds, with why each event joined."""
+
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from netbox.models import NetBoxModel
+
+from ..choices import EventCrit, IncidentStatusChoices
+
+__all__ = ('Incident', 'IncidentEvent', 'IncidentTimelineEntry')
+
+
+class Incident(NetBoxModel):
+    """An outage as a NOC engineer handles it: its events, probable root cause and blast radius."""
+
+    title = models.CharField(verbose_name=_('title'), max_length=255)
+    description = models.TextField(verbose_name=_('description'), blank=True)
+    status = models.CharField(
+        verbose_name=_('status'), max_length=16, choices=IncidentStatusChoices, default=IncidentStatusChoices.NEW
+    )
+    severity = models.CharField(verbose_name=_('severity'), max_length=16, choices=EventCrit, default=EventCrit.WARNING)
+    commander = models.CharField(verbose_name=_('commander'), max_length=120, blank=True)
+    reporter = models.CharField(verbose_name=_('reporter'), max_length=120, blank=True)
+    detected_at = models.DateTimeField(verbose_name=_('detected at'), null=True, blank=True)
+    resolved_at = models.DateTimeField(verbose_name=_('resolved at'), null=True, blank=True)
+    resolved_event_time = models.DateTimeField(
+        verbose_name=_('resolved (event time)'), null=True, blank=True,
+        help_text=_('The own timestamp of the clear that resolved the incident'),
+    )
+    affected_services = models.ManyToManyField(
+        to='business_application.TechnicalService', related_name='incidents', blank=True,
+        verbose_name=_('affected services'),
+    )
+    events = models.ManyToManyField(
+        to='business_application.Event', through='business_application.IncidentEvent',
+        related_name='incidents', blank=True,
+    )
+    root_cause_event = models.ForeignKey(
+        to='business_application.Event', on_delete=models.SET_NULL, related_name='+', null=True, blank=True,
+        verbose_name=_('root cause event'),
+    )
+    root_cause = models.CharField(
+        verbose_name=_('probable root cause'), max_length=300, blank=True,
+        help_text=_('The most upstream alerting component, such as device:SWITCH-01'),
+    )
+    blast_radius = models.JSONField(verbose_name=_('blast radius'), default=dict, blank=True, editable=False)
+    merged_into = models.ForeignKey(
+        to='self', on_delete=models.SET_NULL, related_name='merged_incidents', null=True, blank=True, editable=False,
+        verbose_name=_('merged into'),
+    )
+    auto_created = models.BooleanField(verbose_name=_('auto-created'), default=False, editable=False)
+    last_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ('-detected_at', '-pk')
+        verbose_name = _('incident')
+        verbose_name_plural = _('incidents')
+        indexes = (models.Index(fields=('status', 'last_activity_at'), name='ba_incident_status_activity'),)
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse('plugins:business_application:incident', args=[self.pk])
+
+    def get_status_color(self):
+        return IncidentStatusChoices.colors.get(self.status)
+
+    def get_severity_color(self):
+        return EventCrit.colors.get(self.severity)
+
+    @property
+    def is_open(self):
+        return self.status in IncidentStatusChoices.OPEN
+
+
+class IncidentEvent(models.Model):
+    """One event occurrence in an incident: when and why it joined (score, factors and graph path)."""
+
+    incident = models.ForeignKey(to=Incident, on_delete=models.CASCADE, related_name='memberships')
+    event = models.ForeignKey(to='business_application.Event', on_delete=models.CASCADE, related_name='memberships')
+    occurrence = models.PositiveIntegerField(default=1)
+    joined_at = models.DateTimeField()
+    opened_incident = models.BooleanField(default=False)
+    score = models.FloatField(null=True, blank=True)
+    link = models.CharField(max_length=20, blank=True)
+    factors = models.JSONField(default=dict, blank=True)
+    path = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, default='triggered')
+    severity = models.CharField(max_length=16, default=EventCrit.WARNING)
+    last_activity_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ('joined_at', 'pk')
+        constraints = (
+            models.UniqueConstraint(
+                fields=('event', 'occurrence'), name='business_application_incidentevent_one_incident_per_occurrence'
+            ),
+        )
+        indexes = (models.Index(fields=('incident', 'status'), name='ba_incidentevent_status'),)
+
+    def __str__(self):
+        return f'{self.event_id} in {self.incident_id}'
+
+
+class IncidentTimelineEntry(models.Model):
+    """What happened to an incident and when: opened, joined, severity raised, merged, resolved, reopened."""
+
+    incident = models.ForeignKey(to=Incident, on_delete=models.CASCADE, related_name='timeline')
+    time = models.DateTimeField()
+    kind = models.CharField(max_length=32)
+    event = models.ForeignKey(
+        to='business_application.Event', on_delete=models.SET_NULL, related_name='+', null=True, blank=True
+    )
+    message = models.CharField(max_length=500)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ('time', 'pk')
+        verbose_name = _('timeline entry')
+        verbose_name_plural = _('timeline entries')
+
+    def __str__(self):
+        return self.message
