@@ -1,0 +1,286 @@
+"""REST serializers, NetBox-style: brief mode, nested objects, tags and custom fields."""
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+from rest_framework.exceptions import PermissionDenied
+from rest_framework import serializers
+
+from dcim.api.serializers import DeviceSerializer
+from netbox.api.fields import ChoiceField, ContentTypeField, SerializedPKRelatedField
+from netbox.api.gfk_fields import GFKSerializerField
+from netbox.api.serializers import NetBoxModelSerializer
+from virtualization.api.serializers import ClusterSerializer, VirtualMachineSerializer
+
+from ..choices import DependencyTypeChoices, EventCrit, EventStatus, IncidentStatusChoices, MaintenanceStatusChoices
+from ..services import intake
+from ..models import (
+    EVENT_OBJECT_TYPES, BusinessApplication, Event, EventSource, Incident, IncidentEvent, IncidentTimelineEntry,
+    Maintenance, ServiceDependency, TechnicalService,
+)
+
+__all__ = (
+    'BusinessApplicationSerializer', 'EventSerializer', 'EventSourceSerializer', 'IncidentSerializer',
+    'MaintenanceSerializer', 'ServiceDependencySerializer', 'TechnicalServiceSerializer',
+)
+
+
+class ObjectTypeField(ContentTypeField):
+    """A content type given as ``app_label.model`` (as NetBox does) or by its numeric id (as the guide does)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool) or isinstance(data, str) and data.isdigit():
+            try:
+                return self.get_queryset().get(pk=int(data))
+            except ContentType.DoesNotExist:
+                self.fail('does_not_exist', content_type=data)
+        return super().to_internal_value(data)
+
+
+class BusinessApplicationSerializer(NetBoxModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name='plugins-api:business_application-api:businessapplication-detail')
+    devices = SerializedPKRelatedField(
+        queryset=DeviceSerializer.Meta.model.objects.all(), serializer=DeviceSerializer, nested=True, many=True,
+        required=False,
+    )
+    virtual_machines = SerializedPKRelatedField(
+        queryset=VirtualMachineSerializer.Meta.model.objects.all(), serializer=VirtualMachineSerializer, nested=True,
+        many=True, required=False,
+    )
+
+    class Meta:
+        model = BusinessApplication
+        fields = (
+            'id', 'url', 'display_url', 'display', 'appcode', 'name', 'description', 'owner', 'delegate', 'link',
+            'devices', 'virtual_machines', 'tags', 'custom_fields', 'created', 'last_updated',
+        )
+        brief_fields = ('id', 'url', 'display', 'appcode', 'name', 'description')
+
+
+class TechnicalServiceSerializer(NetBoxModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name='plugins-api:business_application-api:technicalservice-detail')
+    business_apps = SerializedPKRelatedField(
+        queryset=BusinessApplication.objects.all(), serializer=BusinessApplicationSerializer, nested=True, many=True,
+        required=False,
+    )
+    devices = SerializedPKRelatedField(
+        queryset=DeviceSerializer.Meta.model.objects.all(), serializer=DeviceSerializer, nested=True, many=True,
+        required=False,
+    )
+    vms = SerializedPKRelatedField(
+        queryset=VirtualMachineSerializer.Meta.model.objects.all(), serializer=VirtualMachineSerializer, nested=True,
+        many=True, required=False,
+    )
+    clusters = SerializedPKRelatedField(
+        queryset=ClusterSerializer.Meta.model.objects.all(), serializer=ClusterSerializer, nested=True, many=True,
+        required=False,
+    )
+
+    class Meta:
+        model = TechnicalService
+        fields = (
+            'id', 'url', 'display_url', 'display', 'name', 'service_type', 'description', 'business_apps', 'devices',
+            'vms', 'clusters', 'tags', 'custom_fields', 'created', 'last_updated',
+        )
+        brief_fields = ('id', 'url', 'display', 'name', 'service_type', 'description')
+
+
+class ServiceDependencySerializer(NetBoxModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name='plugins-api:business_application-api:servicedependency-detail')
+    upstream_service = TechnicalServiceSerializer(nested=True)
+    downstream_service = TechnicalServiceSerializer(nested=True)
+    dependency_type = ChoiceField(choices=DependencyTypeChoices, required=False)
+
+    class Meta:
+        model = ServiceDependency
+        fields = (
+            'id', 'url', 'display_url', 'display', 'name', 'description', 'upstream_service', 'downstream_service',
+            'dependency_type', 'tags', 'custom_fields', 'created', 'last_updated',
+        )
+        brief_fields = ('id', 'url', 'display', 'name', 'dependency_type')
+
+    def validate(self, data):
+        upstream = data.get('upstream_service', getattr(self.instance, 'upstream_service', None))
+        downstream = data.get('downstream_service', getattr(self.instance, 'downstream_service', None))
+        if upstream is not None and upstream == downstream:
+            raise serializers.ValidationError({'downstream_service': _('A service cannot depend on itself.')})
+        return super().validate(data)
+
+
+class EventSourceSerializer(NetBoxModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name='plugins-api:business_application-api:eventsource-detail')
+
+    class Meta:
+        model = EventSource
+        fields = (
+            'id', 'url', 'display_url', 'display', 'name', 'description', 'tags', 'custom_fields', 'created',
+            'last_updated',
+        )
+        brief_fields = ('id', 'url', 'display', 'name', 'description')
+
+
+class EventSourceRefField(serializers.PrimaryKeyRelatedField):
+    """An event source by id, by name, or as ``{"id": ...}`` / ``{"name": ...}``; never created implicitly."""
+
+    default_error_messages = {
+        'unknown_name': _('No event source is named {name!r}; create it first under event-sources/.'),
+        'bad_form': _('Give an event source id, a name, or an object with "id" or "name".'),
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            if 'id' in data:
+                data = data['id']
+            elif 'name' in data:
+                data = str(data['name'])
+            else:
+                self.fail('bad_form')
+        if isinstance(data, str) and not data.isdigit():
+            source = self.get_queryset().filter(name=data).first()
+            if source is None:
+                self.fail('unknown_name', name=data)
+            return source
+        return super().to_internal_value(data)
+
+    def to_representation(self, value):
+        return value.pk
+
+    def use_pk_only_optimization(self):
+        return False
+
+
+class EventSerializer(NetBoxModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name='plugins-api:business_application-api:event-detail')
+    status = ChoiceField(choices=EventStatus, required=False)
+    criticallity = ChoiceField(choices=EventCrit, required=False)
+    content_type = ObjectTypeField(
+        queryset=ContentType.objects.filter(EVENT_OBJECT_TYPES), required=False, allow_null=True
+    )
+    obj = GFKSerializerField(read_only=True, allow_missing_serializer=True)
+    event_source = EventSourceRefField(queryset=EventSource.objects.all(), required=False, allow_null=True)
+    event_source_name = serializers.CharField(source='event_source.name', read_only=True, default=None)
+    incidents = serializers.SerializerMethodField(read_only=True)
+    is_mapped = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Event
+        fields = (
+            'id', 'url', 'display_url', 'display', 'message', 'status', 'criticallity', 'content_type', 'object_id',
+            'obj', 'is_mapped', 'unmapped_label', 'dedup_id', 'event_source', 'event_source_name', 'raw',
+            'last_seen_at', 'starts_at', 'ends_at', 'event_time', 'occurrence', 'incidents', 'tags',
+            'custom_fields', 'created', 'last_updated',
+        )
+        read_only_fields = ('occurrence',)
+        brief_fields = ('id', 'url', 'display', 'message', 'status', 'criticallity')
+
+    def get_incidents(self, event) -> list[int]:
+        return sorted({m.incident_id for m in event.memberships.all()})
+
+    def validate(self, data):
+        content_type = data.get('content_type', getattr(self.instance, 'content_type', None))
+        object_id = data.get('object_id', getattr(self.instance, 'object_id', None))
+        if (content_type is None) != (object_id is None):
+            raise serializers.ValidationError({'object_id': _('Give both content_type and object_id, or neither.')})
+        if content_type is not None and not content_type.model_class().objects.filter(pk=object_id).exists():
+            raise serializers.ValidationError(
+                {'object_id': _('No {model} with id {id} exists.').format(model=content_type.model, id=object_id)}
+            )
+        if self.instance is None and intake.find_event(data.get('event_source'), data.get('dedup_id')) is not None:
+            # A repeat of a known alert: validated as an update of it in create(), not as a duplicate.
+            attrs = {k: v for k, v in data.items() if k not in ('tags', 'custom_fields')}
+            Event(**attrs).full_clean(validate_unique=False, validate_constraints=False)
+            return data
+        return super().validate(data)
+
+    def create(self, validated_data):
+        """Create the event, or update the stored alert with the same event_source and dedup_id."""
+        self.upserted = False
+        existing = intake.find_event(validated_data.get('event_source'), validated_data.get('dedup_id'), lock=True)
+        if existing is None:
+            validated_data.setdefault('event_time', intake.event_time_of(validated_data))
+            try:
+                with transaction.atomic():
+                    return super().create(validated_data)
+            except IntegrityError:
+                existing = intake.find_event(
+                    validated_data.get('event_source'), validated_data.get('dedup_id'), lock=True
+                )
+                if existing is None:
+                    raise
+        request = self.context.get('request')
+        if request is not None and not Event.objects.restrict(request.user, 'change').filter(pk=existing.pk).exists():
+            raise PermissionDenied(_('This alert exists already and you may not change it.'))
+        self.upserted = True
+        return self.update(existing, intake.repeat_changes(existing, validated_data))
+
+
+class IncidentMemberSerializer(serializers.ModelSerializer):
+    """Why an event is in an incident: when it joined, its score, each factor and the graph path."""
+
+    event = EventSerializer(nested=True, read_only=True)
+
+    class Meta:
+        model = IncidentEvent
+        fields = ('event', 'occurrence', 'joined_at', 'opened_incident', 'score', 'link', 'factors', 'path',
+                  'status', 'severity')
+
+
+class TimelineEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = IncidentTimelineEntry
+        fields = ('time', 'kind', 'message', 'event', 'data')
+
+
+class IncidentSerializer(NetBoxModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name='plugins-api:business_application-api:incident-detail')
+    status = ChoiceField(choices=IncidentStatusChoices, required=False)
+    severity = ChoiceField(choices=EventCrit, required=False)
+    affected_services = SerializedPKRelatedField(
+        queryset=TechnicalService.objects.all(), serializer=TechnicalServiceSerializer, nested=True, many=True,
+        required=False,
+    )
+    members = IncidentMemberSerializer(source='memberships', many=True, read_only=True)
+    event_count = serializers.IntegerField(read_only=True, required=False)
+
+    class Meta:
+        model = Incident
+        fields = (
+            'id', 'url', 'display_url', 'display', 'title', 'description', 'status', 'severity', 'commander',
+            'reporter', 'detected_at', 'resolved_at', 'resolved_event_time', 'affected_services', 'root_cause',
+            'root_cause_event', 'blast_radius', 'merged_into', 'auto_created', 'event_count', 'members', 'tags',
+            'custom_fields', 'created', 'last_updated',
+        )
+        read_only_fields = ('root_cause_event', 'blast_radius', 'merged_into', 'auto_created', 'resolved_event_time')
+        brief_fields = ('id', 'url', 'display', 'title', 'status', 'severity')
+
+
+class IncidentTimelineSerializer(serializers.Serializer):
+    timeline = TimelineEntrySerializer(many=True, read_only=True)
+
+
+class MaintenanceSerializer(NetBoxModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name='plugins-api:business_application-api:maintenance-detail')
+    content_type = ObjectTypeField(queryset=ContentType.objects.filter(EVENT_OBJECT_TYPES))
+    obj = GFKSerializerField(read_only=True, allow_missing_serializer=True)
+    status = ChoiceField(choices=MaintenanceStatusChoices, required=False)
+
+    class Meta:
+        model = Maintenance
+        fields = (
+            'id', 'url', 'display_url', 'display', 'content_type', 'object_id', 'obj', 'start', 'end', 'status',
+            'description', 'contact', 'tags', 'custom_fields', 'created', 'last_updated',
+        )
+        brief_fields = ('id', 'url', 'display', 'status', 'start', 'end')
+
+    def validate(self, data):
+        content_type = data.get('content_type', getattr(self.instance, 'content_type', None))
+        object_id = data.get('object_id', getattr(self.instance, 'object_id', None))
+        if content_type is not None and not content_type.model_class().objects.filter(pk=object_id).exists():
+            raise serializers.ValidationError(
+                {'object_id': _('No {model} with id {id} exists.').format(model=content_type.model, id=object_id)}
+            )
+        start = data.get('start', getattr(self.instance, 'start', None))
+        end = data.get('end', getattr(self.instance, 'end', None))
+        if start and end and end < start:
+            raise serializers.ValidationError({'end': _('The end of a maintenance window cannot come before its start.')})
+        return super().validate(data)

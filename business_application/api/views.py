@@ -1,0 +1,76 @@
+"""REST viewsets: NetBox's own classes, so token auth, object permissions, brief mode and filters all apply."""
+
+from django.db.models import Count, Prefetch
+
+from netbox.api.viewsets import NetBoxModelViewSet
+
+from .. import filtersets
+from ..models import (
+    BusinessApplication, Event, EventSource, Incident, IncidentEvent, Maintenance, ServiceDependency,
+    TechnicalService,
+)
+from . import serializers
+
+__all__ = (
+    'BusinessApplicationViewSet', 'EventSourceViewSet', 'EventViewSet', 'IncidentViewSet', 'MaintenanceViewSet',
+    'ServiceDependencyViewSet', 'TechnicalServiceViewSet',
+)
+
+
+class BusinessApplicationViewSet(NetBoxModelViewSet):
+    queryset = BusinessApplication.objects.prefetch_related('devices', 'virtual_machines', 'tags')
+    serializer_class = serializers.BusinessApplicationSerializer
+    filterset_class = filtersets.BusinessApplicationFilterSet
+
+
+class TechnicalServiceViewSet(NetBoxModelViewSet):
+    queryset = TechnicalService.objects.prefetch_related('business_apps', 'devices', 'vms', 'clusters', 'tags')
+    serializer_class = serializers.TechnicalServiceSerializer
+    filterset_class = filtersets.TechnicalServiceFilterSet
+
+
+class ServiceDependencyViewSet(NetBoxModelViewSet):
+    queryset = ServiceDependency.objects.select_related('upstream_service', 'downstream_service')
+    serializer_class = serializers.ServiceDependencySerializer
+    filterset_class = filtersets.ServiceDependencyFilterSet
+
+
+class EventSourceViewSet(NetBoxModelViewSet):
+    queryset = EventSource.objects.all()
+    serializer_class = serializers.EventSourceSerializer
+    filterset_class = filtersets.EventSourceFilterSet
+
+
+class EventViewSet(NetBoxModelViewSet):
+    """Events; a POST naming an existing (event_source, dedup_id) updates that alert and answers 200."""
+
+    queryset = Event.objects.select_related('content_type', 'event_source').prefetch_related(
+        Prefetch('memberships', queryset=IncidentEvent.objects.only('pk', 'event_id', 'incident_id')), 'tags'
+    )
+    serializer_class = serializers.EventSerializer
+    filterset_class = filtersets.EventFilterSet
+
+    def create(self, request, *args, **kwargs):
+        response = super().create(request, *args, **kwargs)
+        if response.status_code == 201 and not isinstance(request.data, list) and getattr(self, '_upserted', False):
+            response.status_code = 200
+        return response
+
+    def perform_create(self, serializer):
+        super().perform_create(serializer)
+        self._upserted = getattr(serializer, 'upserted', False)
+
+
+class IncidentViewSet(NetBoxModelViewSet):
+    queryset = Incident.objects.prefetch_related(
+        'affected_services', 'tags',
+        Prefetch('memberships', queryset=IncidentEvent.objects.select_related('event').order_by('joined_at', 'pk')),
+    ).annotate(event_count=Count('memberships', distinct=True))
+    serializer_class = serializers.IncidentSerializer
+    filterset_class = filtersets.IncidentFilterSet
+
+
+class MaintenanceViewSet(NetBoxModelViewSet):
+    queryset = Maintenance.objects.select_related('content_type')
+    serializer_class = serializers.MaintenanceSerializer
+    filterset_class = filtersets.MaintenanceFilterSet

@@ -1,0 +1,492 @@
+"""The life of alerts and incidents: one implementation for NetBox, the replay tool and the tests.
+
+``merge_notification`` applies one notification to the stored alert (dedup and out-of-order
+rules). ``Correlator.process`` then acts on what changed: it starts an event occurrence and
+correlates it (join, merge or open), raises severity, clears, resolves and reopens. It reads and
+writes through a ``Store``: an in-memory one for the replay tool, the ORM for NetBox. The graph
+questions go to the engine backend (``DependencyGraph``), compiled or pure Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from .kinds import APPLICATION, SERVICE, SEVERITIES
+from .settings import Settings
+
+__all__ = (
+    'AlertState', 'Correlator', 'IncidentState', 'MapView', 'MemberState', 'Notification', 'Outcome', 'Store',
+    'merge_notification',
+)
+
+logger = logging.getLogger('business_application.services.incident_service')
+
+TRIGGERED, OK, SUPPRESSED = 'triggered', 'ok', 'suppressed'
+OPEN, RESOLVED, MERGED = 'open', 'resolved', 'merged'
+
+
+@dataclasses.dataclass
+class Notification:
+    """One alert notification as it arrives, already mapped to a graph node (or not)."""
+
+    node: int | None
+    label: str
+    severity: int
+    status: str
+    arrival: float
+    event_time: float
+    message: str = ''
+
+
+@dataclasses.dataclass
+class AlertState:
+    """A stored alert (an ``Event`` row) with what the correlator already decided for it."""
+
+    key: Any
+    node: int | None
+    label: str
+    severity: int
+    status: str
+    event_time: float
+    last_seen: float
+    message: str = ''
+    processed_status: str = ''
+    occurrence: int = 0
+    occurrence_started_at: float | None = None
+    incident: Any = None
+    cleared_at: float | None = None
+
+
+@dataclasses.dataclass
+class MemberState:
+    """An event occurrence inside an incident, with why it joined."""
+
+    alert: Any
+    occurrence: int
+    node: int | None
+    label: str
+    status: str
+    severity: int
+    joined_at: float
+    last_activity: float
+    opener: bool = False
+    score: float | None = None
+    link: str = ''
+    factors: dict[str, Any] = dataclasses.field(default_factory=dict)
+    path: list[int] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class IncidentState:
+    key: Any
+    opened_at: float
+    status: str
+    severity: int
+    title: str = ''
+    root_alert: Any = None
+    root_node: int | None = None
+    root_label: str = ''
+    resolved_at: float | None = None
+    resolved_event_time: float | None = None
+    blast_down: list[int] = dataclasses.field(default_factory=list)
+    blast_degraded: list[int] = dataclasses.field(default_factory=list)
+    blast_capped: bool = False
+    services: set[int] = dataclasses.field(default_factory=set)
+    members: list[MemberState] = dataclasses.field(default_factory=list)
+    merged_into: Any = None
+
+    def triggered(self) -> bool:
+        return any(m.status == TRIGGERED for m in self.members)
+
+    def last_activity(self) -> float:
+        return max((m.last_activity for m in self.members), default=self.opened_at)
+
+    def member(self, alert: Any, occurrence: int) -> MemberState | None:
+        for member in self.members:
+            if member.alert == alert and member.occurrence == occurrence:
+                return member
+        return None
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one call of ``Correlator.process`` did, for logs, the API and the tests."""
+
+    action: str = 'none'
+    incident: Any = None
+    score: float | None = None
+    merged: list[Any] = dataclasses.field(default_factory=list)
+    capped: bool = False
+
+
+class Store(Protocol):
+    """Where alerts and incidents live; every method is one small, bounded read or write."""
+
+    def live_incidents(self, now: float, settings: Settings) -> list[IncidentState]: ...
+    def get_incident(self, key: Any) -> IncidentState | None: ...
+    def in_maintenance(self, nodes: Sequence[int], at: float) -> bool: ...
+    def create_incident(self, incident: IncidentState) -> Any: ...
+    def save_incident(self, incident: IncidentState, fields: Iterable[str]) -> None: ...
+    def add_member(self, incident: IncidentState, member: MemberState) -> None: ...
+    def save_member(self, incident: IncidentState, member: MemberState) -> None: ...
+    def move_members(self, source: IncidentState, target: IncidentState) -> None: ...
+    def add_timeline(self, incident: IncidentState, time: float, kind: str, message: str,
+                     alert: Any = None, data: dict[str, Any] | None = None) -> None: ...
+
+
+class MapView:
+    """The dependency map as the correlator sees it: the engine graph plus names for people."""
+
+    def __init__(self, graph: Any, kinds: Sequence[int], labels: Sequence[str], names: Sequence[str]):
+        self.graph = graph
+        self.kinds = kinds
+        self.labels = labels
+        self.names = names
+
+    def services_of(self, node: int | None) -> list[int]:
+        """The services in a node's footprint (the node itself when it is a service)."""
+        if node is None or self.graph is None:
+            return []
+        return [n for n in self.graph.footprint(node) if self.kinds[n] == SERVICE]
+
+    def title_for(self, node: int | None, label: str) -> str:
+        if node is None:
+            return f'Alert on unmapped {label}'
+        services = self.services_of(node)
+        if self.kinds[node] == APPLICATION:
+            return f'Service disruption affecting {self.names[node]}'
+        if services:
+            names = sorted(self.names[s] for s in services)
+            shown = ', '.join(names[:2])
+            more = f' and {len(names) - 2} more' if len(names) > 2 else ''
+            return f'Service disruption affecting {shown}{more}'
+        return f'Infrastructure alert affecting {self.names[node]}'
+
+
+def merge_notification(alert: AlertState | None, note: Notification, key_factory: Callable[[], Any]) -> AlertState:
+    """Apply a notification to the stored alert: repeats update it; an older one never rolls it back."""
+    if alert is None:
+        return AlertState(
+            key=key_factory(), node=note.node, label=note.label, severity=note.severity, status=note.status,
+            event_time=note.event_time, last_seen=note.arrival, message=note.message,
+        )
+    alert.last_seen = max(alert.last_seen, note.arrival)
+    if note.event_time < alert.event_time:
+        return alert
+    alert.event_time = note.event_time
+    alert.status = note.status
+    alert.severity = note.severity
+    alert.message = note.message or alert.message
+    alert.node, alert.label = note.node, note.label
+    return alert
+
+
+class Correlator:
+    """Decides what an alert's latest state means for incidents, by the rules of docs/correlation.md."""
+
+    def __init__(self, view: MapView, settings: Settings, store: Store):
+        self.view = view
+        self.settings = settings
+        self.store = store
+
+    # Entry point
+
+    def process(self, alert: AlertState, now: float) -> Outcome:
+        """Act on the difference between what was last processed for this alert and its state now."""
+        previous, current = alert.processed_status, alert.status
+        alert.processed_status = current
+
+        if current == TRIGGERED:
+            if previous == TRIGGERED:
+                return self._repeat(alert, now)
+            if previous == OK and self._continues_occurrence(alert, now):
+                return self._retrigger(alert, now)
+            if self._suppressed(alert):
+                # Maintenance suppresses the start of an occurrence; the alert is kept as suppressed.
+                alert.status = alert.processed_status = SUPPRESSED
+                return Outcome(action='suppressed')
+            return self._start_occurrence(alert, now)
+        if previous == TRIGGERED:
+            # A clear, or a source that suppressed an alert it had fired: the member stops failing.
+            return self._clear(alert, now)
+        return Outcome(action='suppressed' if current == SUPPRESSED else 'none')
+
+    # The steps
+
+    def _suppressed(self, alert: AlertState) -> bool:
+        if alert.node is None or self.view.graph is None:
+            return False
+        return self.store.in_maintenance(self.view.graph.maintenance_scope(alert.node), alert.event_time)
+
+    def _continues_occurrence(self, alert: AlertState, now: float) -> bool:
+        """A cleared alert that fires again while its incident is open, or soon after, is the same occurrence."""
+        if alert.incident is None:
+            return alert.cleared_at is not None and now - alert.cleared_at <= self.settings.reopen_seconds
+        incident = self.store.get_incident(alert.incident)
+        if incident is None or incident.status == MERGED:
+            return False
+        if incident.status == OPEN:
+            return True
+        return incident.resolved_at is not None and now - incident.resolved_at <= self.settings.reopen_seconds
+
+    def _start_occurrence(self, alert: AlertState, now: float) -> Outcome:
+        alert.occurrence += 1
+        alert.occurrence_started_at = now
+        alert.incident = None
+        alert.cleared_at = None
+        if not self.settings.auto_incidents_enabled:
+            return Outcome()
+
+        live = self.store.live_incidents(now, self.settings)
+        matches, capped = self._score(alert, live, now)
+        if matches:
+            return self._join(alert, live, matches, now, capped)
+        if alert.severity < SEVERITIES.index(self.settings.require_minimum_severity):
+            logger.info('event %s below minimum severity opens nothing (correlation_score=none)', alert.key)
+            return Outcome(capped=capped)
+        return self._open(alert, now, capped)
+
+    def _score(self, alert: AlertState, live: list[IncidentState], now: float) -> tuple[list[dict], bool]:
+        """Matches at or above the threshold, best first; each a dict with the incident and the factors."""
+        settings = self.settings
+        if alert.node is None or self.view.graph is None:
+            return self._score_unmapped(alert, live, now), False
+        candidates = [
+            (incident.severity, None if incident.triggered() else incident.last_activity(),
+             [m.node if m.node is not None else -1 for m in incident.members])
+            for incident in live
+        ]
+        decision = self.view.graph.decide(
+            alert.node, alert.severity, now, candidates, settings.max_dependency_depth, settings.work_cap,
+            settings.correlation_threshold, settings.window_seconds, settings.service_weight,
+            settings.dependency_weight, settings.infrastructure_weight,
+        )
+        matches = [
+            {
+                'incident': live[m.candidate], 'score': m.score, 'link': m.link, 'member': m.member,
+                'path': list(m.path), 'direction': m.direction,
+                'factors': {'link': m.link, 'weight': m.weight, 'time_decay': m.decay,
+                            'severity_match': m.severity_factor, 'direction': m.direction},
+            }
+            for m in decision.matches
+        ]
+        if decision.capped:
+            logger.warning('event %s: the work cap of %s nodes was hit; the decision used a partial walk',
+                           alert.key, settings.work_cap)
+        return matches, decision.capped
+
+    def _score_unmapped(self, alert: AlertState, live: list[IncidentState], now: float) -> list[dict]:
+        """An unmapped event links only to members naming the very same unknown object."""
+        settings = self.settings
+        matches = []
+        for index, incident in enumerate(live):
+            member = next((i for i, m in enumerate(incident.members) if m.node is None and m.label == alert.label),
+                          None)
+            if member is None:
+                continue
+            delay = 0.0 if incident.triggered() else max(0.0, now - incident.last_activity())
+            window = settings.window_seconds
+            decay = 1.0 - 0.5 * min(1.0, delay / window) if window > 0 else (1.0 if delay == 0 else 0.5)
+            factor = 1.0 - 0.1 * abs(alert.severity - incident.severity)
+            score = (settings.service_weight * decay) * factor
+            if score >= settings.correlation_threshold:
+                matches.append({
+                    'incident': incident, 'score': score, 'link': 'service', 'member': member, 'path': [],
+                    'direction': 'same', 'index': index,
+                    'factors': {'link': 'service', 'weight': settings.service_weight, 'time_decay': decay,
+                                'severity_match': factor, 'direction': 'same'},
+                })
+        matches.sort(key=lambda m: (-m['score'], m['index']))
+        return matches
+
+    def _join(self, alert: AlertState, live: list[IncidentState], matches: list[dict], now: float,
+              capped: bool) -> Outcome:
+        order = {id(incident): position for position, incident in enumerate(live)}
+        linked = sorted({id(m['incident']): m['incident'] for m in matches}.values(),
+                        key=lambda incident: (incident.opened_at, order[id(incident)]))
+        target = linked[0]
+        match = next(m for m in matches if m['incident'] is target)
+        others = linked[1:]
+        for other in others:
+            self._merge(other, target, alert, now)
+
+        member = self._member(alert, now, opener=False, match=match)
+        target.members.append(member)
+        self.store.add_member(target, member)
+        alert.incident = target.key
+        path = self._path_words(match['path'])
+        self.store.add_timeline(
+            target, now, 'joined', f'{alert.label} joined (score {match["score"]:.2f}, {match["link"]} link'
+            + (f' via {path}' if path else '') + ')', alert.key,
+            {'score': match['score'], 'factors': match['factors'], 'path': match['path']},
+        )
+        logger.info('event %s joined incident %s (correlation_score=%.3f, link=%s, merged=%s)',
+                    alert.key, target.key, match['score'], match['link'], [o.key for o in others])
+        self._refresh(target, now, roots=[target.root_alert, *[o.root_alert for o in others], alert.key],
+                      alert=alert, severity=alert.severity)
+        return Outcome(action='merged' if others else 'joined', incident=target.key, score=match['score'],
+                       merged=[o.key for o in others], capped=capped)
+
+    def _merge(self, source: IncidentState, target: IncidentState, alert: AlertState, now: float) -> None:
+        self.store.move_members(source, target)
+        target.members.extend(source.members)
+        source.members = []
+        source.status = MERGED
+        source.merged_into = target.key
+        target.severity = max(target.severity, source.severity)
+        self.store.save_incident(source, ('status', 'merged_into'))
+        self.store.add_timeline(source, now, 'merged', f'Merged into incident {target.key} by {alert.label}',
+                                alert.key, {'into': target.key})
+        self.store.add_timeline(target, now, 'merged', f'Incident {source.key} merged in, linked by {alert.label}',
+                                alert.key, {'from': source.key})
+        logger.info('incident %s merged into incident %s', source.key, target.key)
+
+    def _open(self, alert: AlertState, now: float, capped: bool) -> Outcome:
+        incident = IncidentState(key=None, opened_at=now, status=OPEN, severity=alert.severity)
+        member = self._member(alert, now, opener=True, match=None)
+        incident.members.append(member)
+        incident.key = self.store.create_incident(incident)
+        self.store.add_member(incident, member)
+        alert.incident = incident.key
+        self.store.add_timeline(incident, now, 'opened', f'Opened by {alert.label}', alert.key)
+        self._refresh(incident, now, roots=[alert.key], alert=alert, severity=alert.severity, opened=True)
+        logger.info('event %s opened incident %s "%s" (correlation_score=none)', alert.key, incident.key,
+                    incident.title)
+        return Outcome(action='opened', incident=incident.key, capped=capped)
+
+    def _repeat(self, alert: AlertState, now: float) -> Outcome:
+        incident, member = self._current_member(alert)
+        if member is None:
+            return Outcome()
+        member.last_activity = now
+        raised = alert.severity > member.severity
+        member.severity = max(member.severity, alert.severity)
+        self.store.save_member(incident, member)
+        if raised and alert.severity > incident.severity and incident.status == OPEN:
+            self._raise_severity(incident, alert, now)
+        return Outcome(action='updated', incident=incident.key)
+
+    def _retrigger(self, alert: AlertState, now: float) -> Outcome:
+        alert.cleared_at = None
+        incident, member = self._current_member(alert)
+        if member is None:
+            return Outcome()
+        member.status = TRIGGERED
+        member.last_activity = now
+        member.severity = max(member.severity, alert.severity)
+        self.store.save_member(incident, member)
+        if incident.status == RESOLVED:
+            incident.status = OPEN
+            incident.resolved_at = incident.resolved_event_time = None
+            self.store.save_incident(incident, ('status', 'resolved_at', 'resolved_event_time'))
+            self.store.add_timeline(incident, now, 'reopened', f'Reopened: {alert.label} fired again', alert.key)
+            logger.info('incident %s reopened by event %s', incident.key, alert.key)
+            action = 'reopened'
+        else:
+            action = 'retriggered'
+        if alert.severity > incident.severity:
+            self._raise_severity(incident, alert, now)
+        self._update_blast(incident)
+        return Outcome(action=action, incident=incident.key)
+
+    def _clear(self, alert: AlertState, now: float) -> Outcome:
+        alert.cleared_at = now
+        incident, member = self._current_member(alert)
+        if member is None:
+            return Outcome(action='cleared')
+        member.status = OK
+        member.last_activity = now
+        self.store.save_member(incident, member)
+        self.store.add_timeline(incident, now, 'cleared', f'{alert.label} cleared', alert.key)
+        if incident.status != OPEN:
+            return Outcome(action='cleared', incident=incident.key)
+        if self.settings.auto_resolve_incidents and not incident.triggered():
+            incident.status = RESOLVED
+            incident.resolved_at = now
+            incident.resolved_event_time = alert.event_time
+            self.store.save_incident(incident, ('status', 'resolved_at', 'resolved_event_time'))
+            self.store.add_timeline(incident, now, 'resolved', 'Resolved: every member cleared', alert.key)
+            logger.info('incident %s resolved: every member cleared', incident.key)
+            self._update_blast(incident)
+            return Outcome(action='resolved', incident=incident.key)
+        self._update_blast(incident)
+        return Outcome(action='cleared', incident=incident.key)
+
+    # Helpers
+
+    def _current_member(self, alert: AlertState) -> tuple[IncidentState | None, MemberState | None]:
+        if alert.incident is None:
+            return None, None
+        incident = self.store.get_incident(alert.incident)
+        if incident is None:
+            return None, None
+        return incident, incident.member(alert.key, alert.occurrence)
+
+    def _member(self, alert: AlertState, now: float, opener: bool, match: dict | None) -> MemberState:
+        member = MemberState(
+            alert=alert.key, occurrence=alert.occurrence, node=alert.node, label=alert.label, status=TRIGGERED,
+            severity=alert.severity, joined_at=now, last_activity=now, opener=opener,
+        )
+        if match is not None:
+            member.score = match['score']
+            member.link = match['link']
+            member.factors = match['factors']
+            member.path = match['path']
+        return member
+
+    def _raise_severity(self, incident: IncidentState, alert: AlertState, now: float) -> None:
+        old = incident.severity
+        incident.severity = alert.severity
+        self.store.save_incident(incident, ('severity',))
+        self.store.add_timeline(incident, now, 'severity',
+                                f'Severity raised from {SEVERITIES[old]} to {SEVERITIES[alert.severity]} '
+                                f'by {alert.label}', alert.key)
+
+    def _refresh(self, incident: IncidentState, now: float, roots: list[Any], alert: AlertState, severity: int,
+                 opened: bool = False) -> None:
+        """Recompute root cause, title, severity, affected services and blast radius after a change."""
+        fields = {'severity', 'services', 'root', 'title'}
+        old_severity = incident.severity
+        incident.severity = max(incident.severity, severity)
+        members = {m.alert: m for m in incident.members}
+        roots = [r for r in dict.fromkeys(roots) if r in members]
+        root = self._most_upstream([members[r] for r in roots])
+        old_root = incident.root_alert
+        incident.root_alert, incident.root_node, incident.root_label = root.alert, root.node, root.label
+        incident.title = self.view.title_for(root.node, root.label)
+        for member in incident.members:
+            incident.services.update(self.view.services_of(member.node))
+        self._update_blast(incident, save=False)
+        self.store.save_incident(incident, fields | {'blast'})
+        if not opened and old_root != root.alert:
+            self.store.add_timeline(incident, now, 'root_cause', f'Probable root cause is now {root.label}',
+                                    alert.key)
+        if not opened and incident.severity > old_severity:
+            self.store.add_timeline(incident, now, 'severity',
+                                    f'Severity raised from {SEVERITIES[old_severity]} to '
+                                    f'{SEVERITIES[incident.severity]}', alert.key)
+
+    def _most_upstream(self, members: list[MemberState]) -> MemberState:
+        if len(members) == 1 or self.view.graph is None:
+            return members[0]
+        nodes = [m.node if m.node is not None else -1 for m in members]
+        counts = self.view.graph.rank_upstream(nodes, self.settings.max_dependency_depth, self.settings.work_cap)
+        best = max(range(len(members)), key=lambda i: (counts[i], -i))
+        return members[best]
+
+    def _update_blast(self, incident: IncidentState, save: bool = True) -> None:
+        failing = [m.node for m in incident.members if m.status == TRIGGERED and m.node is not None]
+        if self.view.graph is None or not failing:
+            incident.blast_down, incident.blast_degraded, incident.blast_capped = [], [], False
+        else:
+            blast = self.view.graph.blast_radius(failing, self.settings.max_dependency_depth, self.settings.work_cap)
+            incident.blast_down, incident.blast_degraded = list(blast.down), list(blast.degraded)
+            incident.blast_capped = blast.capped
+        if save:
+            self.store.save_incident(incident, ('blast',))
+
+    def _path_words(self, path: list[int]) -> str:
+        return ' -> '.join(self.view.labels[n] for n in path)

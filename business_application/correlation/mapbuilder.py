@@ -1,0 +1,126 @@
+"""Turns the objects of a dependency map into the engine's node and edge arrays.
+
+NetBox's loader and the scenario reader both describe the map object by object; this one class
+decides the edges (which way they point, which are redundancy groups, which cables count), so
+the two paths build the very same graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+
+from .kinds import (
+    APPLICATION, CABLE, CARRIES, CLUSTER, CLUSTER_MEMBER, DEPENDS, DEVICE, HOSTS, NO_GROUP, REDUNDANT, SERVICE,
+    SUPPORTS, VM,
+)
+from .lifecycle import MapView
+
+__all__ = ('KIND_PREFIX', 'MapBuilder', 'ServiceMap')
+
+#: How a node of each kind is named in labels, scenario files and root causes (``device:SWITCH-01``).
+KIND_PREFIX = {SERVICE: 'service', DEVICE: 'device', VM: 'vm', CLUSTER: 'cluster', APPLICATION: 'app'}
+
+
+class ServiceMap(MapView):
+    """A built map: the engine graph, names for people, and the index from object keys to nodes."""
+
+    def __init__(self, graph: DependencyGraph, kinds: list[int], labels: list[str], names: list[str],
+                 index: dict[tuple[int, Hashable], int], skipped: list[str]):
+        super().__init__(graph, kinds, labels, names)
+        self.index = index
+        self.keys: list[tuple[int, Hashable]] = [None] * len(kinds)  # type: ignore[list-item]
+        for key, node in index.items():
+            self.keys[node] = key
+        self.skipped = skipped
+        self.by_label = {label: node for node, label in enumerate(labels)}
+
+    def node(self, kind: int, key: Hashable) -> int | None:
+        return self.index.get((kind, key))
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+
+class MapBuilder:
+    """Collects nodes and relations, then builds a ``ServiceMap`` on the chosen backend."""
+
+    def __init__(self, network_roles: Iterable[str] = ()):
+        self.network_roles = {role.lower() for role in network_roles}
+        self.kinds: list[int] = []
+        self.labels: list[str] = []
+        self.names: list[str] = []
+        self.index: dict[tuple[int, Hashable], int] = {}
+        self.src: list[int] = []
+        self.dst: list[int] = []
+        self.edge_kind: list[int] = []
+        self.group: list[int] = []
+        self.groups: dict[tuple[int, str], int] = {}
+        self.skipped: list[str] = []
+
+    def add(self, kind: int, key: Hashable, name: str) -> int:
+        """Add a node (once per kind and key) and return its id."""
+        existing = self.index.get((kind, key))
+        if existing is not None:
+            return existing
+        node = len(self.kinds)
+        self.kinds.append(kind)
+        self.labels.append(f'{KIND_PREFIX[kind]}:{name}')
+        self.names.append(name)
+        self.index[(kind, key)] = node
+        return node
+
+    def node(self, kind: int, key: Hashable) -> int | None:
+        return self.index.get((kind, key))
+
+    def _edge(self, src: int, dst: int, kind: int, group: int = NO_GROUP) -> None:
+        self.src.append(src)
+        self.dst.append(dst)
+        self.edge_kind.append(kind)
+        self.group.append(group)
+
+    def depends(self, downstream: int, upstream: int, redundancy_group: str | None = None) -> None:
+        """``downstream`` depends on ``upstream``; a redundancy edge names its group."""
+        if downstream == upstream:
+            self.skipped.append(f'{self.labels[downstream]} depends on itself: dependency skipped')
+            return
+        if redundancy_group is None:
+            self._edge(upstream, downstream, DEPENDS)
+            return
+        group = self.groups.setdefault((downstream, redundancy_group), len(self.groups))
+        self._edge(upstream, downstream, REDUNDANT, group)
+
+    def carries(self, component: int, carried: int) -> None:
+        """A device, VM or cluster carries a service (or a device or VM belongs to an application)."""
+        self._edge(component, carried, CARRIES)
+
+    def supports(self, service: int, application: int) -> None:
+        self._edge(service, application, SUPPORTS)
+
+    def hosts(self, host: int, vm: int) -> None:
+        """The VM runs on this host device (or, when NetBox knows no host, in this cluster)."""
+        self._edge(host, vm, HOSTS)
+
+    def cluster_member(self, device: int, cluster: int) -> None:
+        self._edge(device, cluster, CLUSTER_MEMBER)
+
+    def is_network(self, role: str | None) -> bool:
+        return bool(role) and role.lower() in self.network_roles
+
+    def cable(self, a: int, role_a: str | None, b: int, role_b: str | None) -> None:
+        """A cable between two devices: the network device is upstream of the server it serves.
+
+        Cables between two network devices or two servers carry no direction and are not used.
+        """
+        if a == b:
+            return
+        a_net, b_net = self.is_network(role_a), self.is_network(role_b)
+        if a_net and not b_net:
+            self._edge(a, b, CABLE)
+        elif b_net and not a_net:
+            self._edge(b, a, CABLE)
+
+    def build(self, backend: str | None = None) -> ServiceMap:
+        from .graph import DependencyGraph
+
+        graph = DependencyGraph.build(self.kinds, self.src, self.dst, self.edge_kind, self.group, backend=backend)
+        return ServiceMap(graph, self.kinds, self.labels, self.names, self.index, self.skipped)

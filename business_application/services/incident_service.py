@@ -1,0 +1,278 @@
+"""Correlating saved events into incidents, in the database, one event at a time under a lock.
+
+``process_event`` is the single entry point: the post_save signal, the REST automation endpoints,
+the management command and the scenario replay all call it. It runs the shared lifecycle
+(``correlation.lifecycle``) against ``DjangoStore``, which reads live incidents with a fixed
+number of queries and writes decisions with queryset updates, so a person's concurrent edit of an
+incident's commander or description is never overwritten.
+"""
+
+import logging
+from datetime import UTC, datetime
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+from django.db.models import Exists, Max, OuterRef, Q
+
+from ..choices import IncidentStatusChoices
+from ..correlation.kinds import SEVERITIES, severity_rank
+from ..correlation.lifecycle import MERGED, OPEN, RESOLVED, AlertState, Correlator, IncidentState, MemberState
+from ..models import Event, Incident, IncidentEvent, IncidentTimelineEntry, Maintenance
+from ..settings import get_settings
+from . import clock
+from .graph_loader import MODEL_KINDS, current_map, node_of
+
+__all__ = ('CORRELATION_LOCK', 'DjangoStore', 'IncidentAutoCreationService', 'process_event')
+
+logger = logging.getLogger('business_application.services.incident_service')
+
+#: PostgreSQL advisory lock serialising correlation decisions across processes and machines.
+CORRELATION_LOCK = 0x4E4241_0001
+KIND_MODELS = {kind: model for model, kind in MODEL_KINDS.items()}
+
+
+def to_epoch(moment):
+    return None if moment is None else moment.timestamp()
+
+
+def from_epoch(seconds):
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
+
+
+class DjangoStore:
+    """The lifecycle's ``Store`` on NetBox's database; incidents read once per decision are cached."""
+
+    def __init__(self, service_map, settings):
+        self.map = service_map
+        self.settings = settings
+        self.cache: dict[int, IncidentState] = {}
+        self.db_status: dict[int, str] = {}
+        self.timeline: list[IncidentTimelineEntry] = []
+
+    # Reads
+
+    def live_incidents(self, now, settings):
+        window_start = from_epoch(now - settings.window_seconds)
+        triggered = IncidentEvent.objects.filter(incident=OuterRef('pk'), status='triggered')
+        queryset = Incident.objects.filter(status__in=IncidentStatusChoices.OPEN).filter(
+            Q(Exists(triggered)) | Q(last_activity_at__gte=window_start)
+        )
+        if settings.max_incident_age_hours:
+            queryset = queryset.filter(detected_at__gte=from_epoch(now - settings.max_age_seconds))
+        incidents = self._load(queryset.order_by('detected_at', 'pk'))
+        return [i for i in incidents if i.triggered() or now - i.last_activity() <= settings.window_seconds]
+
+    def get_incident(self, key):
+        if key not in self.cache:
+            loaded = self._load(Incident.objects.filter(pk=key))
+            if not loaded:
+                return None
+        return self.cache[key]
+
+    def _load(self, queryset):
+        rows = list(queryset.values(
+            'pk', 'detected_at', 'status', 'severity', 'title', 'root_cause_event_id', 'root_cause', 'resolved_at',
+            'resolved_event_time', 'merged_into_id',
+        ))
+        fresh = [row for row in rows if row['pk'] not in self.cache]
+        states = {}
+        for row in fresh:
+            status = row['status']
+            state = IncidentState(
+                key=row['pk'], opened_at=to_epoch(row['detected_at']),
+                status=MERGED if row['merged_into_id'] else (OPEN if status in IncidentStatusChoices.OPEN
+                                                             else RESOLVED),
+                severity=severity_rank(row['severity']), title=row['title'], root_alert=row['root_cause_event_id'],
+                root_label=row['root_cause'], resolved_at=to_epoch(row['resolved_at']),
+                resolved_event_time=to_epoch(row['resolved_event_time']), merged_into=row['merged_into_id'],
+            )
+            self.db_status[state.key] = status
+            states[state.key] = state
+        if states:
+            members = IncidentEvent.objects.filter(incident_id__in=states).order_by('joined_at', 'pk').values(
+                'incident_id', 'event_id', 'occurrence', 'status', 'severity', 'joined_at', 'last_activity_at',
+                'opened_incident', 'score', 'link', 'factors', 'event__content_type_id', 'event__object_id',
+                'event__unmapped_label',
+            )
+            for row in members:
+                node = node_of(self.map, row['event__content_type_id'], row['event__object_id'])
+                states[row['incident_id']].members.append(MemberState(
+                    alert=row['event_id'], occurrence=row['occurrence'], node=node,
+                    label=self._label(node, row['event__content_type_id'], row['event__object_id'],
+                                      row['event__unmapped_label']),
+                    status=row['status'], severity=severity_rank(row['severity']),
+                    joined_at=to_epoch(row['joined_at']), last_activity=to_epoch(row['last_activity_at']),
+                    opener=row['opened_incident'], score=row['score'], link=row['link'], factors=row['factors'],
+                ))
+            for state in states.values():
+                state.root_node = next((m.node for m in state.members if m.alert == state.root_alert), None)
+                for member in state.members:
+                    state.services.update(self.map.services_of(member.node))
+            self.cache.update(states)
+        return [self.cache[row['pk']] for row in rows]
+
+    def _label(self, node, content_type_id, object_id, unmapped_label):
+        if node is not None:
+            return self.map.labels[node]
+        if content_type_id is not None:
+            return f'{ContentType.objects.get_for_id(content_type_id).model}:{object_id}'
+        return unmapped_label or 'unmapped'
+
+    def in_maintenance(self, nodes, at):
+        query = Q()
+        for node in nodes:
+            kind, pk = self.map.keys[node]
+            app_label, model = KIND_MODELS[kind]
+            content_type = ContentType.objects.get_by_natural_key(app_label, model)
+            query |= Q(content_type=content_type, object_id=pk)
+        moment = from_epoch(at)
+        return Maintenance.objects.filter(query, status__in=('planned', 'in-progress'), start__lte=moment,
+                                          end__gte=moment).exists()
+
+    # Writes
+
+    def create_incident(self, incident):
+        settings = self.settings
+        row = Incident.objects.create(
+            title='(correlating)', status=IncidentStatusChoices.NEW, severity=SEVERITIES[incident.severity],
+            commander=settings.default_incident_commander, reporter='business_application',
+            detected_at=from_epoch(incident.opened_at), auto_created=True,
+            last_activity_at=from_epoch(incident.opened_at),
+        )
+        self.cache[row.pk] = incident
+        self.db_status[row.pk] = row.status
+        return row.pk
+
+    def save_incident(self, incident, fields):
+        changes = {}
+        fields = set(fields)
+        if 'status' in fields:
+            if incident.status == MERGED:
+                changes['status'] = IncidentStatusChoices.CLOSED
+            elif incident.status == RESOLVED:
+                changes['status'] = IncidentStatusChoices.RESOLVED
+            elif self.db_status.get(incident.key) not in IncidentStatusChoices.OPEN:
+                changes['status'] = IncidentStatusChoices.NEW
+            if 'status' in changes:
+                self.db_status[incident.key] = changes['status']
+        for name in ('resolved_at', 'resolved_event_time'):
+            if name in fields or 'status' in fields:
+                changes[name] = from_epoch(getattr(incident, name))
+        if 'merged_into' in fields:
+            changes['merged_into_id'] = incident.merged_into
+        if 'severity' in fields:
+            changes['severity'] = SEVERITIES[incident.severity]
+        if 'title' in fields:
+            changes['title'] = incident.title[:255]
+        if 'root' in fields:
+            changes['root_cause_event_id'] = incident.root_alert
+            changes['root_cause'] = incident.root_label[:300]
+        if 'blast' in fields:
+            changes['blast_radius'] = self._blast(incident)
+        if changes:
+            Incident.objects.filter(pk=incident.key).update(**changes)
+        if 'services' in fields and incident.services:
+            keys = [self.map.keys[node][1] for node in incident.services]
+            Incident.affected_services.through.objects.bulk_create(
+                [Incident.affected_services.through(incident_id=incident.key, technicalservice_id=pk) for pk in keys],
+                ignore_conflicts=True,
+            )
+
+    def _blast(self, incident):
+        def describe(nodes):
+            return [{'type': self.map.labels[n].split(':', 1)[0], 'id': self.map.keys[n][1],
+                     'name': self.map.names[n]} for n in nodes]
+
+        return {'down': describe(incident.blast_down), 'degraded': describe(incident.blast_degraded),
+                'capped': incident.blast_capped}
+
+    def add_member(self, incident, member):
+        IncidentEvent.objects.create(
+            incident_id=incident.key, event_id=member.alert, occurrence=member.occurrence,
+            joined_at=from_epoch(member.joined_at), opened_incident=member.opener, score=member.score,
+            link=member.link, factors=member.factors, path=[self.map.labels[n] for n in member.path],
+            status=member.status, severity=SEVERITIES[member.severity],
+            last_activity_at=from_epoch(member.last_activity),
+        )
+        self._touch(incident.key, member.last_activity)
+
+    def save_member(self, incident, member):
+        IncidentEvent.objects.filter(event_id=member.alert, occurrence=member.occurrence).update(
+            status=member.status, severity=SEVERITIES[member.severity],
+            last_activity_at=from_epoch(member.last_activity),
+        )
+        self._touch(incident.key, member.last_activity)
+
+    def _touch(self, key, activity):
+        Incident.objects.filter(pk=key).filter(
+            Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=from_epoch(activity))
+        ).update(last_activity_at=from_epoch(activity))
+
+    def move_members(self, source, target):
+        IncidentEvent.objects.filter(incident_id=source.key).update(incident_id=target.key)
+        latest = IncidentEvent.objects.filter(incident_id=target.key).aggregate(latest=Max('last_activity_at'))
+        Incident.objects.filter(pk=target.key).update(last_activity_at=latest['latest'])
+
+    def add_timeline(self, incident, time, kind, message, alert=None, data=None):
+        self.timeline.append(IncidentTimelineEntry(
+            incident_id=incident.key, time=from_epoch(time), kind=kind, message=message[:500], event_id=alert,
+            data=data or {},
+        ))
+
+    def flush(self):
+        if self.timeline:
+            IncidentTimelineEntry.objects.bulk_create(self.timeline)
+            self.timeline = []
+
+
+def alert_state(event, service_map):
+    """The lifecycle's view of a stored event."""
+    node = node_of(service_map, event.content_type_id, event.object_id)
+    if node is not None:
+        label = service_map.labels[node]
+    elif event.content_type_id is not None:
+        label = f'{event.content_type.model}:{event.object_id}'
+    else:
+        label = event.unmapped_label or 'unmapped'
+    incident = None
+    if event.occurrence:
+        incident = IncidentEvent.objects.filter(event=event, occurrence=event.occurrence).values_list(
+            'incident_id', flat=True
+        ).first()
+    return AlertState(
+        key=event.pk, node=node, label=label, severity=severity_rank(event.criticallity), status=event.status,
+        event_time=to_epoch(event.event_time or event.last_seen_at), last_seen=to_epoch(event.last_seen_at),
+        message=event.message, processed_status=event.processed_status, occurrence=event.occurrence,
+        occurrence_started_at=to_epoch(event.occurrence_started_at), incident=incident,
+        cleared_at=to_epoch(event.cleared_at),
+    )
+
+
+def process_event(event_id, now=None, settings=None):
+    """Correlate one saved event by what changed since it was last processed; returns the lifecycle's Outcome."""
+    settings = settings or get_settings()
+    now = now or clock.now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute('SELECT pg_advisory_xact_lock(%s)', [CORRELATION_LOCK])
+        event = Event.objects.select_for_update().select_related('content_type', 'event_source').get(pk=event_id)
+        service_map = current_map()
+        alert = alert_state(event, service_map)
+        store = DjangoStore(service_map, settings)
+        outcome = Correlator(service_map, settings, store).process(alert, to_epoch(now))
+        store.flush()
+        Event.objects.filter(pk=event.pk).update(
+            status=alert.status, processed_status=alert.processed_status, occurrence=alert.occurrence,
+            occurrence_started_at=from_epoch(alert.occurrence_started_at), cleared_at=from_epoch(alert.cleared_at),
+        )
+    return outcome
+
+
+class IncidentAutoCreationService:
+    """The guide's service object: correlate one event, or every unprocessed event of the last hours."""
+
+    def __init__(self, settings=None):
+        self.settings = settings or get_settings()
+
+    def process_incoming_event(self, event):
+        return process_event(event.pk if isinstance(event, Event) else event, settings=self.settings)
