@@ -1,0 +1,310 @@
+//! The dependency map as a compact graph stored in both directions.
+//!
+//! Algorithm: the edges are validated, self-loops dropped and counted, the group of every
+//! non-REDUNDANT edge normalised to `NO_GROUP`, then the `(src, dst, kind, group)` tuples are sorted
+//! and deduplicated. One pass over the sorted tuples fills two CSR arrays: out-edges by `src` and
+//! in-edges by `dst`. Cost: `O(E log E)` time and `O(N + E)` memory (per edge a `u32` neighbour, a
+//! `u8` kind and an `i64` group in each direction).
+//!
+//! Invariants: node ids are `u32` below `node_count`; each adjacency list is sorted by
+//! `(neighbour, kind, group)` with no repeats, because the global sort is by `(src, dst, kind,
+//! group)` and the fill keeps that order for both directions. The graph is immutable once built,
+//! so it can be shared between threads; queries keep their scratch state to themselves.
+
+use crate::error::EngineError;
+use crate::kinds::{CARRIES, EDGE_KINDS, HOSTS, NODE_KINDS, NO_GROUP, REDUNDANT, SERVICE};
+
+/// One edge seen from one of its endpoints: the node at the other end, the kind and the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Edge {
+    pub node: u32,
+    pub kind: u8,
+    pub group: i64,
+}
+
+/// Adjacency lists of all nodes in one direction, in compressed sparse row form.
+#[derive(Debug, Clone, Default)]
+struct Adjacency {
+    /// `offsets[u]..offsets[u + 1]` indexes the edges of node `u`.
+    offsets: Vec<usize>,
+    nodes: Vec<u32>,
+    kinds: Vec<u8>,
+    groups: Vec<i64>,
+}
+
+impl Adjacency {
+    /// Lays out `edges` (already sorted) by the endpoint that `key` picks; `other` picks the neighbour.
+    fn from_sorted(node_count: usize, edges: &[(u32, u32, u8, i64)], by_dst: bool) -> Self {
+        let key = |e: &(u32, u32, u8, i64)| if by_dst { e.1 } else { e.0 } as usize;
+        let mut offsets = vec![0usize; node_count + 1];
+        for e in edges {
+            offsets[key(e) + 1] += 1;
+        }
+        for i in 0..node_count {
+            offsets[i + 1] += offsets[i];
+        }
+
+        let mut next = offsets.clone();
+        let mut nodes = vec![0u32; edges.len()];
+        let mut kinds = vec![0u8; edges.len()];
+        let mut groups = vec![NO_GROUP; edges.len()];
+        for e in edges {
+            let slot = &mut next[key(e)];
+            nodes[*slot] = if by_dst { e.0 } else { e.1 };
+            kinds[*slot] = e.2;
+            groups[*slot] = e.3;
+            *slot += 1;
+        }
+        Self {
+            offsets,
+            nodes,
+            kinds,
+            groups,
+        }
+    }
+
+    fn edges(&self, node: u32) -> impl Iterator<Item = Edge> + '_ {
+        let node = node as usize;
+        (self.offsets[node]..self.offsets[node + 1]).map(|i| Edge {
+            node: self.nodes[i],
+            kind: self.kinds[i],
+            group: self.groups[i],
+        })
+    }
+}
+
+/// The dependency map: node kinds plus the edges in both directions.
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    kinds: Vec<u8>,
+    out: Adjacency,
+    inc: Adjacency,
+    skipped_self_loops: usize,
+}
+
+impl Graph {
+    /// Builds the map from node kinds and four parallel edge sequences (see `docs/engine-api.md`).
+    ///
+    /// # Errors
+    /// `LengthMismatch`, `TooManyNodes`, `UnknownNodeKind`, `EdgeEndpoint` or `UnknownEdgeKind`,
+    /// checked in that order, edges in index order and per edge `src`, `dst`, then kind.
+    pub fn build(kinds: &[i64], src: &[i64], dst: &[i64], kind: &[i64], group: &[i64]) -> Result<Self, EngineError> {
+        if src.len() != dst.len() || src.len() != kind.len() || src.len() != group.len() {
+            return Err(EngineError::LengthMismatch {
+                src: src.len(),
+                dst: dst.len(),
+                kind: kind.len(),
+                group: group.len(),
+            });
+        }
+        let node_count = kinds.len();
+        if u32::try_from(node_count).is_err() {
+            return Err(EngineError::TooManyNodes { count: node_count });
+        }
+        let node_kinds = node_kinds(kinds)?;
+
+        let mut edges = Vec::with_capacity(src.len());
+        let mut skipped_self_loops = 0;
+        for i in 0..src.len() {
+            let s = endpoint(i, "src", src[i], node_count)?;
+            let d = endpoint(i, "dst", dst[i], node_count)?;
+            let k = u8::try_from(kind[i])
+                .ok()
+                .filter(|k| *k < EDGE_KINDS)
+                .ok_or(EngineError::UnknownEdgeKind { edge: i, kind: kind[i] })?;
+            if s == d {
+                skipped_self_loops += 1;
+                continue;
+            }
+            let g = if k == REDUNDANT { group[i] } else { NO_GROUP };
+            edges.push((s, d, k, g));
+        }
+        edges.sort_unstable();
+        edges.dedup();
+
+        Ok(Self {
+            out: Adjacency::from_sorted(node_count, &edges, false),
+            inc: Adjacency::from_sorted(node_count, &edges, true),
+            kinds: node_kinds,
+            skipped_self_loops,
+        })
+    }
+
+    /// Number of nodes.
+    #[must_use]
+    pub fn node_count(&self) -> usize {
+        self.kinds.len()
+    }
+
+    /// Number of distinct edges kept (self-loops and repeats not counted).
+    #[must_use]
+    pub fn edge_count(&self) -> usize {
+        self.out.nodes.len()
+    }
+
+    /// Number of self-loop edges skipped while building, each occurrence counted.
+    #[must_use]
+    pub fn skipped_self_loops(&self) -> usize {
+        self.skipped_self_loops
+    }
+
+    /// `[x]` followed by the services that `x` carries, ascending.
+    ///
+    /// # Errors
+    /// `UnknownNode` when `x` is not a node of the map.
+    pub fn footprint(&self, x: i64) -> Result<Vec<u32>, EngineError> {
+        let x = self.node_id(x, "")?;
+        Ok(self.footprint_of(x))
+    }
+
+    /// `[x]` followed by, ascending and without repeats, the services `x` carries and the nodes that
+    /// host `x`: what is under maintenance when `x` is.
+    ///
+    /// # Errors
+    /// `UnknownNode` when `x` is not a node of the map.
+    pub fn maintenance_scope(&self, x: i64) -> Result<Vec<u32>, EngineError> {
+        let x = self.node_id(x, "")?;
+        let mut rest: Vec<u32> = self.footprint_of(x)[1..].to_vec();
+        rest.extend(self.in_edges(x).filter(|e| e.kind == HOSTS).map(|e| e.node));
+        rest.sort_unstable();
+        rest.dedup();
+
+        let mut scope = Vec::with_capacity(rest.len() + 1);
+        scope.push(x);
+        scope.extend(rest);
+        Ok(scope)
+    }
+
+    /// The footprint of a node known to be in range.
+    pub(crate) fn footprint_of(&self, x: u32) -> Vec<u32> {
+        let mut footprint = vec![x];
+        footprint.extend(
+            self.out_edges(x)
+                .filter(|e| e.kind == CARRIES && self.kind(e.node) == SERVICE)
+                .map(|e| e.node),
+        );
+        footprint
+    }
+
+    /// Checks that a query's node id names a node; `context` prefixes the error message.
+    pub(crate) fn node_id(&self, id: i64, context: &str) -> Result<u32, EngineError> {
+        u32::try_from(id)
+            .ok()
+            .filter(|x| (*x as usize) < self.kinds.len())
+            .ok_or_else(|| EngineError::UnknownNode {
+                context: context.to_owned(),
+                id,
+                nodes: self.kinds.len(),
+            })
+    }
+
+    pub(crate) fn kind(&self, node: u32) -> u8 {
+        self.kinds[node as usize]
+    }
+
+    /// Out-edges of `node` when `down`, else its in-edges.
+    pub(crate) fn edges(&self, down: bool, node: u32) -> impl Iterator<Item = Edge> + '_ {
+        if down { &self.out } else { &self.inc }.edges(node)
+    }
+
+    pub(crate) fn out_edges(&self, node: u32) -> impl Iterator<Item = Edge> + '_ {
+        self.out.edges(node)
+    }
+
+    pub(crate) fn in_edges(&self, node: u32) -> impl Iterator<Item = Edge> + '_ {
+        self.inc.edges(node)
+    }
+}
+
+fn node_kinds(kinds: &[i64]) -> Result<Vec<u8>, EngineError> {
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(node, &kind)| {
+            u8::try_from(kind)
+                .ok()
+                .filter(|k| *k < NODE_KINDS)
+                .ok_or(EngineError::UnknownNodeKind { node, kind })
+        })
+        .collect()
+}
+
+fn endpoint(edge: usize, end: &'static str, id: i64, nodes: usize) -> Result<u32, EngineError> {
+    u32::try_from(id)
+        .ok()
+        .filter(|x| (*x as usize) < nodes)
+        .ok_or(EngineError::EdgeEndpoint { edge, end, id, nodes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::{CLUSTER, DEPENDS, DEVICE, VM};
+
+    fn ids(edges: impl Iterator<Item = Edge>) -> Vec<(u32, u8, i64)> {
+        edges.map(|e| (e.node, e.kind, e.group)).collect()
+    }
+
+    #[test]
+    fn adjacency_is_sorted_deduplicated_and_self_loops_counted() {
+        let kinds = [0, 0, 0, 1];
+        let src = [2, 0, 0, 0, 1, 3, 0];
+        let dst = [1, 2, 1, 1, 1, 0, 1];
+        let kind = [0, 0, 1, 0, 0, 2, 1];
+        let group = [-1, 7, 5, -1, -1, 9, 5];
+        let g = Graph::build(&kinds, &src, &dst, &kind, &group).unwrap();
+        assert_eq!(g.skipped_self_loops(), 1);
+        assert_eq!(g.edge_count(), 5);
+        assert_eq!(
+            ids(g.out_edges(0)),
+            vec![(1, DEPENDS, -1), (1, REDUNDANT, 5), (2, DEPENDS, -1)]
+        );
+        assert_eq!(
+            ids(g.in_edges(1)),
+            vec![(0, DEPENDS, -1), (0, REDUNDANT, 5), (2, DEPENDS, -1)]
+        );
+        assert_eq!(ids(g.out_edges(3)), vec![(0, CARRIES, -1)]);
+    }
+
+    #[test]
+    fn build_errors_name_the_offending_index() {
+        let e = Graph::build(&[0, 0], &[0], &[1, 0], &[0], &[-1]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "edge sequences differ in length: src 1, dst 2, kind 1, group 1"
+        );
+        let e = Graph::build(&[0, 5], &[], &[], &[], &[]).unwrap_err();
+        assert_eq!(e.to_string(), "node 1 has unknown kind 5");
+        let e = Graph::build(&[0, 0], &[0, 1], &[1, 2], &[0, 0], &[-1, -1]).unwrap_err();
+        assert_eq!(e.to_string(), "edge 1: dst 2 is outside the map's 2 nodes");
+        let e = Graph::build(&[0, 0], &[-1], &[1], &[0], &[-1]).unwrap_err();
+        assert_eq!(
+            e,
+            EngineError::EdgeEndpoint {
+                edge: 0,
+                end: "src",
+                id: -1,
+                nodes: 2
+            }
+        );
+        let e = Graph::build(&[0, 0], &[0], &[1], &[7], &[-1]).unwrap_err();
+        assert_eq!(e.to_string(), "edge 0 has unknown kind 7");
+    }
+
+    #[test]
+    fn footprint_and_maintenance_scope() {
+        // 0 service, 1 service, 2 device, 3 VM, 4 cluster, 5 application
+        let kinds = [0, 0, i64::from(DEVICE), i64::from(VM), i64::from(CLUSTER), 4];
+        let src = [3, 3, 2, 4, 3];
+        let dst = [1, 0, 3, 3, 5];
+        let kind = [2, 2, 3, 3, 2];
+        let g = Graph::build(&kinds, &src, &dst, &kind, &[-1; 5]).unwrap();
+        assert_eq!(g.footprint(3).unwrap(), vec![3, 0, 1]);
+        assert_eq!(g.footprint(0).unwrap(), vec![0]);
+        assert_eq!(g.maintenance_scope(3).unwrap(), vec![3, 0, 1, 2, 4]);
+        assert_eq!(
+            g.footprint(6).unwrap_err().to_string(),
+            "node 6 is outside the map's 6 nodes"
+        );
+    }
+}

@@ -1,0 +1,330 @@
+//! Bounded breadth-first walks over the map, downstream (out-edges) or upstream (in-edges).
+//!
+//! Algorithm: a FIFO queue of `(node, distance)` seeded with the sources at distance 0; each
+//! dequeued node below `depth` scans its adjacency list in order. A node is recorded once, at its
+//! first discovery, with its distance and parent. Terminal edges (REDUNDANT, `CLUSTER_MEMBER`):
+//! downstream, a node reached through one is recorded but not expanded, and is expanded later
+//! only if a non-terminal edge reaches it (from then on paths through it use that edge's parent,
+//! kept in `via`); upstream, one is followed only from a source.
+//!
+//! Cost: bounded by what the walk touches, never by the map size: at most `work_cap + sources`
+//! recorded nodes, each expanded at most once, so `O(sum of their degrees)` time. Scratch state is
+//! a few small hash maps keyed by node id, allocated per call, so a shared `Graph` serves
+//! concurrent queries.
+//!
+//! Invariants: distances never decrease along the queue; a recorded node's parent was expanded
+//! at a distance one less; following `via`/parents from any recorded node ends at a source.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::error::EngineError;
+use crate::graph::Graph;
+use crate::kinds::{is_pure, is_terminal, SERVICE};
+
+/// A multiplicative hasher for small integer keys (node ids); the default `SipHash` would cost
+/// more than the walk itself. Keys come from the map, not from an attacker.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct NodeHasher(u64);
+
+const SEED: u64 = 0x517c_c1b7_2722_0a95;
+
+impl Hasher for NodeHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.add(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_i64(&mut self, n: i64) {
+        self.add(u64::from_ne_bytes(n.to_ne_bytes()));
+    }
+}
+
+impl NodeHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+pub(crate) type NodeMap<V> = HashMap<u32, V, BuildHasherDefault<NodeHasher>>;
+pub(crate) type NodeSet = HashSet<u32, BuildHasherDefault<NodeHasher>>;
+
+/// How far one walk may go: `depth` hops and `work_cap` discovered (non-source) nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub depth: u32,
+    pub work_cap: usize,
+}
+
+impl Limits {
+    /// Checks the limits given to a query; values beyond the native range are clamped, which
+    /// changes nothing since no walk can go further than the map is large.
+    ///
+    /// # Errors
+    /// `NegativeLimit` when either is negative (`depth` checked first).
+    pub fn new(depth: i64, work_cap: i64) -> Result<Self, EngineError> {
+        if depth < 0 {
+            return Err(EngineError::NegativeLimit {
+                name: "depth",
+                value: depth,
+            });
+        }
+        if work_cap < 0 {
+            return Err(EngineError::NegativeLimit {
+                name: "work_cap",
+                value: work_cap,
+            });
+        }
+        Ok(Self {
+            depth: u32::try_from(depth).unwrap_or(u32::MAX),
+            work_cap: usize::try_from(work_cap).unwrap_or(usize::MAX),
+        })
+    }
+}
+
+/// Which adjacency a walk follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WalkDirection {
+    /// Out-edges: towards what depends on the sources.
+    Down,
+    /// In-edges: towards what the sources depend on.
+    Up,
+}
+
+/// Which edges a walk follows and how terminal edges are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Every edge kind, with the terminal rule.
+    Mixed,
+    /// DEPENDS and REDUNDANT only, with the terminal rule, from the service sources only.
+    Pure,
+    /// Every edge kind, without the terminal rule (the blast-radius region).
+    Region,
+}
+
+/// Where a recorded node was first found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Visit {
+    pub dist: u32,
+    pub parent: Option<u32>,
+}
+
+/// The result of one walk: the recorded nodes and the statistics.
+#[derive(Debug, Default)]
+pub(crate) struct Walk {
+    visits: NodeMap<Visit>,
+    /// Nodes first recorded through a terminal edge and expanded later from another parent.
+    via: NodeMap<u32>,
+    pub discovered: usize,
+    pub capped: bool,
+}
+
+impl Walk {
+    pub fn visit(&self, node: u32) -> Option<Visit> {
+        self.visits.get(&node).copied()
+    }
+
+    pub fn contains(&self, node: u32) -> bool {
+        self.visits.contains_key(&node)
+    }
+
+    /// Nodes from a source to `node` (which must be recorded), following the edges the walk expanded.
+    pub fn path_to(&self, node: u32) -> Vec<u32> {
+        let mut path = vec![node];
+        let mut parent = self.visits.get(&node).and_then(|v| v.parent);
+        while let Some(p) = parent {
+            path.push(p);
+            parent = match self.via.get(&p) {
+                Some(&v) => Some(v),
+                None => self.visits.get(&p).and_then(|v| v.parent),
+            };
+        }
+        path.reverse();
+        path
+    }
+}
+
+impl Graph {
+    /// Runs one bounded walk from `sources` (repeats ignored) as described in the module note.
+    pub(crate) fn walk(&self, sources: &[u32], direction: WalkDirection, scope: Scope, limits: Limits) -> Walk {
+        let mut walk = Walk::default();
+        let mut queue = VecDeque::new();
+        for &s in sources {
+            if scope == Scope::Pure && self.kind(s) != SERVICE {
+                continue;
+            }
+            if walk.visits.insert(s, Visit { dist: 0, parent: None }).is_none() {
+                queue.push_back((s, 0u32));
+            }
+        }
+
+        // Nodes recorded through a terminal edge of a down walk and not yet expanded.
+        let mut unexpanded = NodeSet::default();
+        while let Some((u, dist)) = queue.pop_front() {
+            if dist >= limits.depth {
+                continue;
+            }
+            for e in self.edges(direction == WalkDirection::Down, u) {
+                if scope == Scope::Pure && !is_pure(e.kind) {
+                    continue;
+                }
+                let terminal = scope != Scope::Region && is_terminal(e.kind);
+                if direction == WalkDirection::Up && terminal && dist != 0 {
+                    continue;
+                }
+                if !walk.visits.contains_key(&e.node) {
+                    if walk.discovered == limits.work_cap {
+                        walk.capped = true;
+                        return walk;
+                    }
+                    walk.discovered += 1;
+                    walk.visits.insert(
+                        e.node,
+                        Visit {
+                            dist: dist + 1,
+                            parent: Some(u),
+                        },
+                    );
+                    if terminal && direction == WalkDirection::Down {
+                        unexpanded.insert(e.node);
+                    } else {
+                        queue.push_back((e.node, dist + 1));
+                    }
+                } else if !terminal && unexpanded.remove(&e.node) {
+                    walk.via.insert(e.node, u);
+                    queue.push_back((e.node, dist + 1));
+                }
+            }
+        }
+        walk
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: Limits = Limits {
+        depth: 10,
+        work_cap: 100,
+    };
+
+    /// Services 0..n with the given (src, dst, kind) edges.
+    fn services(n: usize, edges: &[(i64, i64, i64)]) -> Graph {
+        let group: Vec<i64> = edges.iter().map(|e| if e.2 == 1 { 1 } else { -1 }).collect();
+        let src: Vec<i64> = edges.iter().map(|e| e.0).collect();
+        let dst: Vec<i64> = edges.iter().map(|e| e.1).collect();
+        let kind: Vec<i64> = edges.iter().map(|e| e.2).collect();
+        Graph::build(&vec![0; n], &src, &dst, &kind, &group).unwrap()
+    }
+
+    #[test]
+    fn down_walk_records_but_does_not_expand_through_terminal_edges() {
+        // 0 -R-> 1 -> 2; 0 -> 3
+        let g = services(4, &[(0, 1, 1), (1, 2, 0), (0, 3, 0)]);
+        let w = g.walk(&[0], WalkDirection::Down, Scope::Mixed, ALL);
+        assert_eq!(
+            w.visit(1),
+            Some(Visit {
+                dist: 1,
+                parent: Some(0)
+            })
+        );
+        assert!(!w.contains(2));
+        assert_eq!(w.discovered, 2);
+    }
+
+    #[test]
+    fn down_walk_expands_a_terminal_node_reached_again_and_paths_avoid_the_terminal_edge() {
+        // 0 -R-> 1, 0 -> 2 -> 1 -> 3
+        let g = services(4, &[(0, 1, 1), (0, 2, 0), (2, 1, 0), (1, 3, 0)]);
+        let w = g.walk(&[0], WalkDirection::Down, Scope::Mixed, ALL);
+        assert_eq!(
+            w.visit(1),
+            Some(Visit {
+                dist: 1,
+                parent: Some(0)
+            })
+        );
+        assert_eq!(
+            w.visit(3),
+            Some(Visit {
+                dist: 3,
+                parent: Some(1)
+            })
+        );
+        assert_eq!(w.path_to(3), vec![0, 2, 1, 3]);
+        assert_eq!(w.path_to(1), vec![0, 1]);
+    }
+
+    #[test]
+    fn up_walk_follows_terminal_edges_only_from_sources() {
+        // 1 -R-> 0, 2 -> 0, 3 -R-> 2
+        let g = services(4, &[(1, 0, 1), (2, 0, 0), (3, 2, 1)]);
+        let w = g.walk(&[0], WalkDirection::Up, Scope::Mixed, ALL);
+        assert!(w.contains(1) && w.contains(2));
+        assert!(!w.contains(3));
+    }
+
+    #[test]
+    fn depth_cycles_and_work_cap() {
+        let g = services(4, &[(0, 1, 0), (1, 2, 0), (2, 0, 0), (2, 3, 0)]);
+        let w = g.walk(
+            &[0],
+            WalkDirection::Down,
+            Scope::Mixed,
+            Limits {
+                depth: 2,
+                work_cap: 100,
+            },
+        );
+        assert!(w.contains(2) && !w.contains(3));
+        let w = g.walk(&[0], WalkDirection::Down, Scope::Mixed, ALL);
+        assert_eq!((w.discovered, w.capped), (3, false));
+        let w = g.walk(
+            &[0],
+            WalkDirection::Down,
+            Scope::Mixed,
+            Limits { depth: 10, work_cap: 2 },
+        );
+        assert_eq!((w.discovered, w.capped), (2, true));
+        assert!(!w.contains(3));
+    }
+
+    #[test]
+    fn region_walk_ignores_the_terminal_rule() {
+        let g = services(3, &[(0, 1, 1), (1, 2, 0)]);
+        let w = g.walk(&[0], WalkDirection::Down, Scope::Region, ALL);
+        assert_eq!(w.path_to(2), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn negative_limits_are_rejected() {
+        assert_eq!(
+            Limits::new(-1, 5).unwrap_err().to_string(),
+            "depth must be >= 0, got -1"
+        );
+        assert_eq!(
+            Limits::new(1, -5).unwrap_err().to_string(),
+            "work_cap must be >= 0, got -5"
+        );
+        assert_eq!(Limits::new(i64::MAX, 0).unwrap().depth, u32::MAX);
+    }
+}
