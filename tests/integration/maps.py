@@ -1,0 +1,31 @@
+"""Small dependency maps for the integration tests, created as real NetBox objects."""
+
+from business_application.correlation.scenario import parse_scenario
+from business_application.services.map_import import import_map
+
+DATABASE_OUTAGE = """
+name: db-outage
+graph:
+  services: [Database Service, Web Service]
+  dependencies:
+    - {service: Web Service, depends_on: Database Service}
+  devices:
+    - {name: DB-PROD-01, role: server, services: [Database Service]}
+    - {name: WEB-APP-01, role: server, services: [Web Service]}
+    - {name: MAIL-01, role: server}
+"""
+
+SWITCH_FAILURE = """
+name: switch-failure
+graph:
+  services: [Web Service, App Service]
+  devices:
+    - {name: SWITCH-01, role: switch}
+    - {name: WEB-01, role: server, services: [Web Service], links: [SWITCH-01]}
+    - {name: APP-02, role: server, services: [App Service], links: [SWITCH-01]}
+"""
+
+
+def build(text):
+    """Create the map of a scenario-format snippet; returns the created objects by label (``device:NAME``)."""
+    return import_map(parse_scenario(text))
