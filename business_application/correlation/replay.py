@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -18,7 +19,7 @@ from .mapbuilder import MapBuilder, ServiceMap
 from .scenario import Scenario
 from .settings import Settings
 
-__all__ = ('MemoryStore', 'build_map', 'build_report', 'compare', 'pair_scores', 'run_scenario')
+__all__ = ('MemoryStore', 'ReplayRun', 'build_map', 'build_report', 'compare', 'pair_scores', 'replay', 'run_scenario')
 
 KIND_BY_PREFIX = {'service': SERVICE, 'device': DEVICE, 'vm': VM, 'cluster': CLUSTER, 'app': APPLICATION}
 
@@ -127,9 +128,19 @@ class MemoryStore:
         self.timeline.append((incident.key, time, kind, message))
 
 
-def run_scenario(scenario: Scenario, backend: str | None = None,
-                 settings: Settings | None = None) -> dict[str, Any]:
-    """Replay every notification in arrival order and return the report (with the comparison if expected)."""
+@dataclasses.dataclass
+class ReplayRun:
+    """Everything a replay leaves behind: the map, the store and which notification started what."""
+
+    service_map: ServiceMap
+    store: MemoryStore
+    refs: dict[tuple[Any, int], str]
+    event_refs: dict[str, tuple[Any, int]]
+    capped: int
+
+
+def replay(scenario: Scenario, backend: str | None = None, settings: Settings | None = None) -> ReplayRun:
+    """Feed every notification, in arrival order, through the correlator with an in-memory store."""
     settings = settings or scenario.settings
     service_map = build_map(scenario, backend)
     maintenance = []
@@ -139,9 +150,7 @@ def run_scenario(scenario: Scenario, backend: str | None = None,
             maintenance.append((node, window['start'], window['end']))
     store = MemoryStore(maintenance)
     correlator = Correlator(service_map, settings, store)
-    refs: dict[tuple[Any, int], str] = {}
-    event_refs: dict[str, tuple[Any, int]] = {}
-    capped = 0
+    run = ReplayRun(service_map, store, {}, {}, 0)
     for event in scenario.events:
         node = service_map.node(KIND_BY_PREFIX[event.object_kind], event.object_name)
         note = Notification(node=node, label=event.object, severity=event.severity_rank, status=event.status,
@@ -151,16 +160,23 @@ def run_scenario(scenario: Scenario, backend: str | None = None,
         store.remember(identity, alert)
         before = alert.occurrence
         outcome = correlator.process(alert, event.t)
-        capped += outcome.capped
+        run.capped += outcome.capped
         if alert.occurrence != before:
-            refs[(alert.key, alert.occurrence)] = event.ref
-        event_refs[event.ref] = (alert.key, alert.occurrence)
-    incidents = [incident for _, incident in sorted(store.incidents.items())]
-    report = build_report(service_map, incidents, refs, event_refs, offset=0.0)
+            run.refs[(alert.key, alert.occurrence)] = event.ref
+        run.event_refs[event.ref] = (alert.key, alert.occurrence)
+    return run
+
+
+def run_scenario(scenario: Scenario, backend: str | None = None,
+                 settings: Settings | None = None) -> dict[str, Any]:
+    """Replay a scenario and return the report (with the comparison when it has expectations)."""
+    run = replay(scenario, backend, settings)
+    incidents = [incident for _, incident in sorted(run.store.incidents.items())]
+    report = build_report(run.service_map, incidents, run.refs, run.event_refs, offset=0.0)
     report['scenario'] = scenario.name
-    report['backend'] = service_map.graph.backend
-    report['capped_decisions'] = capped
-    report['skipped'] = service_map.skipped
+    report['backend'] = run.service_map.graph.backend
+    report['capped_decisions'] = run.capped
+    report['skipped'] = run.service_map.skipped
     if scenario.expected is not None:
         report['comparison'] = compare(report, scenario.expected)
     return report
