@@ -4,7 +4,8 @@ Each guide setting ``BUSINESS_APP_<NAME>`` may be given as a top-level name in N
 ``configuration.py`` (or Django settings), or as ``<name>`` (either case, with or without the
 prefix) under ``PLUGINS_CONFIG['business_application']``. A top-level name wins over the
 plugin-config key. The environment variable ``BUSINESS_APP_ENGINE_BACKEND`` overrides the
-backend, so tests and CI can force the compiled core.
+plugin-config key (so tests and CI can force the compiled core), and a top-level setting
+overrides the environment.
 """
 
 import functools
@@ -39,6 +40,9 @@ def _collect() -> dict:
         if name not in Settings.names():
             raise ValueError(f"PLUGINS_CONFIG['business_application'][{key!r}] is not a known setting")
         values[name] = value
+    backend = os.environ.get(PREFIX + 'ENGINE_BACKEND')
+    if backend:
+        values['engine_backend'] = backend
     configuration = _configuration_module()
     for name in Settings.names():
         for source in (configuration, django_settings):
@@ -48,9 +52,6 @@ def _collect() -> dict:
     for name in ('notification_webhooks', 'exclude_event_sources', 'network_roles'):
         if isinstance(values.get(name), list):
             values[name] = tuple(values[name])
-    backend = os.environ.get(PREFIX + 'ENGINE_BACKEND')
-    if backend:
-        values['engine_backend'] = backend
     return values
 
 

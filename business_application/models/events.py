@@ -98,8 +98,20 @@ class Event(NetBoxModel):
             models.Index(fields=('content_type', 'object_id'), name='ba_event_object'),
         )
 
+    #: Written only by the correlation service, with queryset updates.
+    BOOKKEEPING_FIELDS = ('processed_status', 'occurrence', 'occurrence_started_at', 'cleared_at')
+
     def __str__(self):
         return self.message[:80]
+
+    def save(self, *args, **kwargs):
+        # An instance loaded before the correlation service ran must not write back stale bookkeeping.
+        if not self._state.adding and kwargs.get('update_fields') is None:
+            kwargs['update_fields'] = [
+                f.name for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in self.BOOKKEEPING_FIELDS
+            ]
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self):
         return reverse('plugins:business_application:event', args=[self.pk])

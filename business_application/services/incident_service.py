@@ -255,7 +255,7 @@ def process_event(event_id, now=None, settings=None):
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute('SELECT pg_advisory_xact_lock(%s)', [CORRELATION_LOCK])
-        event = Event.objects.select_for_update().select_related('content_type', 'event_source').get(pk=event_id)
+        event = Event.objects.select_for_update(of=('self',)).select_related('content_type', 'event_source').get(pk=event_id)
         service_map = current_map()
         alert = alert_state(event, service_map)
         store = DjangoStore(service_map, settings)

@@ -12,17 +12,18 @@ from utilities.testing import APIViewTestCases
 NAMESPACE = 'plugins-api:business_application'
 
 
-class CRUD(
+# The bases of every test case below (a tuple, not a class, so pytest does not collect it on its own).
+CRUD = (
     APIViewTestCases.GetObjectViewTestCase,
     APIViewTestCases.ListObjectsViewTestCase,
     APIViewTestCases.CreateObjectViewTestCase,
     APIViewTestCases.UpdateObjectViewTestCase,
     APIViewTestCases.DeleteObjectViewTestCase,
-):
+)
+
+
+class BusinessApplicationAPITest(*CRUD):
     view_namespace = NAMESPACE
-
-
-class BusinessApplicationAPITest(CRUD):
     model = BusinessApplication
     brief_fields = ['appcode', 'description', 'display', 'id', 'name', 'url']
     create_data = [
@@ -39,7 +40,8 @@ class BusinessApplicationAPITest(CRUD):
         ])
 
 
-class TechnicalServiceAPITest(CRUD):
+class TechnicalServiceAPITest(*CRUD):
+    view_namespace = NAMESPACE
     model = TechnicalService
     brief_fields = ['description', 'display', 'id', 'name', 'service_type', 'url']
     create_data = [
@@ -54,7 +56,8 @@ class TechnicalServiceAPITest(CRUD):
         TechnicalService.objects.bulk_create([TechnicalService(name=f'Service {i}') for i in range(1, 4)])
 
 
-class ServiceDependencyAPITest(CRUD):
+class ServiceDependencyAPITest(*CRUD):
+    view_namespace = NAMESPACE
     model = ServiceDependency
     brief_fields = ['dependency_type', 'display', 'id', 'name', 'url']
     bulk_update_data = {'description': 'reviewed'}
@@ -86,7 +89,8 @@ class ServiceDependencyAPITest(CRUD):
         self.assertFalse(ServiceDependency.objects.filter(name='loop').exists())
 
 
-class EventSourceAPITest(CRUD):
+class EventSourceAPITest(*CRUD):
+    view_namespace = NAMESPACE
     model = EventSource
     brief_fields = ['description', 'display', 'id', 'name', 'url']
     create_data = [{'name': 'alertmanager'}, {'name': 'zabbix'}, {'name': 'checkmk', 'description': 'site A'}]
@@ -97,7 +101,8 @@ class EventSourceAPITest(CRUD):
         EventSource.objects.bulk_create([EventSource(name=f'source {i}') for i in range(1, 4)])
 
 
-class EventAPITest(CRUD):
+class EventAPITest(*CRUD):
+    view_namespace = NAMESPACE
     model = Event
     brief_fields = ['criticallity', 'display', 'id', 'message', 'status', 'url']
     bulk_update_data = {'message': 'edited by hand'}
@@ -116,7 +121,8 @@ class EventAPITest(CRUD):
         ]
 
 
-class IncidentAPITest(CRUD):
+class IncidentAPITest(*CRUD):
+    view_namespace = NAMESPACE
     model = Incident
     brief_fields = ['display', 'id', 'severity', 'status', 'title', 'url']
     create_data = [
@@ -131,7 +137,8 @@ class IncidentAPITest(CRUD):
         Incident.objects.bulk_create([Incident(title=f'Incident {i}', severity='critical') for i in range(1, 4)])
 
 
-class MaintenanceAPITest(CRUD):
+class MaintenanceAPITest(*CRUD):
+    view_namespace = NAMESPACE
     model = Maintenance
     brief_fields = ['display', 'end', 'id', 'start', 'status', 'url']
     bulk_update_data = {'description': 'kernel patching'}
@@ -146,6 +153,7 @@ class MaintenanceAPITest(CRUD):
         ])
         cls.create_data = [
             {'content_type': 'business_application.technicalservice', 'object_id': s.pk,
-             'start': '2026-12-05T01:00:00Z', 'end': '2026-12-05T03:00:00Z', 'description': 'patching'}
+             'start': datetime(2026, 12, 5, 1, tzinfo=UTC), 'end': datetime(2026, 12, 5, 3, tzinfo=UTC),
+             'description': 'patching'}
             for s in services
         ]
