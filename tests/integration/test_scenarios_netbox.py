@@ -46,6 +46,7 @@ def test_guide_scenarios_match_through_netbox(path, backend):
 def test_netbox_and_replay_tool_decide_alike(path, backend):
     in_netbox = replay_in_netbox(path, backend)
     in_memory = run_scenario(load_scenario(path), backend=backend)
+    assert in_netbox['comparison']['matched'], in_netbox['comparison']['differences']
     assert summary(in_netbox) == summary(in_memory)
     assert {e['ref']: e['incident'] is None for e in in_netbox['events']} == {
         e['ref']: e['incident'] is None for e in in_memory['events']

@@ -27,12 +27,14 @@ def test_guide_scenarios_match(path, backend):
     assert report['comparison']['pair_precision'] == 1.0
 
 
+@pytest.mark.parametrize('backend', ['rust', 'python'])
 @pytest.mark.parametrize('path', SCENARIOS, ids=lambda p: p.stem)
-def test_every_scenario_runs_and_prints_a_table(path):
-    result = replay(path, '--backend', 'rust')
-    assert result.returncode in (0, 1), result.stderr
+def test_every_bundled_scenario_matches_and_prints_a_table(path, backend):
+    result = replay(path, '--backend', backend)
+    assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith('scenario ')
-    assert ('MATCH' in result.stdout) or ('MISMATCH' in result.stdout)
+    assert f'(backend {backend})' in result.stdout.splitlines()[0]
+    assert 'MATCH: pair precision 1.0, pair recall 1.0' in result.stdout
 
 
 def test_a_wrong_expectation_exits_1_and_says_what_differed(tmp_path):
