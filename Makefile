@@ -1,0 +1,98 @@
+# Developer loop for netbox-business-application. Everything runs from the venv in .work/venv,
+# against this checkout's own PostgreSQL and Redis on 127.0.0.1 (ports in scripts/env.sh).
+#
+#   make setup   install what is missing, start the services, migrate
+#   make build   rebuild the Rust extension (release) into the venv
+#   make test    setup, fresh test database, the whole pytest suite (Rust backend) and cargo test
+#   make lint    ruff, missing-migration check, rustfmt and clippy
+#   make bench   pytest-benchmark suites in bench/ (QUICK=1 for a short run)
+#   make demo    a running NetBox with demo data (scripts/demo.sh)
+#   make stop    stop runserver, Redis and PostgreSQL
+#   make clean   stop, then delete .work/, .demo/ and build output
+#
+# PYTEST_ARGS passes extra arguments to pytest, e.g. make test PYTEST_ARGS='-k incident -x'.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+
+PYTEST_ARGS ?=
+QUICK ?=
+
+.PHONY: help setup build test lint bench demo stop status clean
+
+help:
+	@sed -n 's/^#   make /make /p' Makefile
+
+setup:
+	@scripts/setup.sh
+	scripts/services.sh start
+	scripts/migrate.sh
+
+build:
+	@scripts/setup.sh --build
+
+# The test database is cloned afresh from the pristine template every run, so no test sees rows a
+# previous run or the demo left. pytest's exit 5 (no test collected) fails like any other.
+test:
+	@source scripts/env.sh
+	ms() { local t=$${EPOCHREALTIME/./}; echo $$((t / 1000)); }
+	secs() { printf '%d.%d s' $$(($$1 / 1000)) $$(($$1 % 1000 / 100)); }
+	t_start=$$(ms)
+	t=$$(ms); scripts/setup.sh; d_setup=$$(($$(ms) - t))
+	t=$$(ms); scripts/services.sh start; d_services=$$(($$(ms) - t))
+	t=$$(ms); scripts/migrate.sh --test-db; d_migrate=$$(($$(ms) - t))
+	t=$$(ms); rc_pytest=0
+	BUSINESS_APP_ENGINE_BACKEND=rust "$$NBA_PY" -m pytest -p no:cacheprovider tests $(PYTEST_ARGS) || rc_pytest=$$?
+	d_pytest=$$(($$(ms) - t))
+	if ((rc_pytest == 5)); then echo 'make test: pytest collected no test (exit 5): failing' >&2; fi
+	t=$$(ms); rc_cargo=0
+	libdir=$$("$$NBA_PY" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
+	(cd core_rs && LD_LIBRARY_PATH=$$libdir$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH} cargo test --workspace) || rc_cargo=$$?
+	d_cargo=$$(($$(ms) - t))
+	verdict=OK; ((rc_pytest == 0 && rc_cargo == 0)) || verdict=FAILED
+	echo "make test: $$verdict | setup $$(secs $$d_setup), services $$(secs $$d_services)," \
+		"migrate + test db $$(secs $$d_migrate), pytest $$(secs $$d_pytest) (exit $$rc_pytest)," \
+		"cargo test $$(secs $$d_cargo) (exit $$rc_cargo), total $$(secs $$(($$(ms) - t_start)))"
+	[[ $$verdict == OK ]]
+
+lint:
+	@source scripts/env.sh
+	[[ -x $$NBA_PY ]] || { echo 'make lint: no venv yet, run make setup' >&2; exit 1; }
+	rc=0
+	if [[ -x $$NBA_VENV/bin/ruff ]]; then
+		"$$NBA_VENV/bin/ruff" check . || rc=1
+		"$$NBA_VENV/bin/ruff" format --check . || rc=1
+	else
+		echo 'make lint: ruff is not in the venv, skipping the Python checks'
+	fi
+	nba_netbox makemigrations --check --dry-run business_application || rc=1
+	(cd core_rs && cargo fmt --all --check) || rc=1
+	(cd core_rs && cargo clippy --workspace --all-targets -- -D warnings) || rc=1
+	exit $$rc
+
+bench:
+	@source scripts/env.sh
+	scripts/setup.sh
+	scripts/services.sh start
+	scripts/migrate.sh --test-db
+	QUICK=$(QUICK) "$$NBA_PY" -m pytest -p no:cacheprovider bench --benchmark-only $(PYTEST_ARGS)
+
+demo: setup
+	@if [[ -f scripts/demo.sh ]]; then
+		bash scripts/demo.sh
+	else
+		echo 'make demo: scripts/demo.sh does not exist yet' >&2
+		exit 1
+	fi
+
+stop:
+	@scripts/services.sh stop
+
+status:
+	@scripts/services.sh status
+
+clean: stop
+	@rm -rf .work .demo core_rs/target .hypothesis bench/.benchmarks
+	find business_application -name '_core*.so' -delete
