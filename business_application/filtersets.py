@@ -1,0 +1,318 @@
+"""Filter sets of the plugin's models, shared by the list pages and the REST API."""
+
+import django_filters
+from dcim.models import Device
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q
+from django.utils.translation import gettext as _
+from netbox.filtersets import NetBoxModelFilterSet
+from utilities.filters import MultiValueContentTypeFilter
+from utilities.filtersets import register_filterset
+from virtualization.models import Cluster, VirtualMachine
+
+from .choices import (
+    DependencyTypeChoices,
+    EventCrit,
+    EventStatus,
+    IncidentStatusChoices,
+    MaintenanceStatusChoices,
+    ServiceTypeChoices,
+)
+from .models import (
+    BusinessApplication,
+    Event,
+    EventSource,
+    Incident,
+    Maintenance,
+    ServiceDependency,
+    TechnicalService,
+)
+
+__all__ = (
+    'BusinessApplicationFilterSet',
+    'EventFilterSet',
+    'EventSourceFilterSet',
+    'IncidentFilterSet',
+    'MaintenanceFilterSet',
+    'ServiceDependencyFilterSet',
+    'TechnicalServiceFilterSet',
+)
+
+
+def _id_filter(queryset, field_name, label):
+    return django_filters.ModelMultipleChoiceFilter(queryset=queryset, field_name=field_name, label=label)
+
+
+def _name_filter(queryset, field_name, to_field_name, label):
+    return django_filters.ModelMultipleChoiceFilter(
+        queryset=queryset,
+        field_name=f'{field_name}__{to_field_name}',
+        to_field_name=to_field_name,
+        label=label,
+    )
+
+
+@register_filterset
+class BusinessApplicationFilterSet(NetBoxModelFilterSet):
+    device_id = _id_filter(Device.objects.all(), 'devices', _('Device (ID)'))
+    device = _name_filter(Device.objects.all(), 'devices', 'name', _('Device (name)'))
+    virtual_machine_id = _id_filter(VirtualMachine.objects.all(), 'virtual_machines', _('Virtual machine (ID)'))
+    virtual_machine = _name_filter(
+        VirtualMachine.objects.all(), 'virtual_machines', 'name', _('Virtual machine (name)')
+    )
+    technical_service_id = _id_filter(TechnicalService.objects.all(), 'technical_services', _('Technical service (ID)'))
+    technical_service = _name_filter(
+        TechnicalService.objects.all(), 'technical_services', 'name', _('Technical service (name)')
+    )
+
+    class Meta:
+        model = BusinessApplication
+        fields = ('id', 'appcode', 'name', 'description', 'owner', 'delegate', 'link')
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(
+            Q(appcode__icontains=value)
+            | Q(name__icontains=value)
+            | Q(owner__icontains=value)
+            | Q(delegate__icontains=value)
+            | Q(description__icontains=value)
+        )
+
+
+@register_filterset
+class TechnicalServiceFilterSet(NetBoxModelFilterSet):
+    service_type = django_filters.MultipleChoiceFilter(choices=ServiceTypeChoices, distinct=False)
+    device_id = _id_filter(Device.objects.all(), 'devices', _('Device (ID)'))
+    device = _name_filter(Device.objects.all(), 'devices', 'name', _('Device (name)'))
+    virtual_machine_id = _id_filter(VirtualMachine.objects.all(), 'vms', _('Virtual machine (ID)'))
+    virtual_machine = _name_filter(VirtualMachine.objects.all(), 'vms', 'name', _('Virtual machine (name)'))
+    cluster_id = _id_filter(Cluster.objects.all(), 'clusters', _('Cluster (ID)'))
+    cluster = _name_filter(Cluster.objects.all(), 'clusters', 'name', _('Cluster (name)'))
+    business_application_id = _id_filter(
+        BusinessApplication.objects.all(), 'business_apps', _('Business application (ID)')
+    )
+    business_application = _name_filter(
+        BusinessApplication.objects.all(), 'business_apps', 'appcode', _('Business application (appcode)')
+    )
+    incident_id = _id_filter(Incident.objects.all(), 'incidents', _('Affected by incident (ID)'))
+    depends_on_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=TechnicalService.objects.all(),
+        field_name='upstream_dependencies__upstream_service',
+        label=_('Depends directly on service (ID)'),
+    )
+    dependency_of_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=TechnicalService.objects.all(),
+        field_name='downstream_dependencies__downstream_service',
+        label=_('Directly depended on by service (ID)'),
+    )
+
+    class Meta:
+        model = TechnicalService
+        fields = ('id', 'name', 'description')
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
+
+
+@register_filterset
+class ServiceDependencyFilterSet(NetBoxModelFilterSet):
+    upstream_service_id = _id_filter(TechnicalService.objects.all(), 'upstream_service', _('Upstream service (ID)'))
+    upstream_service = _name_filter(
+        TechnicalService.objects.all(), 'upstream_service', 'name', _('Upstream service (name)')
+    )
+    downstream_service_id = _id_filter(
+        TechnicalService.objects.all(), 'downstream_service', _('Downstream service (ID)')
+    )
+    downstream_service = _name_filter(
+        TechnicalService.objects.all(), 'downstream_service', 'name', _('Downstream service (name)')
+    )
+    service_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=TechnicalService.objects.all(),
+        method='filter_service',
+        label=_('Either service (ID)'),
+    )
+    dependency_type = django_filters.MultipleChoiceFilter(choices=DependencyTypeChoices, distinct=False)
+
+    class Meta:
+        model = ServiceDependency
+        fields = ('id', 'name', 'description')
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(
+            Q(name__icontains=value)
+            | Q(description__icontains=value)
+            | Q(upstream_service__name__icontains=value)
+            | Q(downstream_service__name__icontains=value)
+        )
+
+    def filter_service(self, queryset, name, value):
+        if not value:
+            return queryset
+        return queryset.filter(Q(upstream_service__in=value) | Q(downstream_service__in=value))
+
+
+@register_filterset
+class EventSourceFilterSet(NetBoxModelFilterSet):
+    class Meta:
+        model = EventSource
+        fields = ('id', 'name', 'description')
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
+
+
+class GenericObjectFilterMixin(django_filters.FilterSet):
+    """Filters on the object an event or a maintenance window points at (``content_type`` plus ``object_id``)."""
+
+    content_type = MultiValueContentTypeFilter(label=_('Object type (app.model)'))
+    content_type_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=ContentType.objects.all(),
+        field_name='content_type',
+        distinct=False,
+        label=_('Object type (ID)'),
+    )
+    device_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=Device.objects.all(),
+        method='filter_object',
+        label=_('Device (ID)'),
+    )
+    virtual_machine_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=VirtualMachine.objects.all(),
+        method='filter_object',
+        label=_('Virtual machine (ID)'),
+    )
+    cluster_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=Cluster.objects.all(),
+        method='filter_object',
+        label=_('Cluster (ID)'),
+    )
+    technical_service_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=TechnicalService.objects.all(),
+        method='filter_object',
+        label=_('Technical service (ID)'),
+    )
+    business_application_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=BusinessApplication.objects.all(),
+        method='filter_object',
+        label=_('Business application (ID)'),
+    )
+
+    def filter_object(self, queryset, name, value):
+        if not value:
+            return queryset
+        content_type = ContentType.objects.get_for_model(value[0])
+        return queryset.filter(content_type=content_type, object_id__in=[obj.pk for obj in value])
+
+
+@register_filterset
+class EventFilterSet(GenericObjectFilterMixin, NetBoxModelFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=EventStatus, distinct=False)
+    criticallity = django_filters.MultipleChoiceFilter(choices=EventCrit, distinct=False)
+    event_source_id = _id_filter(EventSource.objects.all(), 'event_source', _('Event source (ID)'))
+    event_source = _name_filter(EventSource.objects.all(), 'event_source', 'name', _('Event source (name)'))
+    mapped = django_filters.BooleanFilter(method='filter_mapped', label=_('Mapped to a NetBox object'))
+    last_seen_after = django_filters.DateTimeFilter(field_name='last_seen_at', lookup_expr='gte')
+    last_seen_before = django_filters.DateTimeFilter(field_name='last_seen_at', lookup_expr='lte')
+    incident_id = _id_filter(Incident.objects.all(), 'incidents', _('Incident (ID)'))
+
+    class Meta:
+        model = Event
+        fields = (
+            'id',
+            'message',
+            'object_id',
+            'dedup_id',
+            'unmapped_label',
+            'last_seen_at',
+            'starts_at',
+            'ends_at',
+            'event_time',
+        )
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(
+            Q(message__icontains=value) | Q(dedup_id__icontains=value) | Q(unmapped_label__icontains=value)
+        )
+
+    def filter_mapped(self, queryset, name, value):
+        if value is None:
+            return queryset
+        mapped = Q(content_type__isnull=False, object_id__isnull=False)
+        return queryset.filter(mapped) if value else queryset.exclude(mapped)
+
+
+@register_filterset
+class MaintenanceFilterSet(GenericObjectFilterMixin, NetBoxModelFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=MaintenanceStatusChoices, distinct=False)
+    active_at = django_filters.IsoDateTimeFilter(
+        method='filter_active_at',
+        label=_('Suppressing events at this time'),
+    )
+
+    class Meta:
+        model = Maintenance
+        fields = ('id', 'object_id', 'start', 'end', 'description', 'contact')
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(Q(description__icontains=value) | Q(contact__icontains=value))
+
+    def filter_active_at(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return queryset.filter(status__in=MaintenanceStatusChoices.ACTIVE, start__lte=value, end__gte=value)
+
+
+@register_filterset
+class IncidentFilterSet(NetBoxModelFilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=IncidentStatusChoices, distinct=False)
+    severity = django_filters.MultipleChoiceFilter(choices=EventCrit, distinct=False)
+    is_open = django_filters.BooleanFilter(method='filter_is_open', label=_('Open'))
+    affected_service_id = _id_filter(TechnicalService.objects.all(), 'affected_services', _('Affected service (ID)'))
+    affected_service = _name_filter(
+        TechnicalService.objects.all(), 'affected_services', 'name', _('Affected service (name)')
+    )
+    event_id = _id_filter(Event.objects.all(), 'events', _('Event (ID)'))
+    root_cause_event_id = _id_filter(Event.objects.all(), 'root_cause_event', _('Root cause event (ID)'))
+    detected_after = django_filters.DateTimeFilter(field_name='detected_at', lookup_expr='gte')
+    detected_before = django_filters.DateTimeFilter(field_name='detected_at', lookup_expr='lte')
+
+    class Meta:
+        model = Incident
+        fields = (
+            'id',
+            'title',
+            'description',
+            'commander',
+            'reporter',
+            'root_cause',
+            'detected_at',
+            'resolved_at',
+        )
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        return queryset.filter(
+            Q(title__icontains=value)
+            | Q(description__icontains=value)
+            | Q(root_cause__icontains=value)
+            | Q(commander__icontains=value)
+        )
+
+    def filter_is_open(self, queryset, name, value):
+        if value is None:
+            return queryset
+        is_open = Q(status__in=IncidentStatusChoices.OPEN)
+        return queryset.filter(is_open) if value else queryset.exclude(is_open)
