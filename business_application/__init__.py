@@ -36,6 +36,6 @@ if PluginConfig is not None:
             from . import settings as plugin_settings
 
             plugin_settings.validate()
-            from . import signals  # noqa: F401
+            from . import jobs, signals  # noqa: F401
 
     config = BusinessApplicationConfig

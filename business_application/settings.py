@@ -59,7 +59,7 @@ def _collect() -> dict:
 def get_settings() -> Settings:
     """The current settings; raises ImproperlyConfigured naming the bad setting."""
     try:
-        return Settings.from_mapping(_collect(), where=PREFIX.rstrip('_') + ' setting')
+        return Settings.from_mapping(_collect(), label=lambda name: PREFIX + name.upper())
     except ValueError as error:
         raise ImproperlyConfigured(f'business_application: {error}') from None
 

@@ -1,6 +1,8 @@
+from django.urls import path
+
 from netbox.api.routers import NetBoxRouter
 
-from . import views
+from . import automation, views
 
 app_name = 'business_application-api'
 
@@ -13,4 +15,10 @@ router.register('events', views.EventViewSet)
 router.register('incidents', views.IncidentViewSet)
 router.register('maintenance', views.MaintenanceViewSet)
 
-urlpatterns = router.urls
+urlpatterns = [
+    path('incident-automation/process-event/', automation.ProcessEventView.as_view(), name='automation-process-event'),
+    path('incident-automation/process-unprocessed/', automation.ProcessUnprocessedView.as_view(),
+         name='automation-process-unprocessed'),
+    path('incident-automation/status/', automation.StatusView.as_view(), name='automation-status'),
+    *router.urls,
+]

@@ -161,7 +161,7 @@ def _settings(reader: _Reader, top: Mapping[str, Any]) -> Settings:
     if 'reopen_window_s' in assumes and 'reopen_window_minutes' not in values:
         values['reopen_window_minutes'] = reader.number(assumes['reopen_window_s'], 'assumes.reopen_window_s') / 60
     try:
-        return Settings.from_mapping(values, where='settings:')
+        return Settings.from_mapping(values, label=lambda name: f'settings.{name}')
     except ValueError as error:
         raise ScenarioError(f'{reader.source}: {error}') from None
 

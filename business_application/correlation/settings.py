@@ -7,7 +7,7 @@ use the same names under ``settings:``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .kinds import SEVERITIES
@@ -47,45 +47,46 @@ class Settings:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], *, where: str = 'setting') -> Settings:
-        """Build from lower-case names; an unknown name or a bad value raises ValueError naming it."""
+    def from_mapping(cls, values: Mapping[str, Any], *, label: Callable[[str], str] = str) -> Settings:
+        """Build from lower-case names; an unknown name or a bad value raises ValueError naming the setting
+        as ``label(name)`` (for example ``BUSINESS_APP_CORRELATION_THRESHOLD`` in NetBox)."""
         fields = {f.name: f for f in dataclasses.fields(cls)}
         clean: dict[str, Any] = {}
         for name, value in values.items():
             if name not in fields:
-                raise ValueError(f'{where} {name!r} is not a known setting')
-            clean[name] = _coerce(name, fields[name].default, value, where)
+                raise ValueError(f'{label(name)} is not a known setting')
+            clean[name] = _coerce(label(name), fields[name].default, value)
         settings = cls(**clean)
-        settings.check(where)
+        settings.check(label)
         return settings
 
     def replace(self, **changes: Any) -> Settings:
         return Settings.from_mapping({**dataclasses.asdict(self), **changes})
 
-    def check(self, where: str = 'setting') -> None:
+    def check(self, label: Callable[[str], str] = str) -> None:
         """Raise ValueError for values that are well-typed but meaningless."""
         if not 0.0 <= self.correlation_threshold <= 1.0:
-            raise ValueError(f'{where} correlation_threshold must be between 0 and 1, not {self.correlation_threshold}')
+            raise ValueError(f'{label("correlation_threshold")} must be between 0 and 1, not {self.correlation_threshold}')
         for name in ('service_weight', 'dependency_weight', 'infrastructure_weight'):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f'{where} {name} must be between 0 and 1, not {getattr(self, name)}')
+                raise ValueError(f'{label(name)} must be between 0 and 1, not {getattr(self, name)}')
         for name in ('correlation_window_minutes', 'reopen_window_minutes', 'max_incident_age_hours'):
             if getattr(self, name) < 0:
-                raise ValueError(f'{where} {name} cannot be negative')
+                raise ValueError(f'{label(name)} cannot be negative')
         if not 1 <= self.max_dependency_depth <= 64:
-            raise ValueError(f'{where} max_dependency_depth must be between 1 and 64, not {self.max_dependency_depth}')
+            raise ValueError(f'{label("max_dependency_depth")} must be between 1 and 64, not {self.max_dependency_depth}')
         if self.work_cap < 1:
-            raise ValueError(f'{where} work_cap must be at least 1')
+            raise ValueError(f'{label("work_cap")} must be at least 1')
         if self.require_minimum_severity not in SEVERITIES:
             raise ValueError(
-                f'{where} require_minimum_severity must be one of {", ".join(SEVERITIES)}, '
+                f'{label("require_minimum_severity")} must be one of {", ".join(SEVERITIES)}, '
                 f'not {self.require_minimum_severity!r}'
             )
         if self.engine_backend not in _BACKENDS:
-            raise ValueError(f'{where} engine_backend must be one of {", ".join(_BACKENDS)}')
+            raise ValueError(f'{label("engine_backend")} must be one of {", ".join(_BACKENDS)}')
         for url in self.notification_webhooks:
             if not url.startswith(('http://', 'https://')):
-                raise ValueError(f'{where} notification_webhooks: {url!r} is not an http(s) URL')
+                raise ValueError(f'{label("notification_webhooks")}: {url!r} is not an http(s) URL')
 
     # Derived values the engine uses
     @property
@@ -101,25 +102,25 @@ class Settings:
         return self.max_incident_age_hours * 3600.0
 
 
-def _coerce(name: str, default: Any, value: Any, where: str) -> Any:
+def _coerce(name: str, default: Any, value: Any) -> Any:
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise ValueError(f'{where} {name} must be true or false, not {value!r}')
+            raise ValueError(f'{name} must be true or false, not {value!r}')
         return value
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f'{where} {name} must be a whole number, not {value!r}')
+            raise ValueError(f'{name} must be a whole number, not {value!r}')
         return value
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f'{where} {name} must be a number, not {value!r}')
+            raise ValueError(f'{name} must be a number, not {value!r}')
         return float(value)
     if isinstance(default, tuple):
         if isinstance(value, str) or not isinstance(value, list | tuple):
-            raise ValueError(f'{where} {name} must be a list of strings, not {value!r}')
+            raise ValueError(f'{name} must be a list of strings, not {value!r}')
         if not all(isinstance(item, str) for item in value):
-            raise ValueError(f'{where} {name} must be a list of strings')
+            raise ValueError(f'{name} must be a list of strings')
         return tuple(value)
     if not isinstance(value, str):
-        raise ValueError(f'{where} {name} must be a string, not {value!r}')
+        raise ValueError(f'{name} must be a string, not {value!r}')
     return value

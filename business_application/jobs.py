@@ -1,0 +1,54 @@
+"""Background work on NetBox's own RQ queues, run by `netbox rqworker`."""
+
+import logging
+from datetime import datetime
+
+from core.exceptions import JobFailed
+from netbox.jobs import JobRunner, system_job
+
+from .services.automation import process_events, unprocessed_events
+
+__all__ = ('ProcessUnprocessedEventsJob', 'SweepUnprocessedEventsJob', 'process_event_job')
+
+logger = logging.getLogger('business_application.jobs')
+
+
+class ProcessUnprocessedEventsJob(JobRunner):
+    """Correlate every event of the last hours whose latest state was not processed yet."""
+
+    class Meta:
+        name = 'Process unprocessed events'
+
+    def run(self, hours=24, *args, **kwargs):
+        ids = list(unprocessed_events(hours).values_list('pk', flat=True))
+        self.logger.info('%s unprocessed events in the last %s hours', len(ids), hours)
+        summary = process_events(ids, at_arrival=True)
+        self.job.data = summary.as_dict()
+        self.logger.info('processed %s events: %s', summary.total - len(summary.errors), dict(summary.actions))
+        if summary.errors:
+            raise JobFailed(f'{len(summary.errors)} of {summary.total} events failed')
+
+
+@system_job(interval=5)
+class SweepUnprocessedEventsJob(JobRunner):
+    """Every five minutes, process events that stayed unprocessed (for example after a worker was killed)."""
+
+    class Meta:
+        name = 'Sweep unprocessed events'
+
+    def run(self, *args, **kwargs):
+        ids = list(unprocessed_events(hours=48).values_list('pk', flat=True)[:10_000])
+        if ids:
+            summary = process_events(ids, at_arrival=True)
+            self.job.data = summary.as_dict()
+            self.logger.warning('swept %s unprocessed events: %s', len(ids), dict(summary.actions))
+
+
+def process_event_job(event_id, arrival):
+    """RQ entry point of asynchronous processing: decide one event as of its arrival."""
+    from .services.incident_service import process_event
+
+    moment = datetime.fromisoformat(arrival) if arrival else None
+    outcome = process_event(event_id, now=moment)
+    logger.debug('event %s processed by a worker: %s', event_id, outcome.action)
+    return outcome.action

@@ -1,0 +1,108 @@
+"""Batch work for the guide's automation endpoints, the process_incidents command and background jobs."""
+
+import collections
+import dataclasses
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+
+from ..choices import IncidentStatusChoices
+from ..models import Event, Incident, IncidentEvent, IncidentTimelineEntry
+from . import clock
+from .incident_service import process_event
+
+__all__ = ('Summary', 'archive_resolved', 'detach_for_recorrelation', 'process_events', 'unprocessed_events')
+
+logger = logging.getLogger('business_application.services.automation')
+
+
+@dataclasses.dataclass
+class Summary:
+    """What a batch did, by outcome, with the ids of events that failed."""
+
+    total: int = 0
+    actions: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    errors: list = dataclasses.field(default_factory=list)
+
+    def as_dict(self):
+        return {'total': self.total, 'processed': self.total - len(self.errors), 'actions': dict(self.actions),
+                'errors': self.errors}
+
+
+def unprocessed_events(hours=None):
+    """Events whose latest state the correlator has not acted on yet (oldest first)."""
+    queryset = Event.objects.exclude(processed_status=F('status'))
+    if hours:
+        queryset = queryset.filter(last_seen_at__gte=clock.now() - timedelta(hours=hours))
+    return queryset.order_by('event_time', 'last_seen_at', 'pk')
+
+
+def process_events(event_ids, progress=None, at_arrival=False):
+    """Correlate each event in turn; one failure is recorded and does not stop the batch.
+
+    With ``at_arrival`` each event is decided as of the time its occurrence started (else its
+    last arrival), as it would have been when it came in; otherwise as of now.
+    """
+    summary = Summary(total=len(event_ids))
+    arrivals = {}
+    if at_arrival:
+        rows = Event.objects.filter(pk__in=event_ids).values_list('pk', 'occurrence_started_at', 'last_seen_at')
+        arrivals = {pk: started or seen for pk, started, seen in rows}
+    for done, event_id in enumerate(event_ids, start=1):
+        try:
+            outcome = process_event(event_id, now=arrivals.get(event_id))
+            summary.actions[outcome.action] += 1
+        except Event.DoesNotExist:
+            summary.errors.append({'event_id': event_id, 'error': 'deleted meanwhile'})
+        except Exception as error:
+            logger.exception('processing event %s failed', event_id)
+            summary.errors.append({'event_id': event_id, 'error': f'{type(error).__name__}: {error}'})
+        if progress is not None:
+            progress(done, summary.total)
+    return summary
+
+
+def detach_for_recorrelation(event_ids):
+    """Take the given events out of the incidents the correlator made, so they can be decided afresh.
+
+    Incidents made by hand keep their events. An automatic incident left with no member is closed
+    (never left open and empty) with a timeline entry saying why. Returns the number of incidents closed.
+    """
+    now = clock.now()
+    with transaction.atomic():
+        memberships = IncidentEvent.objects.filter(event_id__in=event_ids, incident__auto_created=True)
+        touched = set(memberships.values_list('incident_id', flat=True))
+        memberships.delete()
+        Event.objects.filter(pk__in=event_ids).update(processed_status='', cleared_at=None)
+        emptied = list(
+            Incident.objects.filter(pk__in=touched, memberships__isnull=True).exclude(
+                status=IncidentStatusChoices.CLOSED
+            ).values_list('pk', flat=True)
+        )
+        Incident.objects.filter(pk__in=emptied).update(status=IncidentStatusChoices.CLOSED, blast_radius={})
+        IncidentTimelineEntry.objects.bulk_create([
+            IncidentTimelineEntry(incident_id=pk, time=now, kind='closed',
+                                  message='Closed: its events were taken out for re-correlation')
+            for pk in emptied
+        ])
+    return len(emptied)
+
+
+def archive_resolved(hours, dry_run=False):
+    """Close automatic incidents resolved more than ``hours`` ago; open and hand-made incidents are never touched."""
+    cutoff = clock.now() - timedelta(hours=hours)
+    queryset = Incident.objects.filter(
+        Q(status=IncidentStatusChoices.RESOLVED) & Q(auto_created=True) & Q(resolved_at__lt=cutoff)
+    )
+    ids = list(queryset.values_list('pk', flat=True))
+    if not dry_run and ids:
+        now = clock.now()
+        with transaction.atomic():
+            Incident.objects.filter(pk__in=ids).update(status=IncidentStatusChoices.CLOSED)
+            IncidentTimelineEntry.objects.bulk_create([
+                IncidentTimelineEntry(incident_id=pk, time=now, kind='archived',
+                                      message=f'Archived: resolved more than {hours} hours ago') for pk in ids
+            ])
+    return ids
