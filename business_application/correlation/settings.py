@@ -39,6 +39,10 @@ class Settings:
     infrastructure_weight: float = 0.4
     work_cap: int = 100_000
     network_roles: tuple[str, ...] = DEFAULT_NETWORK_ROLES
+    alert_label_order: tuple[str, ...] = (
+        'device', 'vm', 'virtual_machine', 'cluster', 'service', 'technical_service', 'host', 'hostname', 'nodename',
+        'instance',
+    )
     engine_backend: str = 'auto'
     async_processing: bool = False
 
