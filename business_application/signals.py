@@ -35,12 +35,29 @@ def correlate_saved_event(sender, instance, raw=False, **kwargs):
     if source is not None and source in settings.exclude_event_sources:
         logger.debug('event %s from excluded source %s is stored, not correlated', instance.pk, source)
         return
+    if settings.async_processing:
+        # Decided by an RQ worker after commit, as of this arrival; a lost job is swept up later.
+        arrival = instance.last_seen_at.isoformat() if instance.last_seen_at else None
+        transaction.on_commit(lambda: _enqueue(instance.pk, arrival))
+        return
     from .services.incident_service import process_event
 
     process_event(instance.pk, settings=settings)
     fresh = Event.objects.filter(pk=instance.pk).values('status', *Event.BOOKKEEPING_FIELDS).first()
     for name, value in (fresh or {}).items():
         setattr(instance, name, value)
+
+
+def _enqueue(event_id, arrival):
+    import django_rq
+
+    from .jobs import process_event_job
+
+    try:
+        django_rq.get_queue('default').enqueue(process_event_job, event_id, arrival, result_ttl=0,
+                                               failure_ttl=86400)
+    except Exception:
+        logger.exception('could not queue event %s; the periodic sweep will process it', event_id)
 
 
 def _map_changed(**kwargs):

@@ -25,7 +25,8 @@ class ServiceMap(MapView):
     """A built map: the engine graph, names for people, and the index from object keys to nodes."""
 
     def __init__(self, graph: DependencyGraph, kinds: list[int], labels: list[str], names: list[str],
-                 index: dict[tuple[int, Hashable], int], skipped: list[str]):
+                 index: dict[tuple[int, Hashable], int], skipped: list[str],
+                 edges: tuple[list[int], list[int]] = ([], [])):
         super().__init__(graph, kinds, labels, names)
         self.index = index
         self.keys: list[tuple[int, Hashable]] = [None] * len(kinds)  # type: ignore[list-item]
@@ -33,12 +34,38 @@ class ServiceMap(MapView):
             self.keys[node] = key
         self.skipped = skipped
         self.by_label = {label: node for node, label in enumerate(labels)}
+        self._edges = edges
+        self._components: list[int] | None = None
+
+    def component(self, node: int) -> int:
+        """An id shared by every node connected to this one (in either direction): events in different
+        components can never link, so their decisions may run in parallel."""
+        if self._components is None:
+            self._components = _components(len(self.kinds), *self._edges)
+        return self._components[node]
 
     def node(self, kind: int, key: Hashable) -> int | None:
         return self.index.get((kind, key))
 
     def __len__(self) -> int:
         return len(self.kinds)
+
+
+def _components(count: int, src: list[int], dst: list[int]) -> list[int]:
+    """Connected components by union-find over the graph's edges; each labelled by its smallest node id."""
+    parent = list(range(count))
+
+    def find(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for a, b in zip(src, dst, strict=True):
+        a, b = find(a), find(b)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return [find(node) for node in range(count)]
 
 
 class MapBuilder:
@@ -123,4 +150,5 @@ class MapBuilder:
         from .graph import DependencyGraph
 
         graph = DependencyGraph.build(self.kinds, self.src, self.dst, self.edge_kind, self.group, backend=backend)
-        return ServiceMap(graph, self.kinds, self.labels, self.names, self.index, self.skipped)
+        return ServiceMap(graph, self.kinds, self.labels, self.names, self.index, self.skipped,
+                          (self.src, self.dst))

@@ -45,6 +45,7 @@ class Settings:
     )
     engine_backend: str = 'auto'
     async_processing: bool = False
+    public_url: str = ''
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -88,6 +89,8 @@ class Settings:
             )
         if self.engine_backend not in _BACKENDS:
             raise ValueError(f'{label("engine_backend")} must be one of {", ".join(_BACKENDS)}')
+        if self.public_url and not self.public_url.startswith(('http://', 'https://')):
+            raise ValueError(f'{label("public_url")} must be an http(s) URL such as https://netbox.example.com')
         for url in self.notification_webhooks:
             if not url.startswith(('http://', 'https://')):
                 raise ValueError(f'{label("notification_webhooks")}: {url!r} is not an http(s) URL')

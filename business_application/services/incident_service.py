@@ -8,6 +8,7 @@ incident's commander or description is never overwritten.
 """
 
 import logging
+import zlib
 from datetime import UTC, datetime
 
 from django.contrib.contenttypes.models import ContentType
@@ -18,16 +19,17 @@ from ..choices import IncidentStatusChoices
 from ..correlation.kinds import SEVERITIES, severity_rank
 from ..correlation.lifecycle import MERGED, OPEN, RESOLVED, AlertState, Correlator, IncidentState, MemberState
 from ..models import Event, Incident, IncidentEvent, IncidentTimelineEntry, Maintenance
+from ..notifications import OUTCOME_ACTIONS, notify
 from ..settings import get_settings
 from . import clock
 from .graph_loader import MODEL_KINDS, current_map, node_of
 
-__all__ = ('CORRELATION_LOCK', 'DjangoStore', 'IncidentAutoCreationService', 'process_event')
+__all__ = ('LOCK_NAMESPACE', 'DjangoStore', 'IncidentAutoCreationService', 'process_event')
 
 logger = logging.getLogger('business_application.services.incident_service')
 
-#: PostgreSQL advisory lock serialising correlation decisions across processes and machines.
-CORRELATION_LOCK = 0x4E4241_0001
+#: First half of the PostgreSQL advisory locks that serialise decisions within one map component.
+LOCK_NAMESPACE = 0x4E42
 KIND_MODELS = {kind: model for model, kind in MODEL_KINDS.items()}
 
 
@@ -248,15 +250,31 @@ def alert_state(event, service_map):
     )
 
 
+def lock_key(service_map, event_row):
+    """The advisory lock an event's decision takes: its map component, or its unmapped object's name.
+
+    Events in different components can never link, so their decisions run in parallel; events in
+    one component are decided one at a time, in any process on any machine sharing the database.
+    """
+    node = node_of(service_map, event_row['content_type_id'], event_row['object_id'])
+    if node is not None:
+        return service_map.component(node)
+    label = event_row['unmapped_label'] or f'{event_row["content_type_id"]}:{event_row["object_id"]}'
+    return -1 - (zlib.crc32(label.encode()) & 0x7FFFFFFF)
+
+
 def process_event(event_id, now=None, settings=None):
     """Correlate one saved event by what changed since it was last processed; returns the lifecycle's Outcome."""
     settings = settings or get_settings()
     now = now or clock.now()
+    service_map = current_map()
+    row = Event.objects.values('content_type_id', 'object_id', 'unmapped_label').get(pk=event_id)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute('SELECT pg_advisory_xact_lock(%s)', [CORRELATION_LOCK])
-        event = Event.objects.select_for_update(of=('self',)).select_related('content_type', 'event_source').get(pk=event_id)
-        service_map = current_map()
+            cursor.execute('SELECT pg_advisory_xact_lock(%s, %s)', [LOCK_NAMESPACE, lock_key(service_map, row)])
+        event = Event.objects.select_for_update(of=('self',)).select_related('content_type', 'event_source').get(
+            pk=event_id
+        )
         alert = alert_state(event, service_map)
         store = DjangoStore(service_map, settings)
         outcome = Correlator(service_map, settings, store).process(alert, to_epoch(now))
@@ -265,6 +283,9 @@ def process_event(event_id, now=None, settings=None):
             status=alert.status, processed_status=alert.processed_status, occurrence=alert.occurrence,
             occurrence_started_at=from_epoch(alert.occurrence_started_at), cleared_at=from_epoch(alert.cleared_at),
         )
+        action = OUTCOME_ACTIONS.get(outcome.action)
+        if action is not None:
+            notify(outcome.incident, action)
     return outcome
 
 

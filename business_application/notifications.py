@@ -1,0 +1,128 @@
+"""Webhook notifications of incidents (created, updated, resolved), in the guide's payload.
+
+Decisions enqueue a job per webhook after their transaction commits; the job builds the payload
+from the database when it runs and posts it with a short timeout, retried with backoff by RQ. A
+slow or failing webhook therefore never blocks or fails event intake. Only the URLs an admin put
+in ``BUSINESS_APP_NOTIFICATION_WEBHOOKS`` are ever called.
+"""
+
+import hashlib
+import json
+import logging
+import urllib.error
+import urllib.request
+
+from django.db import transaction
+
+from .settings import get_settings
+
+__all__ = ('ACTIONS', 'NotificationError', 'build_payload', 'notify', 'send_notification')
+
+logger = logging.getLogger('business_application.notifications')
+
+ACTIONS = ('created', 'updated', 'resolved')
+TIMEOUT_SECONDS = 5
+RETRY_INTERVALS = (10, 60, 300)
+#: Repeated "updated" notifications of one incident within this many seconds are sent once.
+UPDATE_DEBOUNCE_SECONDS = 10
+
+#: Which lifecycle outcome becomes which notification.
+OUTCOME_ACTIONS = {
+    'opened': 'created', 'joined': 'updated', 'merged': 'updated', 'reopened': 'updated', 'resolved': 'resolved',
+}
+
+
+class NotificationError(Exception):
+    """A webhook did not accept a notification; RQ retries the job."""
+
+
+def notify(incident_id, action):
+    """Schedule the notification of every configured webhook once the current transaction commits."""
+    settings = get_settings()
+    if not settings.incident_notifications_enabled or not settings.notification_webhooks or incident_id is None:
+        return
+    for url in settings.notification_webhooks:
+        transaction.on_commit(lambda url=url: _enqueue(incident_id, action, url))
+
+
+def _enqueue(incident_id, action, url):
+    try:
+        import django_rq
+        from rq import Retry
+
+        queue = django_rq.get_queue('default')
+        digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+        retry = Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS))
+        if action == 'updated':
+            job_id = f'business-application-notify-{incident_id}-updated-{digest}'
+            existing = queue.fetch_job(job_id)
+            if existing is not None and existing.get_status(refresh=True) in ('queued', 'scheduled', 'deferred'):
+                return
+            queue.enqueue_in(_seconds(UPDATE_DEBOUNCE_SECONDS), send_notification, incident_id, action, url,
+                             job_id=job_id, retry=retry, result_ttl=600, failure_ttl=86400)
+        else:
+            queue.enqueue(send_notification, incident_id, action, url, retry=retry, result_ttl=600,
+                          failure_ttl=86400)
+    except Exception:  # the queue being down must not fail the decision that was already committed
+        logger.exception('could not enqueue the %s notification of incident %s', action, incident_id)
+
+
+def _seconds(value):
+    from datetime import timedelta
+
+    return timedelta(seconds=value)
+
+
+def build_payload(incident, action):
+    """The guide's payload: action, incident (with its URL), affected services and event count."""
+    from .settings import get_settings
+
+    base = get_settings().public_url.rstrip('/')
+    return {
+        'action': action,
+        'incident': {
+            'id': incident.pk,
+            'title': incident.title,
+            'severity': incident.severity,
+            'status': incident.status,
+            'url': f'{base}{incident.get_absolute_url()}',
+            'root_cause': incident.root_cause,
+            'commander': incident.commander,
+            'detected_at': incident.detected_at.isoformat() if incident.detected_at else None,
+            'resolved_at': incident.resolved_at.isoformat() if incident.resolved_at else None,
+        },
+        'affected_services': [
+            {'id': service.pk, 'name': service.name, 'service_type': service.service_type}
+            for service in incident.affected_services.order_by('name')
+        ],
+        'blast_radius': incident.blast_radius,
+        'event_count': incident.memberships.count(),
+    }
+
+
+def send_notification(incident_id, action, url):
+    """RQ job: post one notification to one webhook; raising makes RQ retry it later."""
+    from .models import Incident
+
+    if url not in get_settings().notification_webhooks:
+        logger.warning('not sending to a webhook that is no longer configured')
+        return 'skipped'
+    incident = Incident.objects.filter(pk=incident_id).first()
+    if incident is None:
+        return 'incident deleted'
+    body = json.dumps(build_payload(incident, action)).encode()
+    request = urllib.request.Request(url, data=body, method='POST', headers={
+        'Content-Type': 'application/json', 'User-Agent': 'netbox-business-application',
+    })
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - admin-set URL
+            status = response.status
+    except urllib.error.HTTPError as error:
+        raise NotificationError(f'webhook answered {error.code} to the {action} notification of incident '
+                                f'{incident_id}') from None
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        reason = getattr(error, 'reason', error)
+        raise NotificationError(f'webhook unreachable for the {action} notification of incident {incident_id}: '
+                                f'{reason}') from None
+    logger.info('sent the %s notification of incident %s (HTTP %s)', action, incident_id, status)
+    return status

@@ -1,0 +1,106 @@
+"""Webhook notifications: the guide's payload, after commit, off the request path, retried, admin URLs only."""
+
+import time
+
+import django_rq
+from django.contrib.contenttypes.models import ContentType
+from django.test import TestCase, override_settings
+from django.utils import timezone
+
+from business_application import notifications
+from business_application.models import Event, Incident
+from dcim.models import Device
+
+from .maps import DATABASE_OUTAGE, build
+from .webhook_server import WebhookServer
+
+
+def fire(objects, name, status='triggered', dedup=None):
+    return Event.objects.create(
+        message=f'{name} down', status=status, criticallity='critical', dedup_id=dedup or name,
+        content_type=ContentType.objects.get_for_model(Device), object_id=objects[f'device:{name}'].pk,
+        last_seen_at=timezone.now(),
+    )
+
+
+class NotificationPayloadTest(TestCase):
+    def setUp(self):
+        self.objects = build(DATABASE_OUTAGE)
+
+    def test_the_guides_payload_reaches_the_webhook(self):
+        with WebhookServer() as server, override_settings(BUSINESS_APP_NOTIFICATION_WEBHOOKS=[server.url],
+                                                          BUSINESS_APP_PUBLIC_URL='https://netbox.example.com'):
+            fire(self.objects, 'DB-PROD-01')
+            incident = Incident.objects.get()
+            self.assertEqual(notifications.send_notification(incident.pk, 'created', server.url), 200)
+        payload = server.received[0]
+        self.assertEqual(payload['action'], 'created')
+        self.assertEqual(payload['incident']['title'], 'Service disruption affecting Database Service')
+        self.assertEqual(payload['incident']['severity'], 'critical')
+        self.assertEqual(payload['incident']['status'], 'new')
+        self.assertEqual(payload['incident']['url'],
+                         f'https://netbox.example.com/plugins/business-application/incidents/{incident.pk}/')
+        self.assertEqual(payload['affected_services'][0]['name'], 'Database Service')
+        self.assertEqual(payload['affected_services'][0]['service_type'], 'technical')
+        self.assertEqual(payload['event_count'], 1)
+
+    def test_a_failing_webhook_raises_so_the_job_is_retried(self):
+        with WebhookServer('fail') as server, override_settings(BUSINESS_APP_NOTIFICATION_WEBHOOKS=[server.url]):
+            fire(self.objects, 'DB-PROD-01')
+            with self.assertRaisesMessage(notifications.NotificationError, 'webhook answered 500'):
+                notifications.send_notification(Incident.objects.get().pk, 'created', server.url)
+
+    def test_a_hanging_webhook_times_out(self):
+        with WebhookServer('hang', hang_seconds=notifications.TIMEOUT_SECONDS + 5) as server, override_settings(BUSINESS_APP_NOTIFICATION_WEBHOOKS=[server.url]):
+            fire(self.objects, 'DB-PROD-01')
+            started = time.monotonic()
+            with self.assertRaises(notifications.NotificationError):
+                notifications.send_notification(Incident.objects.get().pk, 'created', server.url)
+            self.assertLess(time.monotonic() - started, notifications.TIMEOUT_SECONDS + 2)
+
+    def test_a_url_that_is_not_configured_is_never_called(self):
+        with WebhookServer() as server:
+            fire(self.objects, 'DB-PROD-01')
+            self.assertEqual(notifications.send_notification(Incident.objects.get().pk, 'created', server.url),
+                             'skipped')
+        self.assertEqual(server.received, [])
+
+
+class NotificationQueueTest(TestCase):
+    """Decisions enqueue notification jobs after commit; intake never waits for the webhook."""
+
+    def setUp(self):
+        self.objects = build(DATABASE_OUTAGE)
+        self.queue = django_rq.get_queue('default')
+        self.queue.empty()
+        self.scheduled = self.queue.scheduled_job_registry
+
+    def tearDown(self):
+        self.queue.empty()
+        for job_id in self.scheduled.get_job_ids():
+            self.scheduled.remove(job_id, delete_job=True)
+
+    def test_created_updated_and_resolved_are_queued_once_each_per_webhook(self):
+        url = 'http://127.0.0.1:9/never-called'
+        with override_settings(BUSINESS_APP_NOTIFICATION_WEBHOOKS=[url]):
+            with self.captureOnCommitCallbacks(execute=True):
+                db = fire(self.objects, 'DB-PROD-01')
+            with self.captureOnCommitCallbacks(execute=True):
+                fire(self.objects, 'WEB-APP-01')
+            with self.captureOnCommitCallbacks(execute=True):
+                fire(self.objects, 'WEB-APP-01', dedup='web-2')
+            with self.captureOnCommitCallbacks(execute=True):
+                for event in Event.objects.all():
+                    event.status = 'ok'
+                    event.save()
+        immediate = [(job.args[1], job.args[2]) for job in self.queue.get_jobs()]
+        self.assertEqual(sorted(immediate), [('created', url), ('resolved', url)])
+        updated = self.scheduled.get_job_ids()
+        self.assertEqual(len(updated), 1, 'two joins within the debounce window make one "updated" job')
+        self.assertTrue(updated[0].startswith('business-application-notify-'))
+        del db
+
+    def test_without_webhooks_nothing_is_queued(self):
+        with self.captureOnCommitCallbacks(execute=True):
+            fire(self.objects, 'DB-PROD-01')
+        self.assertEqual(self.queue.count, 0)
