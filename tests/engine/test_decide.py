@@ -152,3 +152,16 @@ def test_candidates_as_lists_and_ints_as_floats(shop):
     matches, _, _ = shop.decide(3, 3, 1000, [[3, 700, [3]]], 5, 100, 0, 600, 1, 1, 1)
     assert matches == [(0, 0.75, 'service', 1.0, 0.75, 1.0, 0, [3], 'same')]
     assert all(type(v) is float for v in matches[0][1:6] if not isinstance(v, str))
+
+
+def test_one_graph_serves_concurrent_queries(shop):
+    """The map is immutable and the compiled core releases the GIL while walking: threads share one graph."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    candidates = [(3, None, [2]), (2, 700.0, [5, -1]), (3, None, [0])]
+    expected = shop.decide(3, 3, 1000.0, candidates, 5, 100, 0.0, 600.0, 0.8, 0.6, 0.4)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(
+            pool.map(lambda _: shop.decide(3, 3, 1000.0, candidates, 5, 100, 0.0, 600.0, 0.8, 0.6, 0.4), range(200))
+        )
+    assert all(r == expected for r in results)
