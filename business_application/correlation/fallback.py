@@ -43,9 +43,11 @@ MatchTuple = tuple[int, float, str, float, float, float, int, list[int], str]
 def _int_list(values: Iterable[Any], name: str) -> list[int]:
     """The values as ints, naming the first one that is not a 64-bit integer."""
     try:
-        items = iter(values)
+        items = list(values)
     except TypeError:
         raise GraphError(f'{name} is not a sequence of integers') from None
+    if all(type(v) is int for v in items) and (not items or _I64_MIN <= min(items) and max(items) <= _I64_MAX):
+        return items  # the common case, checked without a Python-level loop per element
     result = []
     for i, value in enumerate(items):
         try:
