@@ -38,7 +38,9 @@ def test_every_bundled_scenario_matches_and_prints_a_table(path, backend):
 
 
 def test_a_wrong_expectation_exits_1_and_says_what_differed(tmp_path):
-    text = (SCENARIO_DIR / '01-guide-database-outage.yaml').read_text().replace('severity: critical', 'severity: info')
+    original = (SCENARIO_DIR / '01-guide-database-outage.yaml').read_text()
+    text = original.replace('\n      severity: critical\n', '\n      severity: info\n')  # the expectation only
+    assert text != original
     path = tmp_path / 'wrong.yaml'
     path.write_text(text)
     result = replay(path, '--json')
