@@ -45,8 +45,12 @@ def render_object(record):
     The object itself comes from the GFK prefetch; the content type from Django's cache, never a query per row.
     """
     if record.content_type_id is None or record.object_id is None:
-        label = getattr(record, 'unmapped_label', '') or _('unmapped')
-        return format_html('<span class="text-muted">{}</span>', label)
+        label = getattr(record, 'unmapped_label', '')
+        if not label:
+            return format_html('<span class="text-muted">{}</span>', _('unmapped'))
+        return format_html(
+            '<span class="text-muted" title="{}">{} ({})</span>', _('Not known to NetBox'), label, _('unmapped')
+        )
     target = record.obj
     if target is None:
         model = ContentType.objects.get_for_id(record.content_type_id).model
