@@ -108,7 +108,9 @@ install_plugin() {
     local want stamp=$NBA_VENV/.nba-plugin
     [[ -f $NBA_REPO/core_rs/pybind/Cargo.toml ]] ||
         nba_die 'core_rs/pybind/Cargo.toml is missing: the Rust extension cannot be built'
-    want=$(rust_sources_hash)
+    # The stamp also records the built module's size and mtime: a module rebuilt some other way
+    # (a debug `maturin develop`, say) is replaced by a release build.
+    want="$(rust_sources_hash) $(built_module_stat)"
     if ((!force_build)) && stamp_matches "$stamp" "$want" &&
         (cd / && "$NBA_PY" -c 'import business_application._core' 2>/dev/null); then
         return 0
@@ -118,7 +120,11 @@ install_plugin() {
     (cd "$NBA_REPO" && "$NBA_PY" -m pip install -q --disable-pip-version-check --no-build-isolation -e .)
     (cd / && "$NBA_PY" -c 'import business_application._core') ||
         nba_die 'the plugin installed but business_application._core does not import from the venv'
-    echo "$want" >"$stamp"
+    echo "$(rust_sources_hash) $(built_module_stat)" >"$stamp"
+}
+
+built_module_stat() {
+    stat -c '%s %Y' "$NBA_REPO"/business_application/_core*.so 2>/dev/null || echo none
 }
 
 # A value generated once per checkout and kept in .work/netbox/conf/ (mode 600), so sessions and
