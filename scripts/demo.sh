@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The demo, after `make setup`: loads the demo dependency map into NetBox (once), starts NetBox on
+# 127.0.0.1:$NBA_WEB_PORT (or reuses the one running), makes sure the admin user exists with the
+# demo password and gives it a fresh API token, posts the alert burst through the REST API and
+# prints the incidents it produced. Leaves NetBox running and writes .demo/env:
+#
+#   NETBOX_URL, NETBOX_USER, NETBOX_PASSWORD, NETBOX_TOKEN (the whole Authorization header value)
+#
+# so scripts can drive the demo: `source .demo/env; curl -H "Authorization: $NETBOX_TOKEN" ...`.
+# Running it again is safe: the map is loaded once, the same alerts update the same events.
+#
+# Usage: scripts/demo.sh            DEMO_SEED=N picks another map (on an empty database)
+set -euo pipefail
+# shellcheck source=scripts/env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+DEMO_SEED=${DEMO_SEED:-7}
+DEMO_USER=${DEMO_USER:-admin}
+DEMO_DIR=$NBA_REPO/.demo
+DEMO_ENV=$DEMO_DIR/env
+NETBOX_URL=http://127.0.0.1:$NBA_WEB_PORT
+
+[[ -x $NBA_VENV/bin/netbox ]] || nba_die 'NetBox is not installed: run make setup first'
+nba_pg_running || nba_die 'PostgreSQL is not running: run make setup first'
+nba_redis_running || nba_die 'Redis is not running: run make setup first'
+
+started=$SECONDS
+mkdir -p "$DEMO_DIR" "$NBA_LOG_DIR"
+
+# The password survives re-runs (it is in .demo/env); the token is new each time.
+password=''
+if [[ -f $DEMO_ENV ]]; then
+    # shellcheck source=/dev/null
+    password=$(source "$DEMO_ENV" && printf '%s' "${NETBOX_PASSWORD:-}")
+fi
+[[ -n $password ]] || password=$("$NBA_PY" -c 'import secrets; print(secrets.token_urlsafe(12))')
+
+# One Django process for the map, the user and the token (each `netbox` command costs ~10 s to start).
+# The command's report goes to stderr, the Authorization header value to stdout.
+nba_log "loading the demo map (seed $DEMO_SEED) and preparing user $DEMO_USER"
+token=$(NB_DEMO_SEED=$DEMO_SEED NB_DEMO_USER=$DEMO_USER NB_DEMO_PASSWORD=$password "$NBA_PY" - <<'PY'
+import os
+import sys
+
+import django
+
+os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'netbox.settings')
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import transaction  # noqa: E402
+
+from users.models import Token, User  # noqa: E402
+
+call_command('load_demo', seed=int(os.environ['NB_DEMO_SEED']), stdout=sys.stderr)
+with transaction.atomic():
+    user = User.objects.filter(username=os.environ['NB_DEMO_USER']).first()
+    if user is None:
+        user = User.objects.create_superuser(os.environ['NB_DEMO_USER'], 'admin@example.invalid', None)
+    user.is_superuser = user.is_active = True
+    user.set_password(os.environ['NB_DEMO_PASSWORD'])
+    user.save()
+    Token.objects.filter(user=user, description='make demo').delete()
+    token = Token.objects.create(user=user, description='make demo', write_enabled=True)
+print(token.get_auth_header_prefix() + token.token)
+PY
+)
+[[ $token == Bearer\ nbt_* ]] || nba_die "could not create the API token (got: ${token:0:40})"
+
+# Single-quoted values, so that shells and env-file readers alike take them verbatim.
+quoted() {
+    local value=${1//\'/\'\\\'\'}
+    printf "'%s'" "$value"
+}
+(
+    umask 077
+    {
+        echo '# Written by scripts/demo.sh: the running demo NetBox and how to reach it.'
+        echo "NETBOX_URL=$(quoted "$NETBOX_URL")"
+        echo "NETBOX_USER=$(quoted "$DEMO_USER")"
+        echo "NETBOX_PASSWORD=$(quoted "$password")"
+        echo "NETBOX_TOKEN=$(quoted "$token")"
+    } >"$DEMO_ENV.tmp"
+    mv "$DEMO_ENV.tmp" "$DEMO_ENV"
+)
+
+if nba_runserver_running; then
+    nba_log "reusing NetBox on $NETBOX_URL (pid $(<"$NBA_RUNSERVER_PID"))"
+else
+    nba_log "starting NetBox on $NETBOX_URL (log: $NBA_LOG_DIR/runserver.log)"
+    nba_runserver_start
+fi
+
+nba_log 'posting the alert burst'
+"$NBA_PY" "$NBA_REPO/scripts/demo_alerts.py" --env "$DEMO_ENV" --seed "$DEMO_SEED"
+
+cat <<EOF
+
+NetBox is running at $NETBOX_URL/ (pid $(<"$NBA_RUNSERVER_PID"); stop it with make stop)
+  login:     $DEMO_USER / $password
+  incidents: $NETBOX_URL/plugins/business-application/incidents/
+  API token: Authorization: $token
+  shell:     source .demo/env   (NETBOX_URL, NETBOX_USER, NETBOX_PASSWORD, NETBOX_TOKEN)
+make demo took $((SECONDS - started)) s
+EOF
