@@ -185,12 +185,16 @@ class EventSerializer(NetBoxModelSerializer):
             raise serializers.ValidationError(
                 {'object_id': _('No {model} with id {id} exists.').format(model=content_type.model, id=object_id)}
             )
-        if self.instance is None and intake.find_event(data.get('event_source'), data.get('dedup_id')) is not None:
-            # A repeat of a known alert: validated as an update of it in create(), not as a duplicate.
-            attrs = {k: v for k, v in data.items() if k not in ('tags', 'custom_fields')}
-            Event(**attrs).full_clean(validate_unique=False, validate_constraints=False)
-            return data
-        return super().validate(data)
+        if self.instance is not None or self.nested:
+            return super().validate(data)
+        # A new event: its identity constraint is left to create(), where a repeat of a known alert (even one
+        # stored by a concurrent request a moment ago) becomes an update of it instead of an error.
+        m2m = {f.name for f in (*Event._meta.local_many_to_many, *Event._meta.related_objects)}
+        instance = Event(**{k: v for k, v in data.items() if k not in m2m})
+        instance.full_clean(validate_unique=False, validate_constraints=False)
+        if 'custom_field_data' in data:
+            data['custom_field_data'] = instance.custom_field_data
+        return data
 
     def create(self, validated_data):
         """Create the event, or update the stored alert with the same event_source and dedup_id."""

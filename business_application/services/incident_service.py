@@ -74,7 +74,7 @@ class DjangoStore:
     def _load(self, queryset):
         rows = list(queryset.values(
             'pk', 'detected_at', 'status', 'severity', 'title', 'root_cause_event_id', 'root_cause', 'resolved_at',
-            'resolved_event_time', 'merged_into_id',
+            'resolved_event_time', 'merged_into_id', 'blast_radius',
         ))
         fresh = [row for row in rows if row['pk'] not in self.cache]
         states = {}
@@ -87,6 +87,9 @@ class DjangoStore:
                 severity=severity_rank(row['severity']), title=row['title'], root_alert=row['root_cause_event_id'],
                 root_label=row['root_cause'], resolved_at=to_epoch(row['resolved_at']),
                 resolved_event_time=to_epoch(row['resolved_event_time']), merged_into=row['merged_into_id'],
+                blast_down=self._blast_nodes(row['blast_radius'], 'down'),
+                blast_degraded=self._blast_nodes(row['blast_radius'], 'degraded'),
+                blast_capped=bool((row['blast_radius'] or {}).get('capped')),
             )
             self.db_status[state.key] = status
             states[state.key] = state
@@ -112,6 +115,14 @@ class DjangoStore:
                     state.services.update(self.map.services_of(member.node))
             self.cache.update(states)
         return [self.cache[row['pk']] for row in rows]
+
+    def _blast_nodes(self, blast, side):
+        nodes = []
+        for item in (blast or {}).get(side, ()):
+            node = self.map.by_label.get(f'{item.get("type")}:{item.get("name")}')
+            if node is not None:
+                nodes.append(node)
+        return nodes
 
     def _label(self, node, content_type_id, object_id, unmapped_label):
         if node is not None:

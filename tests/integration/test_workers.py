@@ -1,0 +1,116 @@
+"""Asynchronous processing with real `netbox rqworker` processes and concurrent senders.
+
+Eight threads post a storm (with duplicate deliveries) through the REST API while asynchronous
+processing is on; the decisions wait in NetBox's RQ queue until three worker processes drain it
+at once. Every alert is one event, decided once, and the incidents are exactly those a single
+worker makes: one per web farm.
+"""
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.models import F
+from django.test import override_settings
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from business_application.models import Event, EventSource, Incident, IncidentEvent
+from users.constants import TOKEN_PREFIX
+from users.models import ObjectPermission, Token, User
+
+from .maps import build
+
+FARMS, SERVERS, SENDERS, WORKERS = 4, 6, 8, 3
+MAP = 'name: farms\ngraph:\n  services: [' + ', '.join(f'web-{f}' for f in range(FARMS)) + ']\n  devices:\n' + ''.join(
+    f'    - {{name: f{f}-s{s}, role: server, services: [web-{f}]}}\n' for f in range(FARMS) for s in range(SERVERS)
+)
+
+
+def sender_header():
+    user = User.objects.create_user(username='alertmanager')
+    permission = ObjectPermission.objects.create(name='send', actions=['view', 'add', 'change'])
+    permission.object_types.add(ContentType.objects.get_by_natural_key('business_application', 'event'))
+    permission.users.add(user)
+    token = Token.objects.create(user=user)
+    return {'HTTP_AUTHORIZATION': f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}'}
+
+
+def post_storm(objects, source, header):
+    """Every server alerts; each alert is delivered twice, by different senders."""
+    alerts = [
+        {'message': f'{name} down', 'status': 'triggered', 'criticallity': 'critical', 'content_type': 'dcim.device',
+         'object_id': objects[f'device:{name}'].pk, 'dedup_id': f'{name}-down', 'event_source': source.pk}
+        for name in (f'f{f}-s{s}' for f in range(FARMS) for s in range(SERVERS))
+    ]
+    deliveries = alerts + alerts[::-1]
+    codes, errors = [], []
+    barrier = threading.Barrier(SENDERS)
+
+    def send(chunk):
+        client = APIClient()
+        try:
+            barrier.wait(timeout=30)
+            for payload in chunk:
+                response = client.post(reverse('plugins-api:business_application-api:event-list'), payload,
+                                       format='json', **header)
+                codes.append(response.status_code)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(repr(error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(deliveries[i::SENDERS],)) for i in range(SENDERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors, errors
+    return codes
+
+
+def run_workers():
+    """Start WORKERS `netbox rqworker --burst` processes on the test database and wait for them."""
+    netbox = Path(sys.executable).with_name('netbox')
+    env = {**os.environ, 'NB_DB_NAME': django_settings.DATABASES['default']['NAME'], 'NBA_TESTING': '1'}
+    workers = [subprocess.Popen([str(netbox), 'rqworker', '--burst', 'default'], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for _ in range(WORKERS)]
+    outputs = [worker.communicate(timeout=300)[0] for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), outputs
+    return outputs
+
+
+@pytest.mark.django_db(transaction=True)
+def test_three_workers_and_eight_senders_make_a_single_workers_decisions():
+    import django_rq
+
+    queue = django_rq.get_queue('default')
+    queue.empty()
+    objects = build(MAP)
+    source = EventSource.objects.create(name='prometheus')
+    header = sender_header()
+    with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
+        codes = post_storm(objects, source, header)
+    assert sorted(set(codes)) == [200, 201]
+    assert codes.count(201) == FARMS * SERVERS
+    assert Incident.objects.count() == 0, 'decisions wait for a worker'
+    assert queue.count >= FARMS * SERVERS
+
+    run_workers()
+
+    assert Event.objects.count() == FARMS * SERVERS
+    assert not Event.objects.exclude(processed_status=F('status')).exists()
+    assert IncidentEvent.objects.count() == FARMS * SERVERS
+    groups = sorted(
+        sorted(IncidentEvent.objects.filter(incident=incident).values_list('event__dedup_id', flat=True))
+        for incident in Incident.objects.all()
+    )
+    assert groups == [sorted(f'f{f}-s{s}-down' for s in range(SERVERS)) for f in range(FARMS)]
+    assert queue.count == 0
