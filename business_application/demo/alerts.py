@@ -296,7 +296,7 @@ def _switch_story(burst: _Burst, region: str) -> None:
             40,
             service('redis-cart'),
             Check('critical', 'prometheus', 'RedisDown'),
-            f'RedisDown: redis_up == 0 on every {service("redis-cart")[8:]} node',
+            f'RedisDown: redis_up == 0 on every {instance_service("online-boutique", region, "redis-cart")} node',
         ),
         (
             55,
@@ -365,7 +365,7 @@ def _database_story(burst: _Burst, region: str) -> None:
         Check('high', 'grafana', 'FrontEnd5xx', 300),
         'front-end: HTTP 5xx ratio 12% on POST /orders',
     )
-    for vm in sorted(burst.carriers[service('orders')[8:]]):
+    for vm in sorted(burst.carriers[instance_service('sock-shop', region, 'orders')]):
         burst.fire(
             story,
             158 + rng.uniform(0, 20),
