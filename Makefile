@@ -11,6 +11,7 @@
 #   make clean   stop, then delete .work/, .demo/ and build output
 #
 # PYTEST_ARGS passes extra arguments to pytest, e.g. make test PYTEST_ARGS='-k incident -x'.
+# Benchmark files in bench/ may be named test_*.py or bench_*.py; QUICK is passed on to them.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -77,7 +78,11 @@ bench:
 	scripts/setup.sh
 	scripts/services.sh start
 	scripts/migrate.sh --test-db
-	QUICK=$(QUICK) "$$NBA_PY" -m pytest -p no:cacheprovider bench --benchmark-only $(PYTEST_ARGS)
+	rc=0
+	QUICK=$(QUICK) "$$NBA_PY" -m pytest -p no:cacheprovider -o 'python_files=test_*.py bench_*.py' \
+		bench --benchmark-only $(PYTEST_ARGS) || rc=$$?
+	if ((rc == 5)); then echo 'make bench: no benchmark collected in bench/' >&2; fi
+	exit $$rc
 
 demo: setup
 	@if [[ -f scripts/demo.sh ]]; then
