@@ -87,7 +87,7 @@ nba_psql() {
 
 nba_pg_running() {
     [[ -f $NBA_PG_DIR/data/PG_VERSION ]] &&
-        runuser -u postgres -- "$NBA_PGBIN/pg_ctl" -D "$NBA_PG_DIR/data" status >/dev/null 2>&1
+        (cd / && runuser -u postgres -- "$NBA_PGBIN/pg_ctl" -D "$NBA_PG_DIR/data" status >/dev/null 2>&1)
 }
 
 nba_redis_running() {

@@ -11,13 +11,14 @@ set -euo pipefail
 # shellcheck source=scripts/env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
+# PostgreSQL's tools run as the postgres user from /, since the checkout may be closed to it.
 pg_ctl() {
-    runuser -u postgres -- "$NBA_PGBIN/pg_ctl" -D "$NBA_PG_DIR/data" "$@"
+    (cd / && runuser -u postgres -- "$NBA_PGBIN/pg_ctl" -D "$NBA_PG_DIR/data" "$@")
 }
 
 # True when the postgres user can create files in $1 (it needs every parent to be searchable).
 postgres_can_write() {
-    runuser -u postgres -- test -w "$1" -a -x "$1" 2>/dev/null
+    (cd / && runuser -u postgres -- test -w "$1" -a -x "$1") 2>/dev/null
 }
 
 # Chooses where the cluster lives. The postgres user must reach it; a checkout under a private
@@ -64,8 +65,8 @@ start_pg() {
     prepare_pg_dir
     if [[ ! -f $NBA_PG_DIR/data/PG_VERSION ]]; then
         nba_log "initdb in $NBA_PG_DIR/data"
-        runuser -u postgres -- "$NBA_PGBIN/initdb" -D "$NBA_PG_DIR/data" -U postgres --auth=trust \
-            -E UTF8 --locale=C.UTF-8 >"$NBA_LOG_DIR/initdb.log" 2>&1 ||
+        (cd / && runuser -u postgres -- "$NBA_PGBIN/initdb" -D "$NBA_PG_DIR/data" -U postgres --auth=trust \
+            -E UTF8 --locale=C.UTF-8) >"$NBA_LOG_DIR/initdb.log" 2>&1 ||
             nba_die "initdb failed, see $NBA_LOG_DIR/initdb.log"
     fi
     clear_stale_pg_pid
