@@ -99,5 +99,6 @@ status:
 	@scripts/services.sh status
 
 clean: stop
-	@rm -rf .work .demo core_rs/target .hypothesis bench/.benchmarks
+	@if [[ -L .work/pg ]]; then rm -rf "$$(readlink -f .work/pg)"; fi
+	rm -rf .work .demo core_rs/target .hypothesis bench/.benchmarks
 	find business_application -name '_core*.so' -delete
