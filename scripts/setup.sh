@@ -46,7 +46,7 @@ install_os_packages() {
     local pg_was_running=0
     nba_pg_running && pg_was_running=1
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     [[ -x $NBA_PGBIN/initdb ]] || nba_die "PostgreSQL $NBA_PG_MAJOR not found in $NBA_PGBIN after apt-get install"
     if ((pg_was_running)); then
         nba_log 'restarting PostgreSQL after the package upgrade'
