@@ -173,7 +173,8 @@ _REDIS = {
 }
 # Test runs get Redis databases of their own, so a job a test enqueues never reaches a worker of
 # the dev instance and the two never share NetBox's cached configuration.
-_TESTING = 'pytest' in sys.modules or sys.argv[1:2] == ['test']
+# NBA_TESTING=1 puts a process a test starts (an RQ worker, say) in the same test configuration.
+_TESTING = 'pytest' in sys.modules or sys.argv[1:2] == ['test'] or os.environ.get('NBA_TESTING') == '1'
 REDIS = {
     'tasks': {**_REDIS, 'DATABASE': 2 if _TESTING else 0},
     'caching': {**_REDIS, 'DATABASE': 3 if _TESTING else 1},
