@@ -1,7 +1,7 @@
 """Configuration and health of incident automation, as the guide calls it:
 
-    from business_application.config import check_incident_automation_health
-    print(check_incident_automation_health())
+from business_application.config import check_incident_automation_health
+print(check_incident_automation_health())
 """
 
 import logging
@@ -12,8 +12,13 @@ from django.db.models import F
 
 from .choices import IncidentStatusChoices
 
-__all__ = ('IncidentAutomationConfig', 'check_incident_automation_health', 'dependency_cycles', 'engine_status',
-           'queue_status')
+__all__ = (
+    'IncidentAutomationConfig',
+    'check_incident_automation_health',
+    'dependency_cycles',
+    'engine_status',
+    'queue_status',
+)
 
 logger = logging.getLogger('business_application.config')
 
@@ -114,7 +119,7 @@ def check_incident_automation_health():
     ``healthy`` is False when something needs a person's attention; ``issues`` says what.
     """
     from .models import Event, Incident
-    from .settings import get_settings, validate
+    from .settings import validate
 
     issues = []
     try:

@@ -1,10 +1,11 @@
 """Filter sets of the plugin's models, shared by the list pages and the REST API."""
 
 import django_filters
-from dcim.models import Device
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 from django.utils.translation import gettext as _
+
+from dcim.models import Device
 from netbox.filtersets import NetBoxModelFilterSet
 from utilities.filters import MultiValueContentTypeFilter
 from utilities.filtersets import register_filterset

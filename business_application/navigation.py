@@ -1,6 +1,7 @@
 """The plugin's menu: operations first (incidents and events are what an operator opens), the service map after."""
 
 from django.utils.translation import gettext_lazy as _
+
 from netbox.plugins import PluginMenu, PluginMenuButton, PluginMenuItem
 
 

@@ -28,7 +28,11 @@ UPDATE_DEBOUNCE_SECONDS = 10
 
 #: Which lifecycle outcome becomes which notification.
 OUTCOME_ACTIONS = {
-    'opened': 'created', 'joined': 'updated', 'merged': 'updated', 'reopened': 'updated', 'resolved': 'resolved',
+    'opened': 'created',
+    'joined': 'updated',
+    'merged': 'updated',
+    'reopened': 'updated',
+    'resolved': 'resolved',
 }
 
 
@@ -58,11 +62,19 @@ def _enqueue(incident_id, action, url):
             existing = queue.fetch_job(job_id)
             if existing is not None and existing.get_status(refresh=True) in ('queued', 'scheduled', 'deferred'):
                 return
-            queue.enqueue_in(_seconds(UPDATE_DEBOUNCE_SECONDS), send_notification, incident_id, action, url,
-                             job_id=job_id, retry=retry, result_ttl=600, failure_ttl=86400)
+            queue.enqueue_in(
+                _seconds(UPDATE_DEBOUNCE_SECONDS),
+                send_notification,
+                incident_id,
+                action,
+                url,
+                job_id=job_id,
+                retry=retry,
+                result_ttl=600,
+                failure_ttl=86400,
+            )
         else:
-            queue.enqueue(send_notification, incident_id, action, url, retry=retry, result_ttl=600,
-                          failure_ttl=86400)
+            queue.enqueue(send_notification, incident_id, action, url, retry=retry, result_ttl=600, failure_ttl=86400)
     except Exception:  # the queue being down must not fail the decision that was already committed
         logger.exception('could not enqueue the %s notification of incident %s', action, incident_id)
 
@@ -111,18 +123,26 @@ def send_notification(incident_id, action, url):
     if incident is None:
         return 'incident deleted'
     body = json.dumps(build_payload(incident, action)).encode()
-    request = urllib.request.Request(url, data=body, method='POST', headers={
-        'Content-Type': 'application/json', 'User-Agent': 'netbox-business-application',
-    })
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method='POST',
+        headers={
+            'Content-Type': 'application/json',
+            'User-Agent': 'netbox-business-application',
+        },
+    )
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - admin-set URL
             status = response.status
     except urllib.error.HTTPError as error:
-        raise NotificationError(f'webhook answered {error.code} to the {action} notification of incident '
-                                f'{incident_id}') from None
+        raise NotificationError(
+            f'webhook answered {error.code} to the {action} notification of incident {incident_id}'
+        ) from None
     except (urllib.error.URLError, TimeoutError, OSError) as error:
         reason = getattr(error, 'reason', error)
-        raise NotificationError(f'webhook unreachable for the {action} notification of incident {incident_id}: '
-                                f'{reason}') from None
+        raise NotificationError(
+            f'webhook unreachable for the {action} notification of incident {incident_id}: {reason}'
+        ) from None
     logger.info('sent the %s notification of incident %s (HTTP %s)', action, incident_id, status)
     return status

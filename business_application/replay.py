@@ -54,8 +54,9 @@ def render_table(report: dict[str, Any]) -> str:
     comparison = report.get('comparison')
     if comparison is not None:
         verdict = 'MATCH' if comparison['matched'] else 'MISMATCH'
-        lines.append(f'  {verdict}: pair precision {comparison["pair_precision"]}, '
-                     f'pair recall {comparison["pair_recall"]}')
+        lines.append(
+            f'  {verdict}: pair precision {comparison["pair_precision"]}, pair recall {comparison["pair_recall"]}'
+        )
         for difference in comparison['differences']:
             lines.append(f'    - {difference}')
     return '\n'.join(lines)
@@ -64,11 +65,21 @@ def render_table(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m business_application.replay', description=__doc__.split('\n')[1])
     parser.add_argument('file', help='scenario YAML file')
-    parser.add_argument('--backend', choices=('auto', 'rust', 'python'), default=None,
-                        help='engine backend (default: BUSINESS_APP_ENGINE_BACKEND, else auto)')
+    parser.add_argument(
+        '--backend',
+        choices=('auto', 'rust', 'python'),
+        default=None,
+        help='engine backend (default: BUSINESS_APP_ENGINE_BACKEND, else auto)',
+    )
     parser.add_argument('--json', action='store_true', help='print the full report as JSON')
-    parser.add_argument('--set', dest='overrides', action='append', default=[], metavar='NAME=VALUE',
-                        help='override a setting, e.g. --set correlation_threshold=0.5 (repeatable)')
+    parser.add_argument(
+        '--set',
+        dest='overrides',
+        action='append',
+        default=[],
+        metavar='NAME=VALUE',
+        help='override a setting, e.g. --set correlation_threshold=0.5 (repeatable)',
+    )
     args = parser.parse_args(argv)
     try:
         scenario = load_scenario(args.file)

@@ -15,11 +15,23 @@ from .settings import get_settings
 
 logger = logging.getLogger('business_application.signals')
 
-MAP_MODELS = (TechnicalService, ServiceDependency, BusinessApplication, Device, VirtualMachine, Cluster, Cable,
-              CableTermination)
+MAP_MODELS = (
+    TechnicalService,
+    ServiceDependency,
+    BusinessApplication,
+    Device,
+    VirtualMachine,
+    Cluster,
+    Cable,
+    CableTermination,
+)
 MAP_RELATIONS = (
-    TechnicalService.business_apps.through, TechnicalService.devices.through, TechnicalService.vms.through,
-    TechnicalService.clusters.through, BusinessApplication.devices.through, BusinessApplication.virtual_machines.through,
+    TechnicalService.business_apps.through,
+    TechnicalService.devices.through,
+    TechnicalService.vms.through,
+    TechnicalService.clusters.through,
+    BusinessApplication.devices.through,
+    BusinessApplication.virtual_machines.through,
 )
 
 
@@ -54,8 +66,7 @@ def _enqueue(event_id, arrival):
     from .jobs import process_event_job
 
     try:
-        django_rq.get_queue('default').enqueue(process_event_job, event_id, arrival, result_ttl=0,
-                                               failure_ttl=86400)
+        django_rq.get_queue('default').enqueue(process_event_job, event_id, arrival, result_ttl=0, failure_ttl=86400)
     except Exception:
         logger.exception('could not queue event %s; the periodic sweep will process it', event_id)
 

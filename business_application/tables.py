@@ -9,6 +9,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
+
 from netbox.tables import BaseTable, NetBoxTable, columns
 
 from .models import (

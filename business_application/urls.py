@@ -1,6 +1,7 @@
 """UI routes under /plugins/business-application/; the views register themselves with @register_model_view."""
 
 from django.urls import include, path
+
 from utilities.urls import get_model_urls
 
 from . import views  # noqa: F401  (importing the views registers them)

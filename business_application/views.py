@@ -5,10 +5,11 @@ change; related tables on a detail page go through the related model's own list 
 are restricted here, so object permissions hold on every page.
 """
 
-from dcim.models import Device
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
+
+from dcim.models import Device
 from extras.ui.panels import CustomFieldsPanel, TagsPanel
 from netbox.ui import attrs, layout, panels
 from netbox.views import generic

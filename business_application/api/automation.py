@@ -53,22 +53,29 @@ class ProcessEventView(APIView):
         data.is_valid(raise_exception=True)
         event_id = data.validated_data['event_id']
         if not Event.objects.restrict(request.user, 'change').filter(pk=event_id).exists():
-            raise serializers.ValidationError({'event_id': [_('No event {id} that you may change.').format(id=event_id)]})
+            raise serializers.ValidationError(
+                {'event_id': [_('No event {id} that you may change.').format(id=event_id)]}
+            )
         summary = process_events([event_id])
         if summary.errors:
-            return Response({'success': False, 'event_id': event_id, 'error': summary.errors[0]['error']},
-                            status=status.HTTP_409_CONFLICT)
-        membership = Event.objects.get(pk=event_id).memberships.select_related('incident').order_by(
-            '-occurrence').first()
+            return Response(
+                {'success': False, 'event_id': event_id, 'error': summary.errors[0]['error']},
+                status=status.HTTP_409_CONFLICT,
+            )
+        membership = (
+            Event.objects.get(pk=event_id).memberships.select_related('incident').order_by('-occurrence').first()
+        )
         incident = membership.incident if membership else None
-        return Response({
-            'success': True,
-            'event_id': event_id,
-            'action': next(iter(summary.actions)),
-            'incident_id': incident.pk if incident else None,
-            'incident_title': incident.title if incident else None,
-            'incident_url': request.build_absolute_uri(incident.get_absolute_url()) if incident else None,
-        })
+        return Response(
+            {
+                'success': True,
+                'event_id': event_id,
+                'action': next(iter(summary.actions)),
+                'incident_id': incident.pk if incident else None,
+                'incident_title': incident.title if incident else None,
+                'incident_url': request.build_absolute_uri(incident.get_absolute_url()) if incident else None,
+            }
+        )
 
 
 class ProcessUnprocessedView(APIView):
@@ -83,15 +90,18 @@ class ProcessUnprocessedView(APIView):
         hours = data.validated_data['hours']
         found = unprocessed_events(hours).count()
         job = ProcessUnprocessedEventsJob.enqueue(user=request.user, hours=hours)
-        return Response({
-            'success': True,
-            'message': _('{count} unprocessed events are being processed in the background.').format(count=found),
-            'unprocessed_events_found': found,
-            'time_window_hours': hours,
-            'job_id': job.pk,
-            'job_url': request.build_absolute_uri(reverse('core-api:job-detail', args=[job.pk])),
-            'job_status': job.status,
-        }, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            {
+                'success': True,
+                'message': _('{count} unprocessed events are being processed in the background.').format(count=found),
+                'unprocessed_events_found': found,
+                'time_window_hours': hours,
+                'job_id': job.pk,
+                'job_url': request.build_absolute_uri(reverse('core-api:job-detail', args=[job.pk])),
+                'job_status': job.status,
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 class StatusView(APIView):
@@ -108,22 +118,24 @@ class StatusView(APIView):
         day, two_days = now - timedelta(hours=24), now - timedelta(hours=48)
         events = Event.objects.restrict(request.user, 'view')
         incidents = Incident.objects.restrict(request.user, 'view')
-        return Response({
-            'automation_enabled': settings.auto_incidents_enabled,
-            'auto_resolve_enabled': settings.auto_resolve_incidents,
-            'async_processing': settings.async_processing,
-            'correlation_window_minutes': settings.correlation_window_minutes,
-            'correlation_threshold': settings.correlation_threshold,
-            'max_dependency_depth': settings.max_dependency_depth,
-            'minimum_severity': settings.require_minimum_severity,
-            'engine': engine_status(),
-            'queue': queue_status(),
-            'events_last_24h': events.filter(created__gte=day).count(),
-            'incidents_last_24h': incidents.filter(detected_at__gte=day).count(),
-            'unprocessed_events': events.exclude(processed_status=F('status')).count(),
-            'open_incidents': incidents.filter(status__in=IncidentStatusChoices.OPEN).count(),
-            'recent_incident_trend': {
-                'last_24h': incidents.filter(detected_at__gte=day).count(),
-                'previous_24h': incidents.filter(detected_at__gte=two_days, detected_at__lt=day).count(),
-            },
-        })
+        return Response(
+            {
+                'automation_enabled': settings.auto_incidents_enabled,
+                'auto_resolve_enabled': settings.auto_resolve_incidents,
+                'async_processing': settings.async_processing,
+                'correlation_window_minutes': settings.correlation_window_minutes,
+                'correlation_threshold': settings.correlation_threshold,
+                'max_dependency_depth': settings.max_dependency_depth,
+                'minimum_severity': settings.require_minimum_severity,
+                'engine': engine_status(),
+                'queue': queue_status(),
+                'events_last_24h': events.filter(created__gte=day).count(),
+                'incidents_last_24h': incidents.filter(detected_at__gte=day).count(),
+                'unprocessed_events': events.exclude(processed_status=F('status')).count(),
+                'open_incidents': incidents.filter(status__in=IncidentStatusChoices.OPEN).count(),
+                'recent_incident_trend': {
+                    'last_24h': incidents.filter(detected_at__gte=day).count(),
+                    'previous_24h': incidents.filter(detected_at__gte=two_days, detected_at__lt=day).count(),
+                },
+            }
+        )

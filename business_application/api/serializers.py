@@ -3,8 +3,8 @@
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
-from rest_framework.exceptions import PermissionDenied
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 
 from dcim.api.serializers import DeviceSerializer
 from netbox.api.fields import ChoiceField, ContentTypeField, SerializedPKRelatedField
@@ -13,15 +13,28 @@ from netbox.api.serializers import NetBoxModelSerializer
 from virtualization.api.serializers import ClusterSerializer, VirtualMachineSerializer
 
 from ..choices import DependencyTypeChoices, EventCrit, EventStatus, IncidentStatusChoices, MaintenanceStatusChoices
-from ..services import intake
 from ..models import (
-    EVENT_OBJECT_TYPES, BusinessApplication, Event, EventSource, Incident, IncidentEvent, IncidentTimelineEntry,
-    Maintenance, ServiceDependency, TechnicalService,
+    EVENT_OBJECT_TYPES,
+    BusinessApplication,
+    Event,
+    EventSource,
+    Incident,
+    IncidentEvent,
+    IncidentTimelineEntry,
+    Maintenance,
+    ServiceDependency,
+    TechnicalService,
 )
+from ..services import intake
 
 __all__ = (
-    'BusinessApplicationSerializer', 'EventSerializer', 'EventSourceSerializer', 'IncidentSerializer',
-    'MaintenanceSerializer', 'ServiceDependencySerializer', 'TechnicalServiceSerializer',
+    'BusinessApplicationSerializer',
+    'EventSerializer',
+    'EventSourceSerializer',
+    'IncidentSerializer',
+    'MaintenanceSerializer',
+    'ServiceDependencySerializer',
+    'TechnicalServiceSerializer',
 )
 
 
@@ -38,21 +51,43 @@ class ObjectTypeField(ContentTypeField):
 
 
 class BusinessApplicationSerializer(NetBoxModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name='plugins-api:business_application-api:businessapplication-detail')
+    url = serializers.HyperlinkedIdentityField(
+        view_name='plugins-api:business_application-api:businessapplication-detail'
+    )
     devices = SerializedPKRelatedField(
-        queryset=DeviceSerializer.Meta.model.objects.all(), serializer=DeviceSerializer, nested=True, many=True,
+        queryset=DeviceSerializer.Meta.model.objects.all(),
+        serializer=DeviceSerializer,
+        nested=True,
+        many=True,
         required=False,
     )
     virtual_machines = SerializedPKRelatedField(
-        queryset=VirtualMachineSerializer.Meta.model.objects.all(), serializer=VirtualMachineSerializer, nested=True,
-        many=True, required=False,
+        queryset=VirtualMachineSerializer.Meta.model.objects.all(),
+        serializer=VirtualMachineSerializer,
+        nested=True,
+        many=True,
+        required=False,
     )
 
     class Meta:
         model = BusinessApplication
         fields = (
-            'id', 'url', 'display_url', 'display', 'appcode', 'name', 'description', 'owner', 'delegate', 'link',
-            'devices', 'virtual_machines', 'tags', 'custom_fields', 'created', 'last_updated',
+            'id',
+            'url',
+            'display_url',
+            'display',
+            'appcode',
+            'name',
+            'description',
+            'owner',
+            'delegate',
+            'link',
+            'devices',
+            'virtual_machines',
+            'tags',
+            'custom_fields',
+            'created',
+            'last_updated',
         )
         brief_fields = ('id', 'url', 'display', 'appcode', 'name', 'description')
 
@@ -60,33 +95,60 @@ class BusinessApplicationSerializer(NetBoxModelSerializer):
 class TechnicalServiceSerializer(NetBoxModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name='plugins-api:business_application-api:technicalservice-detail')
     business_apps = SerializedPKRelatedField(
-        queryset=BusinessApplication.objects.all(), serializer=BusinessApplicationSerializer, nested=True, many=True,
+        queryset=BusinessApplication.objects.all(),
+        serializer=BusinessApplicationSerializer,
+        nested=True,
+        many=True,
         required=False,
     )
     devices = SerializedPKRelatedField(
-        queryset=DeviceSerializer.Meta.model.objects.all(), serializer=DeviceSerializer, nested=True, many=True,
+        queryset=DeviceSerializer.Meta.model.objects.all(),
+        serializer=DeviceSerializer,
+        nested=True,
+        many=True,
         required=False,
     )
     vms = SerializedPKRelatedField(
-        queryset=VirtualMachineSerializer.Meta.model.objects.all(), serializer=VirtualMachineSerializer, nested=True,
-        many=True, required=False,
+        queryset=VirtualMachineSerializer.Meta.model.objects.all(),
+        serializer=VirtualMachineSerializer,
+        nested=True,
+        many=True,
+        required=False,
     )
     clusters = SerializedPKRelatedField(
-        queryset=ClusterSerializer.Meta.model.objects.all(), serializer=ClusterSerializer, nested=True, many=True,
+        queryset=ClusterSerializer.Meta.model.objects.all(),
+        serializer=ClusterSerializer,
+        nested=True,
+        many=True,
         required=False,
     )
 
     class Meta:
         model = TechnicalService
         fields = (
-            'id', 'url', 'display_url', 'display', 'name', 'service_type', 'description', 'business_apps', 'devices',
-            'vms', 'clusters', 'tags', 'custom_fields', 'created', 'last_updated',
+            'id',
+            'url',
+            'display_url',
+            'display',
+            'name',
+            'service_type',
+            'description',
+            'business_apps',
+            'devices',
+            'vms',
+            'clusters',
+            'tags',
+            'custom_fields',
+            'created',
+            'last_updated',
         )
         brief_fields = ('id', 'url', 'display', 'name', 'service_type', 'description')
 
 
 class ServiceDependencySerializer(NetBoxModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name='plugins-api:business_application-api:servicedependency-detail')
+    url = serializers.HyperlinkedIdentityField(
+        view_name='plugins-api:business_application-api:servicedependency-detail'
+    )
     upstream_service = TechnicalServiceSerializer(nested=True)
     downstream_service = TechnicalServiceSerializer(nested=True)
     dependency_type = ChoiceField(choices=DependencyTypeChoices, required=False)
@@ -94,8 +156,19 @@ class ServiceDependencySerializer(NetBoxModelSerializer):
     class Meta:
         model = ServiceDependency
         fields = (
-            'id', 'url', 'display_url', 'display', 'name', 'description', 'upstream_service', 'downstream_service',
-            'dependency_type', 'tags', 'custom_fields', 'created', 'last_updated',
+            'id',
+            'url',
+            'display_url',
+            'display',
+            'name',
+            'description',
+            'upstream_service',
+            'downstream_service',
+            'dependency_type',
+            'tags',
+            'custom_fields',
+            'created',
+            'last_updated',
         )
         brief_fields = ('id', 'url', 'display', 'name', 'dependency_type')
 
@@ -113,7 +186,15 @@ class EventSourceSerializer(NetBoxModelSerializer):
     class Meta:
         model = EventSource
         fields = (
-            'id', 'url', 'display_url', 'display', 'name', 'description', 'tags', 'custom_fields', 'created',
+            'id',
+            'url',
+            'display_url',
+            'display',
+            'name',
+            'description',
+            'tags',
+            'custom_fields',
+            'created',
             'last_updated',
         )
         brief_fields = ('id', 'url', 'display', 'name', 'description')
@@ -165,10 +246,32 @@ class EventSerializer(NetBoxModelSerializer):
     class Meta:
         model = Event
         fields = (
-            'id', 'url', 'display_url', 'display', 'message', 'status', 'criticallity', 'content_type', 'object_id',
-            'obj', 'is_mapped', 'unmapped_label', 'dedup_id', 'event_source', 'event_source_name', 'raw',
-            'last_seen_at', 'starts_at', 'ends_at', 'event_time', 'occurrence', 'incidents', 'tags',
-            'custom_fields', 'created', 'last_updated',
+            'id',
+            'url',
+            'display_url',
+            'display',
+            'message',
+            'status',
+            'criticallity',
+            'content_type',
+            'object_id',
+            'obj',
+            'is_mapped',
+            'unmapped_label',
+            'dedup_id',
+            'event_source',
+            'event_source_name',
+            'raw',
+            'last_seen_at',
+            'starts_at',
+            'ends_at',
+            'event_time',
+            'occurrence',
+            'incidents',
+            'tags',
+            'custom_fields',
+            'created',
+            'last_updated',
         )
         read_only_fields = ('occurrence',)
         brief_fields = ('id', 'url', 'display', 'message', 'status', 'criticallity')
@@ -225,8 +328,18 @@ class IncidentMemberSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = IncidentEvent
-        fields = ('event', 'occurrence', 'joined_at', 'opened_incident', 'score', 'link', 'factors', 'path',
-                  'status', 'severity')
+        fields = (
+            'event',
+            'occurrence',
+            'joined_at',
+            'opened_incident',
+            'score',
+            'link',
+            'factors',
+            'path',
+            'status',
+            'severity',
+        )
 
 
 class TimelineEntrySerializer(serializers.ModelSerializer):
@@ -240,7 +353,10 @@ class IncidentSerializer(NetBoxModelSerializer):
     status = ChoiceField(choices=IncidentStatusChoices, required=False)
     severity = ChoiceField(choices=EventCrit, required=False)
     affected_services = SerializedPKRelatedField(
-        queryset=TechnicalService.objects.all(), serializer=TechnicalServiceSerializer, nested=True, many=True,
+        queryset=TechnicalService.objects.all(),
+        serializer=TechnicalServiceSerializer,
+        nested=True,
+        many=True,
         required=False,
     )
     members = IncidentMemberSerializer(source='memberships', many=True, read_only=True)
@@ -249,10 +365,31 @@ class IncidentSerializer(NetBoxModelSerializer):
     class Meta:
         model = Incident
         fields = (
-            'id', 'url', 'display_url', 'display', 'title', 'description', 'status', 'severity', 'commander',
-            'reporter', 'detected_at', 'resolved_at', 'resolved_event_time', 'affected_services', 'root_cause',
-            'root_cause_event', 'blast_radius', 'merged_into', 'auto_created', 'event_count', 'members', 'tags',
-            'custom_fields', 'created', 'last_updated',
+            'id',
+            'url',
+            'display_url',
+            'display',
+            'title',
+            'description',
+            'status',
+            'severity',
+            'commander',
+            'reporter',
+            'detected_at',
+            'resolved_at',
+            'resolved_event_time',
+            'affected_services',
+            'root_cause',
+            'root_cause_event',
+            'blast_radius',
+            'merged_into',
+            'auto_created',
+            'event_count',
+            'members',
+            'tags',
+            'custom_fields',
+            'created',
+            'last_updated',
         )
         read_only_fields = ('root_cause_event', 'blast_radius', 'merged_into', 'auto_created', 'resolved_event_time')
         brief_fields = ('id', 'url', 'display', 'title', 'status', 'severity')
@@ -271,8 +408,22 @@ class MaintenanceSerializer(NetBoxModelSerializer):
     class Meta:
         model = Maintenance
         fields = (
-            'id', 'url', 'display_url', 'display', 'content_type', 'object_id', 'obj', 'start', 'end', 'status',
-            'description', 'contact', 'tags', 'custom_fields', 'created', 'last_updated',
+            'id',
+            'url',
+            'display_url',
+            'display',
+            'content_type',
+            'object_id',
+            'obj',
+            'start',
+            'end',
+            'status',
+            'description',
+            'contact',
+            'tags',
+            'custom_fields',
+            'created',
+            'last_updated',
         )
         brief_fields = ('id', 'url', 'display', 'status', 'start', 'end')
 
@@ -286,5 +437,7 @@ class MaintenanceSerializer(NetBoxModelSerializer):
         start = data.get('start', getattr(self.instance, 'start', None))
         end = data.get('end', getattr(self.instance, 'end', None))
         if start and end and end < start:
-            raise serializers.ValidationError({'end': _('The end of a maintenance window cannot come before its start.')})
+            raise serializers.ValidationError(
+                {'end': _('The end of a maintenance window cannot come before its start.')}
+            )
         return super().validate(data)

@@ -17,8 +17,11 @@ router.register('maintenance', views.MaintenanceViewSet)
 
 urlpatterns = [
     path('incident-automation/process-event/', automation.ProcessEventView.as_view(), name='automation-process-event'),
-    path('incident-automation/process-unprocessed/', automation.ProcessUnprocessedView.as_view(),
-         name='automation-process-unprocessed'),
+    path(
+        'incident-automation/process-unprocessed/',
+        automation.ProcessUnprocessedView.as_view(),
+        name='automation-process-unprocessed',
+    ),
     path('incident-automation/status/', automation.StatusView.as_view(), name='automation-status'),
     *router.urls,
 ]

@@ -6,14 +6,25 @@ from netbox.api.viewsets import NetBoxModelViewSet
 
 from .. import filtersets
 from ..models import (
-    BusinessApplication, Event, EventSource, Incident, IncidentEvent, Maintenance, ServiceDependency,
+    BusinessApplication,
+    Event,
+    EventSource,
+    Incident,
+    IncidentEvent,
+    Maintenance,
+    ServiceDependency,
     TechnicalService,
 )
 from . import serializers
 
 __all__ = (
-    'BusinessApplicationViewSet', 'EventSourceViewSet', 'EventViewSet', 'IncidentViewSet', 'MaintenanceViewSet',
-    'ServiceDependencyViewSet', 'TechnicalServiceViewSet',
+    'BusinessApplicationViewSet',
+    'EventSourceViewSet',
+    'EventViewSet',
+    'IncidentViewSet',
+    'MaintenanceViewSet',
+    'ServiceDependencyViewSet',
+    'TechnicalServiceViewSet',
 )
 
 
@@ -63,7 +74,8 @@ class EventViewSet(NetBoxModelViewSet):
 
 class IncidentViewSet(NetBoxModelViewSet):
     queryset = Incident.objects.prefetch_related(
-        'affected_services', 'tags',
+        'affected_services',
+        'tags',
         Prefetch('memberships', queryset=IncidentEvent.objects.select_related('event').order_by('joined_at', 'pk')),
     ).annotate(event_count=Count('memberships', distinct=True))
     serializer_class = serializers.IncidentSerializer

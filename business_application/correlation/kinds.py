@@ -4,8 +4,23 @@ See docs/engine-api.md for what each code means to the traversal.
 """
 
 __all__ = (
-    'CARRIES', 'CABLE', 'CLUSTER', 'CLUSTER_MEMBER', 'DEPENDS', 'DEVICE', 'EDGE_KINDS', 'HOSTS', 'NODE_KINDS',
-    'NO_GROUP', 'REDUNDANT', 'SERVICE', 'SEVERITIES', 'SUPPORTS', 'TERMINAL_EDGE_KINDS', 'APPLICATION', 'VM',
+    'CARRIES',
+    'CABLE',
+    'CLUSTER',
+    'CLUSTER_MEMBER',
+    'DEPENDS',
+    'DEVICE',
+    'EDGE_KINDS',
+    'HOSTS',
+    'NODE_KINDS',
+    'NO_GROUP',
+    'REDUNDANT',
+    'SERVICE',
+    'SEVERITIES',
+    'SUPPORTS',
+    'TERMINAL_EDGE_KINDS',
+    'APPLICATION',
+    'VM',
     'severity_rank',
 )
 

@@ -18,7 +18,14 @@ from .kinds import APPLICATION, SERVICE, SEVERITIES
 from .settings import Settings
 
 __all__ = (
-    'AlertState', 'Correlator', 'IncidentState', 'MapView', 'MemberState', 'Notification', 'Outcome', 'Store',
+    'AlertState',
+    'Correlator',
+    'IncidentState',
+    'MapView',
+    'MemberState',
+    'Notification',
+    'Outcome',
+    'Store',
     'merge_notification',
 )
 
@@ -133,8 +140,15 @@ class Store(Protocol):
     def add_member(self, incident: IncidentState, member: MemberState) -> None: ...
     def save_member(self, incident: IncidentState, member: MemberState) -> None: ...
     def move_members(self, source: IncidentState, target: IncidentState) -> None: ...
-    def add_timeline(self, incident: IncidentState, time: float, kind: str, message: str,
-                     alert: Any = None, data: dict[str, Any] | None = None) -> None: ...
+    def add_timeline(
+        self,
+        incident: IncidentState,
+        time: float,
+        kind: str,
+        message: str,
+        alert: Any = None,
+        data: dict[str, Any] | None = None,
+    ) -> None: ...
 
 
 class MapView:
@@ -170,8 +184,14 @@ def merge_notification(alert: AlertState | None, note: Notification, key_factory
     """Apply a notification to the stored alert: repeats update it; an older one never rolls it back."""
     if alert is None:
         return AlertState(
-            key=key_factory(), node=note.node, label=note.label, severity=note.severity, status=note.status,
-            event_time=note.event_time, last_seen=note.arrival, message=note.message,
+            key=key_factory(),
+            node=note.node,
+            label=note.label,
+            severity=note.severity,
+            status=note.status,
+            event_time=note.event_time,
+            last_seen=note.arrival,
+            message=note.message,
         )
     alert.last_seen = max(alert.last_seen, note.arrival)
     if note.event_time < alert.event_time:
@@ -255,27 +275,50 @@ class Correlator:
         if alert.node is None or self.view.graph is None:
             return self._score_unmapped(alert, live, now), False
         candidates = [
-            (incident.severity, None if incident.triggered() else incident.last_activity(),
-             [m.node if m.node is not None else -1 for m in incident.members])
+            (
+                incident.severity,
+                None if incident.triggered() else incident.last_activity(),
+                [m.node if m.node is not None else -1 for m in incident.members],
+            )
             for incident in live
         ]
         decision = self.view.graph.decide(
-            alert.node, alert.severity, now, candidates, settings.max_dependency_depth, settings.work_cap,
-            settings.correlation_threshold, settings.window_seconds, settings.service_weight,
-            settings.dependency_weight, settings.infrastructure_weight,
+            alert.node,
+            alert.severity,
+            now,
+            candidates,
+            settings.max_dependency_depth,
+            settings.work_cap,
+            settings.correlation_threshold,
+            settings.window_seconds,
+            settings.service_weight,
+            settings.dependency_weight,
+            settings.infrastructure_weight,
         )
         matches = [
             {
-                'incident': live[m.candidate], 'score': m.score, 'link': m.link, 'member': m.member,
-                'path': list(m.path), 'direction': m.direction,
-                'factors': {'link': m.link, 'weight': m.weight, 'time_decay': m.decay,
-                            'severity_match': m.severity_factor, 'direction': m.direction},
+                'incident': live[m.candidate],
+                'score': m.score,
+                'link': m.link,
+                'member': m.member,
+                'path': list(m.path),
+                'direction': m.direction,
+                'factors': {
+                    'link': m.link,
+                    'weight': m.weight,
+                    'time_decay': m.decay,
+                    'severity_match': m.severity_factor,
+                    'direction': m.direction,
+                },
             }
             for m in decision.matches
         ]
         if decision.capped:
-            logger.warning('event %s: the work cap of %s nodes was hit; the decision used a partial walk',
-                           alert.key, settings.work_cap)
+            logger.warning(
+                'event %s: the work cap of %s nodes was hit; the decision used a partial walk',
+                alert.key,
+                settings.work_cap,
+            )
         return matches, decision.capped
 
     def _score_unmapped(self, alert: AlertState, live: list[IncidentState], now: float) -> list[dict]:
@@ -283,8 +326,9 @@ class Correlator:
         settings = self.settings
         matches = []
         for index, incident in enumerate(live):
-            member = next((i for i, m in enumerate(incident.members) if m.node is None and m.label == alert.label),
-                          None)
+            member = next(
+                (i for i, m in enumerate(incident.members) if m.node is None and m.label == alert.label), None
+            )
             if member is None:
                 continue
             delay = 0.0 if incident.triggered() else max(0.0, now - incident.last_activity())
@@ -293,20 +337,35 @@ class Correlator:
             factor = 1.0 - 0.1 * abs(alert.severity - incident.severity)
             score = (settings.service_weight * decay) * factor
             if score >= settings.correlation_threshold:
-                matches.append({
-                    'incident': incident, 'score': score, 'link': 'service', 'member': member, 'path': [],
-                    'direction': 'same', 'index': index,
-                    'factors': {'link': 'service', 'weight': settings.service_weight, 'time_decay': decay,
-                                'severity_match': factor, 'direction': 'same'},
-                })
+                matches.append(
+                    {
+                        'incident': incident,
+                        'score': score,
+                        'link': 'service',
+                        'member': member,
+                        'path': [],
+                        'direction': 'same',
+                        'index': index,
+                        'factors': {
+                            'link': 'service',
+                            'weight': settings.service_weight,
+                            'time_decay': decay,
+                            'severity_match': factor,
+                            'direction': 'same',
+                        },
+                    }
+                )
         matches.sort(key=lambda m: (-m['score'], m['index']))
         return matches
 
-    def _join(self, alert: AlertState, live: list[IncidentState], matches: list[dict], now: float,
-              capped: bool) -> Outcome:
+    def _join(
+        self, alert: AlertState, live: list[IncidentState], matches: list[dict], now: float, capped: bool
+    ) -> Outcome:
         order = {id(incident): position for position, incident in enumerate(live)}
-        linked = sorted({id(m['incident']): m['incident'] for m in matches}.values(),
-                        key=lambda incident: (incident.opened_at, order[id(incident)]))
+        linked = sorted(
+            {id(m['incident']): m['incident'] for m in matches}.values(),
+            key=lambda incident: (incident.opened_at, order[id(incident)]),
+        )
         target = linked[0]
         match = next(m for m in matches if m['incident'] is target)
         others = linked[1:]
@@ -319,16 +378,37 @@ class Correlator:
         alert.incident = target.key
         path = self._path_words(match['path'])
         self.store.add_timeline(
-            target, now, 'joined', f'{alert.label} joined (score {match["score"]:.2f}, {match["link"]} link'
-            + (f' via {path}' if path else '') + ')', alert.key,
+            target,
+            now,
+            'joined',
+            f'{alert.label} joined (score {match["score"]:.2f}, {match["link"]} link'
+            + (f' via {path}' if path else '')
+            + ')',
+            alert.key,
             {'score': match['score'], 'factors': match['factors'], 'path': match['path']},
         )
-        logger.info('event %s joined incident %s (correlation_score=%.3f, link=%s, merged=%s)',
-                    alert.key, target.key, match['score'], match['link'], [o.key for o in others])
-        self._refresh(target, now, roots=[target.root_alert, *[o.root_alert for o in others], alert.key],
-                      alert=alert, severity=alert.severity)
-        return Outcome(action='merged' if others else 'joined', incident=target.key, score=match['score'],
-                       merged=[o.key for o in others], capped=capped)
+        logger.info(
+            'event %s joined incident %s (correlation_score=%.3f, link=%s, merged=%s)',
+            alert.key,
+            target.key,
+            match['score'],
+            match['link'],
+            [o.key for o in others],
+        )
+        self._refresh(
+            target,
+            now,
+            roots=[target.root_alert, *[o.root_alert for o in others], alert.key],
+            alert=alert,
+            severity=alert.severity,
+        )
+        return Outcome(
+            action='merged' if others else 'joined',
+            incident=target.key,
+            score=match['score'],
+            merged=[o.key for o in others],
+            capped=capped,
+        )
 
     def _merge(self, source: IncidentState, target: IncidentState, alert: AlertState, now: float) -> None:
         self.store.move_members(source, target)
@@ -338,10 +418,22 @@ class Correlator:
         source.merged_into = target.key
         target.severity = max(target.severity, source.severity)
         self.store.save_incident(source, ('status', 'merged_into'))
-        self.store.add_timeline(source, now, 'merged', f'Merged into incident {target.key} by {alert.label}',
-                                alert.key, {'into': target.key})
-        self.store.add_timeline(target, now, 'merged', f'Incident {source.key} merged in, linked by {alert.label}',
-                                alert.key, {'from': source.key})
+        self.store.add_timeline(
+            source,
+            now,
+            'merged',
+            f'Merged into incident {target.key} by {alert.label}',
+            alert.key,
+            {'into': target.key},
+        )
+        self.store.add_timeline(
+            target,
+            now,
+            'merged',
+            f'Incident {source.key} merged in, linked by {alert.label}',
+            alert.key,
+            {'from': source.key},
+        )
         logger.info('incident %s merged into incident %s', source.key, target.key)
 
     def _open(self, alert: AlertState, now: float, capped: bool) -> Outcome:
@@ -353,8 +445,9 @@ class Correlator:
         alert.incident = incident.key
         self.store.add_timeline(incident, now, 'opened', f'Opened by {alert.label}', alert.key)
         self._refresh(incident, now, roots=[alert.key], alert=alert, severity=alert.severity, opened=True)
-        logger.info('event %s opened incident %s "%s" (correlation_score=none)', alert.key, incident.key,
-                    incident.title)
+        logger.info(
+            'event %s opened incident %s "%s" (correlation_score=none)', alert.key, incident.key, incident.title
+        )
         return Outcome(action='opened', incident=incident.key, capped=capped)
 
     def _repeat(self, alert: AlertState, now: float) -> Outcome:
@@ -427,8 +520,15 @@ class Correlator:
 
     def _member(self, alert: AlertState, now: float, opener: bool, match: dict | None) -> MemberState:
         member = MemberState(
-            alert=alert.key, occurrence=alert.occurrence, node=alert.node, label=alert.label, status=TRIGGERED,
-            severity=alert.severity, joined_at=now, last_activity=now, opener=opener,
+            alert=alert.key,
+            occurrence=alert.occurrence,
+            node=alert.node,
+            label=alert.label,
+            status=TRIGGERED,
+            severity=alert.severity,
+            joined_at=now,
+            last_activity=now,
+            opener=opener,
         )
         if match is not None:
             member.score = match['score']
@@ -441,12 +541,23 @@ class Correlator:
         old = incident.severity
         incident.severity = alert.severity
         self.store.save_incident(incident, ('severity',))
-        self.store.add_timeline(incident, now, 'severity',
-                                f'Severity raised from {SEVERITIES[old]} to {SEVERITIES[alert.severity]} '
-                                f'by {alert.label}', alert.key)
+        self.store.add_timeline(
+            incident,
+            now,
+            'severity',
+            f'Severity raised from {SEVERITIES[old]} to {SEVERITIES[alert.severity]} by {alert.label}',
+            alert.key,
+        )
 
-    def _refresh(self, incident: IncidentState, now: float, roots: list[Any], alert: AlertState, severity: int,
-                 opened: bool = False) -> None:
+    def _refresh(
+        self,
+        incident: IncidentState,
+        now: float,
+        roots: list[Any],
+        alert: AlertState,
+        severity: int,
+        opened: bool = False,
+    ) -> None:
         """Recompute root cause, title, severity, affected services and blast radius after a change."""
         fields = {'severity', 'services', 'root', 'title'}
         old_severity = incident.severity
@@ -462,12 +573,15 @@ class Correlator:
         self._update_blast(incident, save=False)
         self.store.save_incident(incident, fields | {'blast'})
         if not opened and old_root != root.alert:
-            self.store.add_timeline(incident, now, 'root_cause', f'Probable root cause is now {root.label}',
-                                    alert.key)
+            self.store.add_timeline(incident, now, 'root_cause', f'Probable root cause is now {root.label}', alert.key)
         if not opened and incident.severity > old_severity:
-            self.store.add_timeline(incident, now, 'severity',
-                                    f'Severity raised from {SEVERITIES[old_severity]} to '
-                                    f'{SEVERITIES[incident.severity]}', alert.key)
+            self.store.add_timeline(
+                incident,
+                now,
+                'severity',
+                f'Severity raised from {SEVERITIES[old_severity]} to {SEVERITIES[incident.severity]}',
+                alert.key,
+            )
 
     def _most_upstream(self, members: list[MemberState]) -> MemberState:
         if len(members) == 1 or self.view.graph is None:

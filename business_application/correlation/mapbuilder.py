@@ -8,12 +8,27 @@ the two paths build the very same graph.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
+from typing import TYPE_CHECKING
 
 from .kinds import (
-    APPLICATION, CABLE, CARRIES, CLUSTER, CLUSTER_MEMBER, DEPENDS, DEVICE, HOSTS, NO_GROUP, REDUNDANT, SERVICE,
-    SUPPORTS, VM,
+    APPLICATION,
+    CABLE,
+    CARRIES,
+    CLUSTER,
+    CLUSTER_MEMBER,
+    DEPENDS,
+    DEVICE,
+    HOSTS,
+    NO_GROUP,
+    REDUNDANT,
+    SERVICE,
+    SUPPORTS,
+    VM,
 )
 from .lifecycle import MapView
+
+if TYPE_CHECKING:
+    from .graph import DependencyGraph
 
 __all__ = ('KIND_PREFIX', 'MapBuilder', 'ServiceMap')
 
@@ -24,9 +39,16 @@ KIND_PREFIX = {SERVICE: 'service', DEVICE: 'device', VM: 'vm', CLUSTER: 'cluster
 class ServiceMap(MapView):
     """A built map: the engine graph, names for people, and the index from object keys to nodes."""
 
-    def __init__(self, graph: DependencyGraph, kinds: list[int], labels: list[str], names: list[str],
-                 index: dict[tuple[int, Hashable], int], skipped: list[str],
-                 edges: tuple[list[int], list[int]] = ([], [])):
+    def __init__(
+        self,
+        graph: DependencyGraph,
+        kinds: list[int],
+        labels: list[str],
+        names: list[str],
+        index: dict[tuple[int, Hashable], int],
+        skipped: list[str],
+        edges: tuple[list[int], list[int]] = ([], []),
+    ):
         super().__init__(graph, kinds, labels, names)
         self.index = index
         self.keys: list[tuple[int, Hashable]] = [None] * len(kinds)  # type: ignore[list-item]
@@ -150,5 +172,4 @@ class MapBuilder:
         from .graph import DependencyGraph
 
         graph = DependencyGraph.build(self.kinds, self.src, self.dst, self.edge_kind, self.group, backend=backend)
-        return ServiceMap(graph, self.kinds, self.labels, self.names, self.index, self.skipped,
-                          (self.src, self.dst))
+        return ServiceMap(graph, self.kinds, self.labels, self.names, self.index, self.skipped, (self.src, self.dst))

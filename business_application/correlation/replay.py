@@ -13,7 +13,15 @@ from typing import Any
 
 from .kinds import APPLICATION, CLUSTER, DEVICE, SERVICE, VM
 from .lifecycle import (
-    MERGED, OPEN, AlertState, Correlator, IncidentState, MapView, MemberState, Notification, merge_notification,
+    MERGED,
+    OPEN,
+    AlertState,
+    Correlator,
+    IncidentState,
+    MapView,
+    MemberState,
+    Notification,
+    merge_notification,
 )
 from .mapbuilder import MapBuilder, ServiceMap
 from .scenario import Scenario
@@ -35,8 +43,9 @@ def build_map(scenario: Scenario, backend: str | None = None) -> ServiceMap:
             builder.supports(builder.node(SERVICE, name), node)
     for dependency in scenario.dependencies:
         group = (dependency['name'] or 'redundancy') if dependency['type'] == 'redundancy' else None
-        builder.depends(builder.node(SERVICE, dependency['service']), builder.node(SERVICE, dependency['depends_on']),
-                        group)
+        builder.depends(
+            builder.node(SERVICE, dependency['service']), builder.node(SERVICE, dependency['depends_on']), group
+        )
     for cluster in scenario.clusters:
         node = builder.add(CLUSTER, cluster['name'], cluster['name'])
         for name in cluster['services']:
@@ -123,8 +132,15 @@ class MemoryStore:
             if alert is not None and alert.incident == source.key and alert.occurrence == member.occurrence:
                 alert.incident = target.key
 
-    def add_timeline(self, incident: IncidentState, time: float, kind: str, message: str, alert: Any = None,
-                     data: dict[str, Any] | None = None) -> None:
+    def add_timeline(
+        self,
+        incident: IncidentState,
+        time: float,
+        kind: str,
+        message: str,
+        alert: Any = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
         self.timeline.append((incident.key, time, kind, message))
 
 
@@ -153,8 +169,15 @@ def replay(scenario: Scenario, backend: str | None = None, settings: Settings | 
     run = ReplayRun(service_map, store, {}, {}, 0)
     for event in scenario.events:
         node = service_map.node(KIND_BY_PREFIX[event.object_kind], event.object_name)
-        note = Notification(node=node, label=event.object, severity=event.severity_rank, status=event.status,
-                            arrival=event.t, event_time=event.event_time, message=event.message)
+        note = Notification(
+            node=node,
+            label=event.object,
+            severity=event.severity_rank,
+            status=event.status,
+            arrival=event.t,
+            event_time=event.event_time,
+            message=event.message,
+        )
         identity = (event.source, event.dedup_id)
         alert = merge_notification(store.alerts.get(identity), note, store.new_alert_key)
         store.remember(identity, alert)
@@ -167,8 +190,7 @@ def replay(scenario: Scenario, backend: str | None = None, settings: Settings | 
     return run
 
 
-def run_scenario(scenario: Scenario, backend: str | None = None,
-                 settings: Settings | None = None) -> dict[str, Any]:
+def run_scenario(scenario: Scenario, backend: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """Replay a scenario and return the report (with the comparison when it has expectations)."""
     run = replay(scenario, backend, settings)
     incidents = [incident for _, incident in sorted(run.store.incidents.items())]
@@ -182,8 +204,13 @@ def run_scenario(scenario: Scenario, backend: str | None = None,
     return report
 
 
-def build_report(view: MapView, incidents: Sequence[IncidentState], refs: dict[tuple[Any, int], str],
-                 event_refs: dict[str, tuple[Any, int]], offset: float) -> dict[str, Any]:
+def build_report(
+    view: MapView,
+    incidents: Sequence[IncidentState],
+    refs: dict[tuple[Any, int], str],
+    event_refs: dict[str, tuple[Any, int]],
+    offset: float,
+) -> dict[str, Any]:
     """The replay JSON of scenario-format.md: incidents (merged ones left out) and each ref's fate."""
     from .kinds import SEVERITIES
 
@@ -194,25 +221,33 @@ def build_report(view: MapView, incidents: Sequence[IncidentState], refs: dict[t
         for member in incident.members:
             ref = refs.get((member.alert, member.occurrence))
             membership[(member.alert, member.occurrence)] = number
-            members.append({
-                'ref': ref, 'object': member.label, 'joined_at': member.joined_at - offset,
-                'score': None if member.score is None else round(member.score, 4), 'link': member.link or None,
-                'path': [view.labels[n] for n in member.path], 'opened': member.opener,
-            })
-        listed.append({
-            'id': number,
-            'members': sorted(m['ref'] for m in members if m['ref'] is not None),
-            'status': 'open' if incident.status == OPEN else 'resolved',
-            'severity': SEVERITIES[incident.severity],
-            'title': incident.title,
-            'root_cause': incident.root_label,
-            'resolved_at': None if incident.resolved_at is None else incident.resolved_at - offset,
-            'blast_radius': {
-                'down': sorted(view.names[n] for n in incident.blast_down),
-                'degraded': sorted(view.names[n] for n in incident.blast_degraded),
-            },
-            'details': members,
-        })
+            members.append(
+                {
+                    'ref': ref,
+                    'object': member.label,
+                    'joined_at': member.joined_at - offset,
+                    'score': None if member.score is None else round(member.score, 4),
+                    'link': member.link or None,
+                    'path': [view.labels[n] for n in member.path],
+                    'opened': member.opener,
+                }
+            )
+        listed.append(
+            {
+                'id': number,
+                'members': sorted(m['ref'] for m in members if m['ref'] is not None),
+                'status': 'open' if incident.status == OPEN else 'resolved',
+                'severity': SEVERITIES[incident.severity],
+                'title': incident.title,
+                'root_cause': incident.root_label,
+                'resolved_at': None if incident.resolved_at is None else incident.resolved_at - offset,
+                'blast_radius': {
+                    'down': sorted(view.names[n] for n in incident.blast_down),
+                    'degraded': sorted(view.names[n] for n in incident.blast_degraded),
+                },
+                'details': members,
+            }
+        )
     events = []
     for ref, key in event_refs.items():
         opener = refs.get(key)
@@ -222,6 +257,7 @@ def build_report(view: MapView, incidents: Sequence[IncidentState], refs: dict[t
 
 def pair_scores(actual: Sequence[Sequence[str]], expected: Sequence[Sequence[str]]) -> dict[str, float]:
     """Pairwise precision and recall of "these two alerts share an incident"."""
+
     def pairs(groups: Sequence[Sequence[str]]) -> set[tuple[str, str]]:
         return {tuple(sorted(p)) for group in groups for p in itertools.combinations(sorted(set(group)), 2)}
 
@@ -241,16 +277,22 @@ def compare(report: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
         got = actual.get(members)
         if got is None:
             overlap = [i['members'] for i in report['incidents'] if set(i['members']) & set(members)]
-            differences.append({'expected': number, 'members': list(members),
-                                'problem': f'no incident has exactly these members; found {overlap or "none"}'})
+            differences.append(
+                {
+                    'expected': number,
+                    'members': list(members),
+                    'problem': f'no incident has exactly these members; found {overlap or "none"}',
+                }
+            )
             continue
         for problem in _key_problems(got, want):
             differences.append({'expected': number, 'members': list(members), 'problem': problem})
     wanted = {tuple(sorted(w['members'])) for w in expected['incidents']}
     for members, got in actual.items():
         if members not in wanted:
-            differences.append({'unexpected': got['id'], 'members': list(members),
-                                'problem': 'incident not in the expectations'})
+            differences.append(
+                {'unexpected': got['id'], 'members': list(members), 'problem': 'incident not in the expectations'}
+            )
     placed = {e['ref']: e['incident'] for e in report['events']}
     for ref in expected['no_incident']:
         if placed.get(ref) is not None:

@@ -22,14 +22,25 @@ from .timeparse import parse_timestamp
 __all__ = ('SEVERITY_ALIASES', 'STATUS_ALIASES', 'Scenario', 'ScenarioEvent', 'load_scenario', 'parse_scenario')
 
 SEVERITY_ALIASES = {
-    'critical': 'critical', 'disaster': 'critical',
-    'high': 'high', 'error': 'high', 'major': 'high',
-    'warning': 'warning', 'medium': 'warning', 'average': 'warning', 'minor': 'warning',
-    'info': 'info', 'low': 'info', 'none': 'info', 'information': 'info',
+    'critical': 'critical',
+    'disaster': 'critical',
+    'high': 'high',
+    'error': 'high',
+    'major': 'high',
+    'warning': 'warning',
+    'medium': 'warning',
+    'average': 'warning',
+    'minor': 'warning',
+    'info': 'info',
+    'low': 'info',
+    'none': 'info',
+    'information': 'info',
 }
 STATUS_ALIASES = {
-    'triggered': 'triggered', 'firing': 'triggered',
-    'ok': 'ok', 'resolved': 'ok',
+    'triggered': 'triggered',
+    'firing': 'triggered',
+    'ok': 'ok',
+    'resolved': 'ok',
     'suppressed': 'suppressed',
 }
 OBJECT_KINDS = ('device', 'vm', 'cluster', 'service', 'app')
@@ -198,10 +209,13 @@ def _graph(reader: _Reader, graph: Mapping[str, Any], scenario: Scenario) -> Non
         where = f'graph.business_applications[{i}]'
         item = reader.mapping(item, where)
         appcode = reader.text(item.get('appcode', item.get('name')), f'{where}.appcode')
-        scenario.applications.append({
-            'appcode': appcode, 'name': reader.text(item.get('name', appcode), f'{where}.name'),
-            'services': known(reader.names(item.get('services'), f'{where}.services'), f'{where}.services'),
-        })
+        scenario.applications.append(
+            {
+                'appcode': appcode,
+                'name': reader.text(item.get('name', appcode), f'{where}.name'),
+                'services': known(reader.names(item.get('services'), f'{where}.services'), f'{where}.services'),
+            }
+        )
     for i, item in enumerate(reader.seq(graph.get('dependencies'), 'graph.dependencies')):
         where = f'graph.dependencies[{i}]'
         item = reader.mapping(item, where)
@@ -220,10 +234,12 @@ def _graph(reader: _Reader, graph: Mapping[str, Any], scenario: Scenario) -> Non
     for i, item in enumerate(reader.seq(graph.get('clusters'), 'graph.clusters')):
         where = f'graph.clusters[{i}]'
         item = reader.mapping(item, where)
-        scenario.clusters.append({
-            'name': reader.text(item.get('name'), f'{where}.name'),
-            'services': known(reader.names(item.get('services'), f'{where}.services'), f'{where}.services'),
-        })
+        scenario.clusters.append(
+            {
+                'name': reader.text(item.get('name'), f'{where}.name'),
+                'services': known(reader.names(item.get('services'), f'{where}.services'), f'{where}.services'),
+            }
+        )
     clusters = {c['name'] for c in scenario.clusters}
     for i, item in enumerate(reader.seq(graph.get('devices'), 'graph.devices')):
         where = f'graph.devices[{i}]'
@@ -305,15 +321,21 @@ def _events(reader: _Reader, value: Any) -> list[ScenarioEvent]:
                 stamps[key] = parse_timestamp(item.get(key))
             except ValueError as error:
                 raise reader.fail(f'{where}.{key}', str(error)) from None
-        events.append(ScenarioEvent(
-            ref=ref, t=t, object_kind=kind, object_name=name, severity=SEVERITY_ALIASES[severity],
-            status=STATUS_ALIASES[status],
-            dedup_id=reader.text(item.get('dedup_id', ref), f'{where}.dedup_id'),
-            message=reader.text(item.get('message', ''), f'{where}.message', required=False),
-            source=reader.text(item.get('source', 'scenario'), f'{where}.source'),
-            event_time=t if offset is None else reader.number(offset, f'{where}.event_time_offset'),
-            **stamps,
-        ))
+        events.append(
+            ScenarioEvent(
+                ref=ref,
+                t=t,
+                object_kind=kind,
+                object_name=name,
+                severity=SEVERITY_ALIASES[severity],
+                status=STATUS_ALIASES[status],
+                dedup_id=reader.text(item.get('dedup_id', ref), f'{where}.dedup_id'),
+                message=reader.text(item.get('message', ''), f'{where}.message', required=False),
+                source=reader.text(item.get('source', 'scenario'), f'{where}.source'),
+                event_time=t if offset is None else reader.number(offset, f'{where}.event_time_offset'),
+                **stamps,
+            )
+        )
     return events
 
 

@@ -40,7 +40,15 @@ class Settings:
     work_cap: int = 100_000
     network_roles: tuple[str, ...] = DEFAULT_NETWORK_ROLES
     alert_label_order: tuple[str, ...] = (
-        'device', 'vm', 'virtual_machine', 'cluster', 'service', 'technical_service', 'host', 'hostname', 'nodename',
+        'device',
+        'vm',
+        'virtual_machine',
+        'cluster',
+        'service',
+        'technical_service',
+        'host',
+        'hostname',
+        'nodename',
         'instance',
     )
     engine_backend: str = 'auto'
@@ -71,7 +79,9 @@ class Settings:
     def check(self, label: Callable[[str], str] = str) -> None:
         """Raise ValueError for values that are well-typed but meaningless."""
         if not 0.0 <= self.correlation_threshold <= 1.0:
-            raise ValueError(f'{label("correlation_threshold")} must be between 0 and 1, not {self.correlation_threshold}')
+            raise ValueError(
+                f'{label("correlation_threshold")} must be between 0 and 1, not {self.correlation_threshold}'
+            )
         for name in ('service_weight', 'dependency_weight', 'infrastructure_weight'):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f'{label(name)} must be between 0 and 1, not {getattr(self, name)}')
@@ -79,7 +89,9 @@ class Settings:
             if getattr(self, name) < 0:
                 raise ValueError(f'{label(name)} cannot be negative')
         if not 1 <= self.max_dependency_depth <= 64:
-            raise ValueError(f'{label("max_dependency_depth")} must be between 1 and 64, not {self.max_dependency_depth}')
+            raise ValueError(
+                f'{label("max_dependency_depth")} must be between 1 and 64, not {self.max_dependency_depth}'
+            )
         if self.work_cap < 1:
             raise ValueError(f'{label("work_cap")} must be at least 1')
         if self.require_minimum_severity not in SEVERITIES:

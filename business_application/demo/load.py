@@ -17,6 +17,10 @@ import time
 from collections import defaultdict
 from decimal import Decimal
 
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.utils.text import slugify
+
 from core.models import ObjectType
 from dcim.models import (
     Cable,
@@ -31,9 +35,6 @@ from dcim.models import (
     Region,
     Site,
 )
-from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
-from django.utils.text import slugify
 from extras.models import CachedValue, CustomField, Tag, TaggedItem
 from ipam.models import IPAddress
 from netbox.registry import registry

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+
 from netbox.forms import NetBoxModelBulkEditForm
 from utilities.forms import add_blank_choice
 from utilities.forms.fields import DynamicModelChoiceField

@@ -1,9 +1,10 @@
 """CSV, JSON and YAML import forms; related objects are named the way an operator writes them."""
 
-from dcim.models import Device
 from django import forms
 from django.contrib.contenttypes.models import ContentType
 from django.utils.translation import gettext_lazy as _
+
+from dcim.models import Device
 from netbox.forms import NetBoxModelImportForm
 from utilities.forms.fields import (
     CSVChoiceField,

@@ -1,9 +1,10 @@
 """Filter forms shown beside the list pages; each field name is a filter of the model's FilterSet."""
 
-from dcim.models import Device
 from django import forms
 from django.contrib.contenttypes.models import ContentType
 from django.utils.translation import gettext_lazy as _
+
+from dcim.models import Device
 from netbox.forms import NetBoxModelFilterSetForm
 from utilities.forms import BOOLEAN_WITH_BLANK_CHOICES
 from utilities.forms.fields import ContentTypeMultipleChoiceField, DynamicModelMultipleChoiceField, TagFilterField

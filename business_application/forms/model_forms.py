@@ -1,9 +1,10 @@
 """Add and edit forms of the plugin's models."""
 
-from dcim.models import Device
 from django import forms
 from django.contrib.contenttypes.models import ContentType
 from django.utils.translation import gettext_lazy as _
+
+from dcim.models import Device
 from netbox.forms import NetBoxModelForm
 from utilities.forms.fields import (
     DynamicModelChoiceField,

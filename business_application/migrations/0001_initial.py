@@ -2,14 +2,14 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import netbox.models.deletion
 import taggit.managers
-import utilities.json
 from django.db import migrations, models
+
+import netbox.models.deletion
+import utilities.json
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -26,7 +26,10 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False)),
                 ('created', models.DateTimeField(auto_now_add=True, null=True)),
                 ('last_updated', models.DateTimeField(auto_now=True, null=True)),
-                ('custom_field_data', models.JSONField(blank=True, default=dict, encoder=utilities.json.CustomFieldJSONEncoder)),
+                (
+                    'custom_field_data',
+                    models.JSONField(blank=True, default=dict, encoder=utilities.json.CustomFieldJSONEncoder),
+                ),
                 ('appcode', models.CharField(max_length=20, unique=True)),
                 ('name', models.CharField(max_length=240)),
                 ('description', models.TextField(blank=True)),
@@ -35,7 +38,12 @@ class Migration(migrations.Migration):
                 ('link', models.URLField(blank=True)),
                 ('devices', models.ManyToManyField(blank=True, related_name='business_applications', to='dcim.device')),
                 ('tags', taggit.managers.TaggableManager(through='extras.TaggedItem', to='extras.Tag')),
-                ('virtual_machines', models.ManyToManyField(blank=True, related_name='business_applications', to='virtualization.virtualmachine')),
+                (
+                    'virtual_machines',
+                    models.ManyToManyField(
+                        blank=True, related_name='business_applications', to='virtualization.virtualmachine'
+                    ),
+                ),
             ],
             options={
                 'verbose_name': 'business application',
@@ -50,7 +58,10 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False)),
                 ('created', models.DateTimeField(auto_now_add=True, null=True)),
                 ('last_updated', models.DateTimeField(auto_now=True, null=True)),
-                ('custom_field_data', models.JSONField(blank=True, default=dict, encoder=utilities.json.CustomFieldJSONEncoder)),
+                (
+                    'custom_field_data',
+                    models.JSONField(blank=True, default=dict, encoder=utilities.json.CustomFieldJSONEncoder),
+                ),
                 ('name', models.CharField(max_length=100, unique=True)),
                 ('description', models.TextField(blank=True)),
                 ('tags', taggit.managers.TaggableManager(through='extras.TaggedItem', to='extras.Tag')),
@@ -68,7 +79,10 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False)),
                 ('created', models.DateTimeField(auto_now_add=True, null=True)),
                 ('last_updated', models.DateTimeField(auto_now=True, null=True)),
-                ('custom_field_data', models.JSONField(blank=True, default=dict, encoder=utilities.json.CustomFieldJSONEncoder)),
+                (
+                    'custom_field_data',
+                    models.JSONField(blank=True, default=dict, encoder=utilities.json.CustomFieldJSONEncoder),
+                ),
                 ('message', models.CharField(max_length=2000)),
                 ('status', models.CharField(default='triggered', max_length=16)),
                 ('criticallity', models.CharField(default='warning', max_length=16)),
@@ -84,9 +98,36 @@ class Migration(migrations.Migration):
                 ('occurrence', models.PositiveIntegerField(default=0, editable=False)),
                 ('occurrence_started_at', models.DateTimeField(blank=True, editable=False, null=True)),
                 ('cleared_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('content_type', models.ForeignKey(blank=True, limit_choices_to=models.Q(models.Q(('app_label', 'dcim'), ('model', 'device')), models.Q(('app_label', 'virtualization'), ('model__in', ('virtualmachine', 'cluster'))), models.Q(('app_label', 'business_application'), ('model__in', ('technicalservice', 'businessapplication'))), _connector='OR'), null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='contenttypes.contenttype')),
+                (
+                    'content_type',
+                    models.ForeignKey(
+                        blank=True,
+                        limit_choices_to=models.Q(
+                            models.Q(('app_label', 'dcim'), ('model', 'device')),
+                            models.Q(('app_label', 'virtualization'), ('model__in', ('virtualmachine', 'cluster'))),
+                            models.Q(
+                                ('app_label', 'business_application'),
+                                ('model__in', ('technicalservice', 'businessapplication')),
+                            ),
+                            _connector='OR',
+                        ),
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name='+',
+                        to='contenttypes.contenttype',
+                    ),
+                ),
                 ('tags', taggit.managers.TaggableManager(through='extras.TaggedItem', to='extras.Tag')),
-                ('event_source', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='events', to='business_application.eventsource')),
+                (
+                    'event_source',
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name='events',
+                        to='business_application.eventsource',
+                    ),
+                ),
             ],
             options={
                 'verbose_name': 'event',
@@ -101,7 +142,10 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False)),
                 ('created', models.DateTimeField(auto_now_add=True, null=True)),
                 ('last_updated', models.DateTimeField(auto_now=True, null=True)),
-                ('custom_field_data', models.JSONField(blank=True, default=dict, encoder=utilities.json.CustomFieldJSONEncoder)),
+                (
+                    'custom_field_data',
+                    models.JSONField(blank=True, default=dict, encoder=utilities.json.CustomFieldJSONEncoder),
+                ),
                 ('title', models.CharField(max_length=255)),
                 ('description', models.TextField(blank=True)),
                 ('status', models.CharField(default='new', max_length=16)),
@@ -115,8 +159,27 @@ class Migration(migrations.Migration):
                 ('blast_radius', models.JSONField(blank=True, default=dict, editable=False)),
                 ('auto_created', models.BooleanField(default=False, editable=False)),
                 ('last_activity_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('merged_into', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='merged_incidents', to='business_application.incident')),
-                ('root_cause_event', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='business_application.event')),
+                (
+                    'merged_into',
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name='merged_incidents',
+                        to='business_application.incident',
+                    ),
+                ),
+                (
+                    'root_cause_event',
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name='+',
+                        to='business_application.event',
+                    ),
+                ),
                 ('tags', taggit.managers.TaggableManager(through='extras.TaggedItem', to='extras.Tag')),
             ],
             options={
@@ -140,8 +203,22 @@ class Migration(migrations.Migration):
                 ('status', models.CharField(default='triggered', max_length=16)),
                 ('severity', models.CharField(default='warning', max_length=16)),
                 ('last_activity_at', models.DateTimeField()),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='business_application.event')),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='business_application.incident')),
+                (
+                    'event',
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name='memberships',
+                        to='business_application.event',
+                    ),
+                ),
+                (
+                    'incident',
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name='memberships',
+                        to='business_application.incident',
+                    ),
+                ),
             ],
             options={
                 'ordering': ('joined_at', 'pk'),
@@ -150,7 +227,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='incident',
             name='events',
-            field=models.ManyToManyField(blank=True, related_name='incidents', through='business_application.IncidentEvent', to='business_application.event'),
+            field=models.ManyToManyField(
+                blank=True,
+                related_name='incidents',
+                through='business_application.IncidentEvent',
+                to='business_application.event',
+            ),
         ),
         migrations.CreateModel(
             name='IncidentTimelineEntry',
@@ -160,8 +242,24 @@ class Migration(migrations.Migration):
                 ('kind', models.CharField(max_length=32)),
                 ('message', models.CharField(max_length=500)),
                 ('data', models.JSONField(blank=True, default=dict)),
-                ('event', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='business_application.event')),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='timeline', to='business_application.incident')),
+                (
+                    'event',
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name='+',
+                        to='business_application.event',
+                    ),
+                ),
+                (
+                    'incident',
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name='timeline',
+                        to='business_application.incident',
+                    ),
+                ),
             ],
             options={
                 'verbose_name': 'timeline entry',
@@ -175,14 +273,33 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False)),
                 ('created', models.DateTimeField(auto_now_add=True, null=True)),
                 ('last_updated', models.DateTimeField(auto_now=True, null=True)),
-                ('custom_field_data', models.JSONField(blank=True, default=dict, encoder=utilities.json.CustomFieldJSONEncoder)),
+                (
+                    'custom_field_data',
+                    models.JSONField(blank=True, default=dict, encoder=utilities.json.CustomFieldJSONEncoder),
+                ),
                 ('object_id', models.PositiveBigIntegerField()),
                 ('start', models.DateTimeField()),
                 ('end', models.DateTimeField()),
                 ('status', models.CharField(default='planned', max_length=16)),
                 ('description', models.TextField(blank=True)),
                 ('contact', models.CharField(blank=True, max_length=120)),
-                ('content_type', models.ForeignKey(limit_choices_to=models.Q(models.Q(('app_label', 'dcim'), ('model', 'device')), models.Q(('app_label', 'virtualization'), ('model__in', ('virtualmachine', 'cluster'))), models.Q(('app_label', 'business_application'), ('model__in', ('technicalservice', 'businessapplication'))), _connector='OR'), on_delete=django.db.models.deletion.PROTECT, related_name='+', to='contenttypes.contenttype')),
+                (
+                    'content_type',
+                    models.ForeignKey(
+                        limit_choices_to=models.Q(
+                            models.Q(('app_label', 'dcim'), ('model', 'device')),
+                            models.Q(('app_label', 'virtualization'), ('model__in', ('virtualmachine', 'cluster'))),
+                            models.Q(
+                                ('app_label', 'business_application'),
+                                ('model__in', ('technicalservice', 'businessapplication')),
+                            ),
+                            _connector='OR',
+                        ),
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name='+',
+                        to='contenttypes.contenttype',
+                    ),
+                ),
                 ('tags', taggit.managers.TaggableManager(through='extras.TaggedItem', to='extras.Tag')),
             ],
             options={
@@ -198,15 +315,31 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False)),
                 ('created', models.DateTimeField(auto_now_add=True, null=True)),
                 ('last_updated', models.DateTimeField(auto_now=True, null=True)),
-                ('custom_field_data', models.JSONField(blank=True, default=dict, encoder=utilities.json.CustomFieldJSONEncoder)),
+                (
+                    'custom_field_data',
+                    models.JSONField(blank=True, default=dict, encoder=utilities.json.CustomFieldJSONEncoder),
+                ),
                 ('name', models.CharField(max_length=240, unique=True)),
                 ('service_type', models.CharField(default='technical', max_length=16)),
                 ('description', models.TextField(blank=True)),
-                ('business_apps', models.ManyToManyField(blank=True, related_name='technical_services', to='business_application.businessapplication')),
-                ('clusters', models.ManyToManyField(blank=True, related_name='technical_services', to='virtualization.cluster')),
+                (
+                    'business_apps',
+                    models.ManyToManyField(
+                        blank=True, related_name='technical_services', to='business_application.businessapplication'
+                    ),
+                ),
+                (
+                    'clusters',
+                    models.ManyToManyField(blank=True, related_name='technical_services', to='virtualization.cluster'),
+                ),
                 ('devices', models.ManyToManyField(blank=True, related_name='technical_services', to='dcim.device')),
                 ('tags', taggit.managers.TaggableManager(through='extras.TaggedItem', to='extras.Tag')),
-                ('vms', models.ManyToManyField(blank=True, related_name='technical_services', to='virtualization.virtualmachine')),
+                (
+                    'vms',
+                    models.ManyToManyField(
+                        blank=True, related_name='technical_services', to='virtualization.virtualmachine'
+                    ),
+                ),
             ],
             options={
                 'verbose_name': 'technical service',
@@ -221,13 +354,30 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False)),
                 ('created', models.DateTimeField(auto_now_add=True, null=True)),
                 ('last_updated', models.DateTimeField(auto_now=True, null=True)),
-                ('custom_field_data', models.JSONField(blank=True, default=dict, encoder=utilities.json.CustomFieldJSONEncoder)),
+                (
+                    'custom_field_data',
+                    models.JSONField(blank=True, default=dict, encoder=utilities.json.CustomFieldJSONEncoder),
+                ),
                 ('name', models.CharField(max_length=240)),
                 ('description', models.TextField(blank=True)),
                 ('dependency_type', models.CharField(default='normal', max_length=16)),
                 ('tags', taggit.managers.TaggableManager(through='extras.TaggedItem', to='extras.Tag')),
-                ('downstream_service', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='upstream_dependencies', to='business_application.technicalservice')),
-                ('upstream_service', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='downstream_dependencies', to='business_application.technicalservice')),
+                (
+                    'downstream_service',
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name='upstream_dependencies',
+                        to='business_application.technicalservice',
+                    ),
+                ),
+                (
+                    'upstream_service',
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name='downstream_dependencies',
+                        to='business_application.technicalservice',
+                    ),
+                ),
             ],
             options={
                 'verbose_name': 'service dependency',
@@ -239,7 +389,9 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='incident',
             name='affected_services',
-            field=models.ManyToManyField(blank=True, related_name='incidents', to='business_application.technicalservice'),
+            field=models.ManyToManyField(
+                blank=True, related_name='incidents', to='business_application.technicalservice'
+            ),
         ),
         migrations.AddIndex(
             model_name='event',
@@ -251,7 +403,13 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='event',
-            constraint=models.UniqueConstraint(condition=models.Q(('dedup_id', ''), _negated=True), fields=('event_source', 'dedup_id'), name='business_application_event_unique_identity', nulls_distinct=False, violation_error_message='An event with this source and dedup ID already exists.'),
+            constraint=models.UniqueConstraint(
+                condition=models.Q(('dedup_id', ''), _negated=True),
+                fields=('event_source', 'dedup_id'),
+                name='business_application_event_unique_identity',
+                nulls_distinct=False,
+                violation_error_message='An event with this source and dedup ID already exists.',
+            ),
         ),
         migrations.AddIndex(
             model_name='incidentevent',
@@ -259,7 +417,9 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='incidentevent',
-            constraint=models.UniqueConstraint(fields=('event', 'occurrence'), name='business_application_incidentevent_one_incident_per_occurrence'),
+            constraint=models.UniqueConstraint(
+                fields=('event', 'occurrence'), name='business_application_incidentevent_one_incident_per_occurrence'
+            ),
         ),
         migrations.AddIndex(
             model_name='maintenance',
@@ -267,15 +427,27 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='maintenance',
-            constraint=models.CheckConstraint(condition=models.Q(('end__gte', models.F('start'))), name='business_application_maintenance_end_after_start', violation_error_message='The end of a maintenance window cannot come before its start.'),
+            constraint=models.CheckConstraint(
+                condition=models.Q(('end__gte', models.F('start'))),
+                name='business_application_maintenance_end_after_start',
+                violation_error_message='The end of a maintenance window cannot come before its start.',
+            ),
         ),
         migrations.AddConstraint(
             model_name='servicedependency',
-            constraint=models.UniqueConstraint(fields=('upstream_service', 'downstream_service'), name='business_application_servicedependency_unique_pair', violation_error_message='This dependency already exists.'),
+            constraint=models.UniqueConstraint(
+                fields=('upstream_service', 'downstream_service'),
+                name='business_application_servicedependency_unique_pair',
+                violation_error_message='This dependency already exists.',
+            ),
         ),
         migrations.AddConstraint(
             model_name='servicedependency',
-            constraint=models.CheckConstraint(condition=models.Q(('upstream_service', models.F('downstream_service')), _negated=True), name='business_application_servicedependency_not_self', violation_error_message='A service cannot depend on itself.'),
+            constraint=models.CheckConstraint(
+                condition=models.Q(('upstream_service', models.F('downstream_service')), _negated=True),
+                name='business_application_servicedependency_not_self',
+                violation_error_message='A service cannot depend on itself.',
+            ),
         ),
         migrations.AddIndex(
             model_name='incident',

@@ -1,6 +1,11 @@
 # The guide's users import the choice sets from here: `from business_application.models import EventCrit`.
 from ..choices import (  # noqa: F401
-    DependencyTypeChoices, EventCrit, EventStatus, IncidentStatusChoices, MaintenanceStatusChoices, ServiceTypeChoices,
+    DependencyTypeChoices,
+    EventCrit,
+    EventStatus,
+    IncidentStatusChoices,
+    MaintenanceStatusChoices,
+    ServiceTypeChoices,
 )
 from .applications import *  # noqa: F403
 from .events import *  # noqa: F403

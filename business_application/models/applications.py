@@ -44,17 +44,23 @@ class TechnicalService(NetBoxModel):
 
     name = models.CharField(verbose_name=_('name'), max_length=240, unique=True)
     service_type = models.CharField(
-        verbose_name=_('service type'), max_length=16, choices=ServiceTypeChoices,
+        verbose_name=_('service type'),
+        max_length=16,
+        choices=ServiceTypeChoices,
         default=ServiceTypeChoices.TECHNICAL,
     )
     description = models.TextField(verbose_name=_('description'), blank=True)
     business_apps = models.ManyToManyField(
-        to=BusinessApplication, related_name='technical_services', blank=True,
+        to=BusinessApplication,
+        related_name='technical_services',
+        blank=True,
         verbose_name=_('business applications'),
     )
     devices = models.ManyToManyField(to='dcim.Device', related_name='technical_services', blank=True)
     vms = models.ManyToManyField(
-        to='virtualization.VirtualMachine', related_name='technical_services', blank=True,
+        to='virtualization.VirtualMachine',
+        related_name='technical_services',
+        blank=True,
         verbose_name=_('virtual machines'),
     )
     clusters = models.ManyToManyField(to='virtualization.Cluster', related_name='technical_services', blank=True)
@@ -80,15 +86,21 @@ class ServiceDependency(NetBoxModel):
     name = models.CharField(verbose_name=_('name'), max_length=240)
     description = models.TextField(verbose_name=_('description'), blank=True)
     upstream_service = models.ForeignKey(
-        to=TechnicalService, on_delete=models.CASCADE, related_name='downstream_dependencies',
+        to=TechnicalService,
+        on_delete=models.CASCADE,
+        related_name='downstream_dependencies',
         verbose_name=_('upstream service'),
     )
     downstream_service = models.ForeignKey(
-        to=TechnicalService, on_delete=models.CASCADE, related_name='upstream_dependencies',
+        to=TechnicalService,
+        on_delete=models.CASCADE,
+        related_name='upstream_dependencies',
         verbose_name=_('downstream service'),
     )
     dependency_type = models.CharField(
-        verbose_name=_('dependency type'), max_length=16, choices=DependencyTypeChoices,
+        verbose_name=_('dependency type'),
+        max_length=16,
+        choices=DependencyTypeChoices,
         default=DependencyTypeChoices.NORMAL,
     )
 

@@ -15,9 +15,11 @@ from ..choices import EventCrit, EventStatus, MaintenanceStatusChoices
 __all__ = ('EVENT_OBJECT_TYPES', 'Event', 'EventSource', 'Maintenance')
 
 #: The kinds of NetBox object an event or a maintenance window may point at.
-EVENT_OBJECT_TYPES = Q(app_label='dcim', model='device') | Q(
-    app_label='virtualization', model__in=('virtualmachine', 'cluster')
-) | Q(app_label='business_application', model__in=('technicalservice', 'businessapplication'))
+EVENT_OBJECT_TYPES = (
+    Q(app_label='dcim', model='device')
+    | Q(app_label='virtualization', model__in=('virtualmachine', 'cluster'))
+    | Q(app_label='business_application', model__in=('technicalservice', 'businessapplication'))
+)
 
 
 class EventSource(NetBoxModel):
@@ -53,14 +55,23 @@ class Event(NetBoxModel):
         verbose_name=_('criticality'), max_length=16, choices=EventCrit, default=EventCrit.WARNING
     )
     content_type = models.ForeignKey(
-        to='contenttypes.ContentType', on_delete=models.PROTECT, related_name='+', null=True, blank=True,
-        limit_choices_to=EVENT_OBJECT_TYPES, verbose_name=_('object type'),
+        to='contenttypes.ContentType',
+        on_delete=models.PROTECT,
+        related_name='+',
+        null=True,
+        blank=True,
+        limit_choices_to=EVENT_OBJECT_TYPES,
+        verbose_name=_('object type'),
     )
     object_id = models.PositiveBigIntegerField(verbose_name=_('object ID'), null=True, blank=True)
     obj = GenericForeignKey('content_type', 'object_id')
     dedup_id = models.CharField(verbose_name=_('dedup ID'), max_length=255, blank=True)
     event_source = models.ForeignKey(
-        to=EventSource, on_delete=models.PROTECT, related_name='events', null=True, blank=True,
+        to=EventSource,
+        on_delete=models.PROTECT,
+        related_name='events',
+        null=True,
+        blank=True,
         verbose_name=_('event source'),
     )
     raw = models.JSONField(verbose_name=_('raw payload'), default=dict, blank=True)
@@ -68,11 +79,15 @@ class Event(NetBoxModel):
     starts_at = models.DateTimeField(verbose_name=_('starts at'), null=True, blank=True)
     ends_at = models.DateTimeField(verbose_name=_('ends at'), null=True, blank=True)
     event_time = models.DateTimeField(
-        verbose_name=_('event time'), null=True, blank=True,
+        verbose_name=_('event time'),
+        null=True,
+        blank=True,
         help_text=_('When the latest applied notification happened, by its own timestamp'),
     )
     unmapped_label = models.CharField(
-        verbose_name=_('unmapped object'), max_length=300, blank=True,
+        verbose_name=_('unmapped object'),
+        max_length=300,
+        blank=True,
         help_text=_('The object the alert named when NetBox does not know it, such as device:host-07'),
     )
 
@@ -88,7 +103,9 @@ class Event(NetBoxModel):
         verbose_name_plural = _('events')
         constraints = (
             models.UniqueConstraint(
-                fields=('event_source', 'dedup_id'), condition=~Q(dedup_id=''), nulls_distinct=False,
+                fields=('event_source', 'dedup_id'),
+                condition=~Q(dedup_id=''),
+                nulls_distinct=False,
                 name='business_application_event_unique_identity',
                 violation_error_message=_('An event with this source and dedup ID already exists.'),
             ),
@@ -108,7 +125,8 @@ class Event(NetBoxModel):
         # An instance loaded before the correlation service ran must not write back stale bookkeeping.
         if not self._state.adding and kwargs.get('update_fields') is None:
             kwargs['update_fields'] = [
-                f.name for f in self._meta.concrete_fields
+                f.name
+                for f in self._meta.concrete_fields
                 if not f.primary_key and f.name not in self.BOOKKEEPING_FIELDS
             ]
         super().save(*args, **kwargs)
@@ -138,23 +156,33 @@ class Event(NetBoxModel):
         if (self.content_type_id is None) != (self.object_id is None):
             raise ValidationError({'object_id': _('Give both the object type and the object ID, or neither.')})
         if self.is_mapped and self.obj is None:
-            raise ValidationError({'object_id': _('No {model} with ID {id} exists.').format(
-                model=self.content_type.model, id=self.object_id)})
+            raise ValidationError(
+                {
+                    'object_id': _('No {model} with ID {id} exists.').format(
+                        model=self.content_type.model, id=self.object_id
+                    )
+                }
+            )
 
 
 class Maintenance(NetBoxModel):
     """A window during which alerts on an object (or what it hosts or carries) are kept as suppressed."""
 
     content_type = models.ForeignKey(
-        to='contenttypes.ContentType', on_delete=models.PROTECT, related_name='+',
-        limit_choices_to=EVENT_OBJECT_TYPES, verbose_name=_('object type'),
+        to='contenttypes.ContentType',
+        on_delete=models.PROTECT,
+        related_name='+',
+        limit_choices_to=EVENT_OBJECT_TYPES,
+        verbose_name=_('object type'),
     )
     object_id = models.PositiveBigIntegerField(verbose_name=_('object ID'))
     obj = GenericForeignKey('content_type', 'object_id')
     start = models.DateTimeField(verbose_name=_('start'))
     end = models.DateTimeField(verbose_name=_('end'))
     status = models.CharField(
-        verbose_name=_('status'), max_length=16, choices=MaintenanceStatusChoices,
+        verbose_name=_('status'),
+        max_length=16,
+        choices=MaintenanceStatusChoices,
         default=MaintenanceStatusChoices.PLANNED,
     )
     description = models.TextField(verbose_name=_('description'), blank=True)
@@ -166,7 +194,8 @@ class Maintenance(NetBoxModel):
         verbose_name_plural = _('maintenance windows')
         constraints = (
             models.CheckConstraint(
-                condition=Q(end__gte=models.F('start')), name='business_application_maintenance_end_after_start',
+                condition=Q(end__gte=models.F('start')),
+                name='business_application_maintenance_end_after_start',
                 violation_error_message=_('The end of a maintenance window cannot come before its start.'),
             ),
         )
@@ -186,5 +215,10 @@ class Maintenance(NetBoxModel):
         if self.start and self.end and self.end < self.start:
             raise ValidationError({'end': _('The end of a maintenance window cannot come before its start.')})
         if self.content_type_id and self.object_id and self.obj is None:
-            raise ValidationError({'object_id': _('No {model} with ID {id} exists.').format(
-                model=self.content_type.model, id=self.object_id)})
+            raise ValidationError(
+                {
+                    'object_id': _('No {model} with ID {id} exists.').format(
+                        model=self.content_type.model, id=self.object_id
+                    )
+                }
+            )

@@ -25,28 +25,45 @@ class Incident(NetBoxModel):
     detected_at = models.DateTimeField(verbose_name=_('detected at'), null=True, blank=True)
     resolved_at = models.DateTimeField(verbose_name=_('resolved at'), null=True, blank=True)
     resolved_event_time = models.DateTimeField(
-        verbose_name=_('resolved (event time)'), null=True, blank=True,
+        verbose_name=_('resolved (event time)'),
+        null=True,
+        blank=True,
         help_text=_('The own timestamp of the clear that resolved the incident'),
     )
     affected_services = models.ManyToManyField(
-        to='business_application.TechnicalService', related_name='incidents', blank=True,
+        to='business_application.TechnicalService',
+        related_name='incidents',
+        blank=True,
         verbose_name=_('affected services'),
     )
     events = models.ManyToManyField(
-        to='business_application.Event', through='business_application.IncidentEvent',
-        related_name='incidents', blank=True,
+        to='business_application.Event',
+        through='business_application.IncidentEvent',
+        related_name='incidents',
+        blank=True,
     )
     root_cause_event = models.ForeignKey(
-        to='business_application.Event', on_delete=models.SET_NULL, related_name='+', null=True, blank=True,
+        to='business_application.Event',
+        on_delete=models.SET_NULL,
+        related_name='+',
+        null=True,
+        blank=True,
         verbose_name=_('root cause event'),
     )
     root_cause = models.CharField(
-        verbose_name=_('probable root cause'), max_length=300, blank=True,
+        verbose_name=_('probable root cause'),
+        max_length=300,
+        blank=True,
         help_text=_('The most upstream alerting component, such as device:SWITCH-01'),
     )
     blast_radius = models.JSONField(verbose_name=_('blast radius'), default=dict, blank=True, editable=False)
     merged_into = models.ForeignKey(
-        to='self', on_delete=models.SET_NULL, related_name='merged_incidents', null=True, blank=True, editable=False,
+        to='self',
+        on_delete=models.SET_NULL,
+        related_name='merged_incidents',
+        null=True,
+        blank=True,
+        editable=False,
         verbose_name=_('merged into'),
     )
     auto_created = models.BooleanField(verbose_name=_('auto-created'), default=False, editable=False)

@@ -27,8 +27,12 @@ class Summary:
     errors: list = dataclasses.field(default_factory=list)
 
     def as_dict(self):
-        return {'total': self.total, 'processed': self.total - len(self.errors), 'actions': dict(self.actions),
-                'errors': self.errors}
+        return {
+            'total': self.total,
+            'processed': self.total - len(self.errors),
+            'actions': dict(self.actions),
+            'errors': self.errors,
+        }
 
 
 def unprocessed_events(hours=None):
@@ -77,16 +81,22 @@ def detach_for_recorrelation(event_ids):
         memberships.delete()
         Event.objects.filter(pk__in=event_ids).update(processed_status='', cleared_at=None)
         emptied = list(
-            Incident.objects.filter(pk__in=touched, memberships__isnull=True).exclude(
-                status=IncidentStatusChoices.CLOSED
-            ).values_list('pk', flat=True)
+            Incident.objects.filter(pk__in=touched, memberships__isnull=True)
+            .exclude(status=IncidentStatusChoices.CLOSED)
+            .values_list('pk', flat=True)
         )
         Incident.objects.filter(pk__in=emptied).update(status=IncidentStatusChoices.CLOSED, blast_radius={})
-        IncidentTimelineEntry.objects.bulk_create([
-            IncidentTimelineEntry(incident_id=pk, time=now, kind='closed',
-                                  message='Closed: its events were taken out for re-correlation')
-            for pk in emptied
-        ])
+        IncidentTimelineEntry.objects.bulk_create(
+            [
+                IncidentTimelineEntry(
+                    incident_id=pk,
+                    time=now,
+                    kind='closed',
+                    message='Closed: its events were taken out for re-correlation',
+                )
+                for pk in emptied
+            ]
+        )
     return len(emptied)
 
 
@@ -101,8 +111,15 @@ def archive_resolved(hours, dry_run=False):
         now = clock.now()
         with transaction.atomic():
             Incident.objects.filter(pk__in=ids).update(status=IncidentStatusChoices.CLOSED)
-            IncidentTimelineEntry.objects.bulk_create([
-                IncidentTimelineEntry(incident_id=pk, time=now, kind='archived',
-                                      message=f'Archived: resolved more than {hours} hours ago') for pk in ids
-            ])
+            IncidentTimelineEntry.objects.bulk_create(
+                [
+                    IncidentTimelineEntry(
+                        incident_id=pk,
+                        time=now,
+                        kind='archived',
+                        message=f'Archived: resolved more than {hours} hours ago',
+                    )
+                    for pk in ids
+                ]
+            )
     return ids

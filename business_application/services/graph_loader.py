@@ -75,8 +75,13 @@ def load_map(backend=None, network_roles=None) -> ServiceMap:
     _cables(builder, roles)
 
     service_map = builder.build(backend or settings.engine_backend)
-    logger.debug('loaded the dependency map: %s nodes, %s edges in %.3f s (%s backend)', len(service_map),
-                 service_map.graph.edge_count, time.perf_counter() - started, service_map.graph.backend)
+    logger.debug(
+        'loaded the dependency map: %s nodes, %s edges in %.3f s (%s backend)',
+        len(service_map),
+        service_map.graph.edge_count,
+        time.perf_counter() - started,
+        service_map.graph.backend,
+    )
     for message in service_map.skipped:
         logger.warning('dependency map: %s', message)
     return service_map
@@ -90,7 +95,9 @@ def _relations(builder: MapBuilder) -> None:
     for downstream, upstream, kind, name in dependencies:
         group = (name or 'redundancy') if kind == 'redundancy' else None
         builder.depends(node(SERVICE, downstream), node(SERVICE, upstream), group)
-    through = TechnicalService.business_apps.through.objects.values_list('technicalservice_id', 'businessapplication_id')
+    through = TechnicalService.business_apps.through.objects.values_list(
+        'technicalservice_id', 'businessapplication_id'
+    )
     for service, app in through.order_by('pk'):
         builder.supports(node(SERVICE, service), node(APPLICATION, app))
     for service, device in TechnicalService.devices.through.objects.values_list('technicalservice_id', 'device_id'):

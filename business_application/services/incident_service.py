@@ -72,21 +72,38 @@ class DjangoStore:
         return self.cache[key]
 
     def _load(self, queryset):
-        rows = list(queryset.values(
-            'pk', 'detected_at', 'status', 'severity', 'title', 'root_cause_event_id', 'root_cause', 'resolved_at',
-            'resolved_event_time', 'merged_into_id', 'blast_radius',
-        ))
+        rows = list(
+            queryset.values(
+                'pk',
+                'detected_at',
+                'status',
+                'severity',
+                'title',
+                'root_cause_event_id',
+                'root_cause',
+                'resolved_at',
+                'resolved_event_time',
+                'merged_into_id',
+                'blast_radius',
+            )
+        )
         fresh = [row for row in rows if row['pk'] not in self.cache]
         states = {}
         for row in fresh:
             status = row['status']
             state = IncidentState(
-                key=row['pk'], opened_at=to_epoch(row['detected_at']),
-                status=MERGED if row['merged_into_id'] else (OPEN if status in IncidentStatusChoices.OPEN
-                                                             else RESOLVED),
-                severity=severity_rank(row['severity']), title=row['title'], root_alert=row['root_cause_event_id'],
-                root_label=row['root_cause'], resolved_at=to_epoch(row['resolved_at']),
-                resolved_event_time=to_epoch(row['resolved_event_time']), merged_into=row['merged_into_id'],
+                key=row['pk'],
+                opened_at=to_epoch(row['detected_at']),
+                status=MERGED
+                if row['merged_into_id']
+                else (OPEN if status in IncidentStatusChoices.OPEN else RESOLVED),
+                severity=severity_rank(row['severity']),
+                title=row['title'],
+                root_alert=row['root_cause_event_id'],
+                root_label=row['root_cause'],
+                resolved_at=to_epoch(row['resolved_at']),
+                resolved_event_time=to_epoch(row['resolved_event_time']),
+                merged_into=row['merged_into_id'],
                 blast_down=self._blast_nodes(row['blast_radius'], 'down'),
                 blast_degraded=self._blast_nodes(row['blast_radius'], 'degraded'),
                 blast_capped=bool((row['blast_radius'] or {}).get('capped')),
@@ -94,21 +111,46 @@ class DjangoStore:
             self.db_status[state.key] = status
             states[state.key] = state
         if states:
-            members = IncidentEvent.objects.filter(incident_id__in=states).order_by('joined_at', 'pk').values(
-                'incident_id', 'event_id', 'occurrence', 'status', 'severity', 'joined_at', 'last_activity_at',
-                'opened_incident', 'score', 'link', 'factors', 'event__content_type_id', 'event__object_id',
-                'event__unmapped_label',
+            members = (
+                IncidentEvent.objects.filter(incident_id__in=states)
+                .order_by('joined_at', 'pk')
+                .values(
+                    'incident_id',
+                    'event_id',
+                    'occurrence',
+                    'status',
+                    'severity',
+                    'joined_at',
+                    'last_activity_at',
+                    'opened_incident',
+                    'score',
+                    'link',
+                    'factors',
+                    'event__content_type_id',
+                    'event__object_id',
+                    'event__unmapped_label',
+                )
             )
             for row in members:
                 node = node_of(self.map, row['event__content_type_id'], row['event__object_id'])
-                states[row['incident_id']].members.append(MemberState(
-                    alert=row['event_id'], occurrence=row['occurrence'], node=node,
-                    label=self._label(node, row['event__content_type_id'], row['event__object_id'],
-                                      row['event__unmapped_label']),
-                    status=row['status'], severity=severity_rank(row['severity']),
-                    joined_at=to_epoch(row['joined_at']), last_activity=to_epoch(row['last_activity_at']),
-                    opener=row['opened_incident'], score=row['score'], link=row['link'], factors=row['factors'],
-                ))
+                states[row['incident_id']].members.append(
+                    MemberState(
+                        alert=row['event_id'],
+                        occurrence=row['occurrence'],
+                        node=node,
+                        label=self._label(
+                            node, row['event__content_type_id'], row['event__object_id'], row['event__unmapped_label']
+                        ),
+                        status=row['status'],
+                        severity=severity_rank(row['severity']),
+                        joined_at=to_epoch(row['joined_at']),
+                        last_activity=to_epoch(row['last_activity_at']),
+                        opener=row['opened_incident'],
+                        score=row['score'],
+                        link=row['link'],
+                        factors=row['factors'],
+                    )
+                )
             for state in states.values():
                 state.root_node = next((m.node for m in state.members if m.alert == state.root_alert), None)
                 for member in state.members:
@@ -139,17 +181,22 @@ class DjangoStore:
             content_type = ContentType.objects.get_by_natural_key(app_label, model)
             query |= Q(content_type=content_type, object_id=pk)
         moment = from_epoch(at)
-        return Maintenance.objects.filter(query, status__in=('planned', 'in-progress'), start__lte=moment,
-                                          end__gte=moment).exists()
+        return Maintenance.objects.filter(
+            query, status__in=('planned', 'in-progress'), start__lte=moment, end__gte=moment
+        ).exists()
 
     # Writes
 
     def create_incident(self, incident):
         settings = self.settings
         row = Incident.objects.create(
-            title='(correlating)', status=IncidentStatusChoices.NEW, severity=SEVERITIES[incident.severity],
-            commander=settings.default_incident_commander, reporter='business_application',
-            detected_at=from_epoch(incident.opened_at), auto_created=True,
+            title='(correlating)',
+            status=IncidentStatusChoices.NEW,
+            severity=SEVERITIES[incident.severity],
+            commander=settings.default_incident_commander,
+            reporter='business_application',
+            detected_at=from_epoch(incident.opened_at),
+            auto_created=True,
             last_activity_at=from_epoch(incident.opened_at),
         )
         self.cache[row.pk] = incident
@@ -193,25 +240,38 @@ class DjangoStore:
 
     def _blast(self, incident):
         def describe(nodes):
-            return [{'type': self.map.labels[n].split(':', 1)[0], 'id': self.map.keys[n][1],
-                     'name': self.map.names[n]} for n in nodes]
+            return [
+                {'type': self.map.labels[n].split(':', 1)[0], 'id': self.map.keys[n][1], 'name': self.map.names[n]}
+                for n in nodes
+            ]
 
-        return {'down': describe(incident.blast_down), 'degraded': describe(incident.blast_degraded),
-                'capped': incident.blast_capped}
+        return {
+            'down': describe(incident.blast_down),
+            'degraded': describe(incident.blast_degraded),
+            'capped': incident.blast_capped,
+        }
 
     def add_member(self, incident, member):
         IncidentEvent.objects.create(
-            incident_id=incident.key, event_id=member.alert, occurrence=member.occurrence,
-            joined_at=from_epoch(member.joined_at), opened_incident=member.opener, score=member.score,
-            link=member.link, factors=member.factors, path=[self.map.labels[n] for n in member.path],
-            status=member.status, severity=SEVERITIES[member.severity],
+            incident_id=incident.key,
+            event_id=member.alert,
+            occurrence=member.occurrence,
+            joined_at=from_epoch(member.joined_at),
+            opened_incident=member.opener,
+            score=member.score,
+            link=member.link,
+            factors=member.factors,
+            path=[self.map.labels[n] for n in member.path],
+            status=member.status,
+            severity=SEVERITIES[member.severity],
             last_activity_at=from_epoch(member.last_activity),
         )
         self._touch(incident.key, member.last_activity)
 
     def save_member(self, incident, member):
         IncidentEvent.objects.filter(event_id=member.alert, occurrence=member.occurrence).update(
-            status=member.status, severity=SEVERITIES[member.severity],
+            status=member.status,
+            severity=SEVERITIES[member.severity],
             last_activity_at=from_epoch(member.last_activity),
         )
         self._touch(incident.key, member.last_activity)
@@ -227,10 +287,16 @@ class DjangoStore:
         Incident.objects.filter(pk=target.key).update(last_activity_at=latest['latest'])
 
     def add_timeline(self, incident, time, kind, message, alert=None, data=None):
-        self.timeline.append(IncidentTimelineEntry(
-            incident_id=incident.key, time=from_epoch(time), kind=kind, message=message[:500], event_id=alert,
-            data=data or {},
-        ))
+        self.timeline.append(
+            IncidentTimelineEntry(
+                incident_id=incident.key,
+                time=from_epoch(time),
+                kind=kind,
+                message=message[:500],
+                event_id=alert,
+                data=data or {},
+            )
+        )
 
     def flush(self):
         if self.timeline:
@@ -249,14 +315,24 @@ def alert_state(event, service_map):
         label = event.unmapped_label or 'unmapped'
     incident = None
     if event.occurrence:
-        incident = IncidentEvent.objects.filter(event=event, occurrence=event.occurrence).values_list(
-            'incident_id', flat=True
-        ).first()
+        incident = (
+            IncidentEvent.objects.filter(event=event, occurrence=event.occurrence)
+            .values_list('incident_id', flat=True)
+            .first()
+        )
     return AlertState(
-        key=event.pk, node=node, label=label, severity=severity_rank(event.criticallity), status=event.status,
-        event_time=to_epoch(event.event_time or event.last_seen_at), last_seen=to_epoch(event.last_seen_at),
-        message=event.message, processed_status=event.processed_status, occurrence=event.occurrence,
-        occurrence_started_at=to_epoch(event.occurrence_started_at), incident=incident,
+        key=event.pk,
+        node=node,
+        label=label,
+        severity=severity_rank(event.criticallity),
+        status=event.status,
+        event_time=to_epoch(event.event_time or event.last_seen_at),
+        last_seen=to_epoch(event.last_seen_at),
+        message=event.message,
+        processed_status=event.processed_status,
+        occurrence=event.occurrence,
+        occurrence_started_at=to_epoch(event.occurrence_started_at),
+        incident=incident,
         cleared_at=to_epoch(event.cleared_at),
     )
 
@@ -283,16 +359,21 @@ def process_event(event_id, now=None, settings=None):
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute('SELECT pg_advisory_xact_lock(%s, %s)', [LOCK_NAMESPACE, lock_key(service_map, row)])
-        event = Event.objects.select_for_update(of=('self',)).select_related('content_type', 'event_source').get(
-            pk=event_id
+        event = (
+            Event.objects.select_for_update(of=('self',))
+            .select_related('content_type', 'event_source')
+            .get(pk=event_id)
         )
         alert = alert_state(event, service_map)
         store = DjangoStore(service_map, settings)
         outcome = Correlator(service_map, settings, store).process(alert, to_epoch(now))
         store.flush()
         Event.objects.filter(pk=event.pk).update(
-            status=alert.status, processed_status=alert.processed_status, occurrence=alert.occurrence,
-            occurrence_started_at=from_epoch(alert.occurrence_started_at), cleared_at=from_epoch(alert.cleared_at),
+            status=alert.status,
+            processed_status=alert.processed_status,
+            occurrence=alert.occurrence,
+            occurrence_started_at=from_epoch(alert.occurrence_started_at),
+            cleared_at=from_epoch(alert.cleared_at),
         )
         action = OUTCOME_ACTIONS.get(outcome.action)
         if action is not None:

@@ -9,7 +9,13 @@ from ..models import Event, EventSource
 from . import clock
 
 __all__ = (
-    'STATE_FIELDS', 'IncomingAlert', 'UnknownSourceError', 'event_time_of', 'find_event', 'ingest', 'repeat_changes',
+    'STATE_FIELDS',
+    'IncomingAlert',
+    'UnknownSourceError',
+    'event_time_of',
+    'find_event',
+    'ingest',
+    'repeat_changes',
 )
 
 #: Fields that carry the alert's state; a notification older than the stored one leaves them alone.
@@ -107,8 +113,13 @@ class UnknownSourceError(LookupError):
 def _store(alert, source):
     arrival = clock.now()
     fields = {
-        'message': alert.message[:2000], 'status': alert.status, 'criticallity': alert.criticallity,
-        'raw': alert.raw, 'starts_at': alert.starts_at, 'ends_at': alert.ends_at, 'last_seen_at': arrival,
+        'message': alert.message[:2000],
+        'status': alert.status,
+        'criticallity': alert.criticallity,
+        'raw': alert.raw,
+        'starts_at': alert.starts_at,
+        'ends_at': alert.ends_at,
+        'last_seen_at': arrival,
     }
     fields['event_time'] = alert.event_time or event_time_of({**fields, 'last_seen_at': None}, default=arrival)
     existing = find_event(source, alert.dedup_id, lock=True)
@@ -116,15 +127,20 @@ def _store(alert, source):
         try:
             with transaction.atomic():
                 event = Event.objects.create(
-                    event_source=source, dedup_id=alert.dedup_id[:255], content_type=alert.content_type,
-                    object_id=alert.object_id, unmapped_label=alert.unmapped_label[:300], **fields,
+                    event_source=source,
+                    dedup_id=alert.dedup_id[:255],
+                    content_type=alert.content_type,
+                    object_id=alert.object_id,
+                    unmapped_label=alert.unmapped_label[:300],
+                    **fields,
                 )
                 return event, True
         except IntegrityError:
             existing = find_event(source, alert.dedup_id, lock=True)
     changes = repeat_changes(existing, fields)
-    changes.update(content_type=alert.content_type, object_id=alert.object_id,
-                   unmapped_label=alert.unmapped_label[:300])
+    changes.update(
+        content_type=alert.content_type, object_id=alert.object_id, unmapped_label=alert.unmapped_label[:300]
+    )
     for name, value in changes.items():
         setattr(existing, name, value)
     existing.save()

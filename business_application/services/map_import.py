@@ -58,7 +58,8 @@ def import_map(scenario, site_name='business-application-scenarios', strict=True
             continue
         ServiceDependency.objects.create(
             name=item['name'] or f'{item["service"]} needs {item["depends_on"]}',
-            upstream_service=services[item['depends_on']], downstream_service=services[item['service']],
+            upstream_service=services[item['depends_on']],
+            downstream_service=services[item['service']],
             dependency_type=item['type'],
         )
     clusters = {}
@@ -70,7 +71,10 @@ def import_map(scenario, site_name='business-application-scenarios', strict=True
     for item in scenario.devices:
         role = _named(DeviceRole, item['role'], color='9e9e9e')
         device = Device.objects.create(
-            name=item['name'], role=role, device_type=device_type, site=site,
+            name=item['name'],
+            role=role,
+            device_type=device_type,
+            site=site,
             cluster=clusters.get(item['cluster']),
         )
         device.technical_services.set([services[name] for name in item['services']])
@@ -115,8 +119,12 @@ def _check_free(scenario):
     )
     for model, names, label in checks:
         clashes += [f'{label}:{name}' for name in model.objects.filter(name__in=names).values_list('name', flat=True)]
-    clashes += [f'app:{code}' for code in BusinessApplication.objects.filter(
-        appcode__in=[a['appcode'] for a in scenario.applications]).values_list('appcode', flat=True)]
+    clashes += [
+        f'app:{code}'
+        for code in BusinessApplication.objects.filter(
+            appcode__in=[a['appcode'] for a in scenario.applications]
+        ).values_list('appcode', flat=True)
+    ]
     if clashes:
         raise MapImportError(
             f'NetBox already holds {", ".join(sorted(clashes)[:5])}{" and more" if len(clashes) > 5 else ""}; '

@@ -4,10 +4,17 @@ from datetime import UTC, datetime
 
 from django.contrib.contenttypes.models import ContentType
 
-from business_application.models import (
-    BusinessApplication, Event, EventSource, Incident, Maintenance, ServiceDependency, TechnicalService,
-)
 from utilities.testing import APIViewTestCases
+
+from business_application.models import (
+    BusinessApplication,
+    Event,
+    EventSource,
+    Incident,
+    Maintenance,
+    ServiceDependency,
+    TechnicalService,
+)
 
 NAMESPACE = 'plugins-api:business_application'
 
@@ -35,9 +42,9 @@ class BusinessApplicationAPITest(*CRUD):
 
     @classmethod
     def setUpTestData(cls):
-        BusinessApplication.objects.bulk_create([
-            BusinessApplication(appcode=f'APP{i}', name=f'Application {i}') for i in range(1, 4)
-        ])
+        BusinessApplication.objects.bulk_create(
+            [BusinessApplication(appcode=f'APP{i}', name=f'Application {i}') for i in range(1, 4)]
+        )
 
 
 class TechnicalServiceAPITest(*CRUD):
@@ -65,25 +72,42 @@ class ServiceDependencyAPITest(*CRUD):
     @classmethod
     def setUpTestData(cls):
         services = TechnicalService.objects.bulk_create([TechnicalService(name=f'S{i}') for i in range(1, 7)])
-        ServiceDependency.objects.bulk_create([
-            ServiceDependency(name=f'd{i}', upstream_service=services[0], downstream_service=services[i])
-            for i in range(1, 4)
-        ])
+        ServiceDependency.objects.bulk_create(
+            [
+                ServiceDependency(name=f'd{i}', upstream_service=services[0], downstream_service=services[i])
+                for i in range(1, 4)
+            ]
+        )
         cls.create_data = [
             {'name': 'n1', 'upstream_service': services[1].pk, 'downstream_service': services[4].pk},
-            {'name': 'n2', 'upstream_service': services[2].pk, 'downstream_service': services[5].pk,
-             'dependency_type': 'redundancy'},
-            {'name': 'n3', 'upstream_service': services[3].pk, 'downstream_service': services[5].pk,
-             'dependency_type': 'redundancy'},
+            {
+                'name': 'n2',
+                'upstream_service': services[2].pk,
+                'downstream_service': services[5].pk,
+                'dependency_type': 'redundancy',
+            },
+            {
+                'name': 'n3',
+                'upstream_service': services[3].pk,
+                'downstream_service': services[5].pk,
+                'dependency_type': 'redundancy',
+            },
         ]
         cls.services = services
 
     def test_self_dependency_is_rejected(self):
         self.add_permissions('business_application.add_servicedependency')
         service = self.services[0].pk
-        response = self.client.post(self._get_list_url(), {
-            'name': 'loop', 'upstream_service': service, 'downstream_service': service,
-        }, format='json', **self.header)
+        response = self.client.post(
+            self._get_list_url(),
+            {
+                'name': 'loop',
+                'upstream_service': service,
+                'downstream_service': service,
+            },
+            format='json',
+            **self.header,
+        )
         self.assertEqual(response.status_code, 400)
         self.assertIn('downstream_service', response.data)
         self.assertFalse(ServiceDependency.objects.filter(name='loop').exists())
@@ -110,10 +134,12 @@ class EventAPITest(*CRUD):
     @classmethod
     def setUpTestData(cls):
         source = EventSource.objects.create(name='prometheus')
-        Event.objects.bulk_create([
-            Event(message=f'alert {i}', status='ok', criticallity='info', dedup_id=f'd{i}', event_source=source)
-            for i in range(1, 4)
-        ])
+        Event.objects.bulk_create(
+            [
+                Event(message=f'alert {i}', status='ok', criticallity='info', dedup_id=f'd{i}', event_source=source)
+                for i in range(1, 4)
+            ]
+        )
         cls.create_data = [
             {'message': 'a', 'status': 'ok', 'criticallity': 'info', 'dedup_id': 'n1', 'event_source': source.pk},
             {'message': 'b', 'status': 'ok', 'criticallity': 'warning', 'dedup_id': 'n2', 'event_source': source.pk},
@@ -148,12 +174,16 @@ class MaintenanceAPITest(*CRUD):
         services = TechnicalService.objects.bulk_create([TechnicalService(name=f'M{i}') for i in range(1, 4)])
         service_type = ContentType.objects.get_for_model(TechnicalService)
         start, end = datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC)
-        Maintenance.objects.bulk_create([
-            Maintenance(content_type=service_type, object_id=s.pk, start=start, end=end) for s in services
-        ])
+        Maintenance.objects.bulk_create(
+            [Maintenance(content_type=service_type, object_id=s.pk, start=start, end=end) for s in services]
+        )
         cls.create_data = [
-            {'content_type': 'business_application.technicalservice', 'object_id': s.pk,
-             'start': datetime(2026, 12, 5, 1, tzinfo=UTC), 'end': datetime(2026, 12, 5, 3, tzinfo=UTC),
-             'description': 'patching'}
+            {
+                'content_type': 'business_application.technicalservice',
+                'object_id': s.pk,
+                'start': datetime(2026, 12, 5, 1, tzinfo=UTC),
+                'end': datetime(2026, 12, 5, 3, tzinfo=UTC),
+                'description': 'patching',
+            }
             for s in services
         ]

@@ -10,10 +10,11 @@ from django.test import TestCase, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from business_application.models import Event, Incident, IncidentEvent
 from core.models import Job
 from dcim.models import Device
 from utilities.testing import APITestCase
+
+from business_application.models import Event, Incident, IncidentEvent
 
 from .maps import DATABASE_OUTAGE, build
 
@@ -25,11 +26,17 @@ def store_events(objects, *names, **fields):
     events = []
     with override_settings(BUSINESS_APP_AUTO_INCIDENTS_ENABLED=False):
         for number, name in enumerate(names):
-            events.append(Event.objects.create(
-                message=f'{name} failing', status='triggered', criticallity='critical', dedup_id=f'{name}-{number}',
-                content_type=ContentType.objects.get_for_model(Device), object_id=objects[f'device:{name}'].pk,
-                **fields,
-            ))
+            events.append(
+                Event.objects.create(
+                    message=f'{name} failing',
+                    status='triggered',
+                    criticallity='critical',
+                    dedup_id=f'{name}-{number}',
+                    content_type=ContentType.objects.get_for_model(Device),
+                    object_id=objects[f'device:{name}'].pk,
+                    **fields,
+                )
+            )
     return events
 
 
@@ -84,8 +91,9 @@ class ProcessIncidentsCommandTest(TestCase):
         self.assertEqual(first.status, 'closed')
         self.assertEqual(first.memberships.count(), 0)
         self.assertEqual(Incident.objects.filter(status='new').count(), 2)
-        self.assertFalse(Incident.objects.filter(status__in=('new', 'investigating'), memberships__isnull=True)
-                         .exists())
+        self.assertFalse(
+            Incident.objects.filter(status__in=('new', 'investigating'), memberships__isnull=True).exists()
+        )
 
     def test_reprocess_without_force_leaves_correlated_events_alone(self):
         store_events(self.objects, 'DB-PROD-01')
@@ -98,11 +106,14 @@ class ProcessIncidentsCommandTest(TestCase):
         old = timezone.now() - timedelta(days=10)
         auto = Incident.objects.create(title='auto', status='resolved', auto_created=True, resolved_at=old)
         manual = Incident.objects.create(title='by hand', status='resolved', auto_created=False, resolved_at=old)
-        recent = Incident.objects.create(title='recent', status='resolved', auto_created=True,
-                                         resolved_at=timezone.now())
+        recent = Incident.objects.create(
+            title='recent', status='resolved', auto_created=True, resolved_at=timezone.now()
+        )
         still_open = Incident.objects.create(title='open', status='new', auto_created=True)
-        self.assertIn(f'Would archive 1 automatic incidents resolved more than 168 hours ago: #{auto.pk}',
-                      run('--mode=cleanup', '--dry-run'))
+        self.assertIn(
+            f'Would archive 1 automatic incidents resolved more than 168 hours ago: #{auto.pk}',
+            run('--mode=cleanup', '--dry-run'),
+        )
         self.assertIn('Archived 1', run('--mode=cleanup', '--hours=168'))
         statuses = dict(Incident.objects.values_list('title', 'status'))
         self.assertEqual(statuses, {'auto': 'closed', 'by hand': 'resolved', 'recent': 'resolved', 'open': 'new'})
@@ -118,23 +129,27 @@ class AutomationAPITest(APITestCase):
         self.objects = build(DATABASE_OUTAGE)
 
     def test_endpoints_refuse_anonymous_and_unpermitted_callers(self):
-        for name, method in (('automation-process-event', 'post'), ('automation-process-unprocessed', 'post'),
-                             ('automation-status', 'get')):
+        for name, method in (
+            ('automation-process-event', 'post'),
+            ('automation-process-unprocessed', 'post'),
+            ('automation-status', 'get'),
+        ):
             url = reverse(API + name)
             self.assertEqual(getattr(self.client, method)(url, {}, format='json').status_code, 403, name)
-            self.assertEqual(getattr(self.client, method)(url, {}, format='json', **self.header).status_code, 403,
-                             name)
+            self.assertEqual(getattr(self.client, method)(url, {}, format='json', **self.header).status_code, 403, name)
 
     def test_process_event_as_the_guide_posts_it(self):
         self.add_permissions('business_application.change_event')
         event = store_events(self.objects, 'DB-PROD-01')[0]
-        response = self.client.post(reverse(API + 'automation-process-event'), {'event_id': event.pk},
-                                    format='json', **self.header)
+        response = self.client.post(
+            reverse(API + 'automation-process-event'), {'event_id': event.pk}, format='json', **self.header
+        )
         self.assertEqual(response.status_code, 200, response.data)
         self.assertEqual(response.data['action'], 'opened')
         self.assertEqual(response.data['incident_title'], 'Service disruption affecting Database Service')
-        again = self.client.post(reverse(API + 'automation-process-event'), {'event_id': event.pk},
-                                 format='json', **self.header)
+        again = self.client.post(
+            reverse(API + 'automation-process-event'), {'event_id': event.pk}, format='json', **self.header
+        )
         self.assertEqual(again.data['action'], 'updated')
         self.assertEqual(Incident.objects.count(), 1)
 
@@ -182,7 +197,10 @@ class HealthCheckTest(TestCase):
 
         objects = build(DATABASE_OUTAGE)
         store_events(objects, 'DB-PROD-01')
-        db, web = TechnicalService.objects.get(name='Database Service'), TechnicalService.objects.get(name='Web Service')
+        db, web = (
+            TechnicalService.objects.get(name='Database Service'),
+            TechnicalService.objects.get(name='Web Service'),
+        )
         ServiceDependency.objects.create(name='loop', upstream_service=web, downstream_service=db)
         health = check_incident_automation_health()
         self.assertFalse(health['healthy'])

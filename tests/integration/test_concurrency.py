@@ -12,9 +12,10 @@ from django.db import connection
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from business_application.models import Event, EventSource, Incident, IncidentEvent
 from users.constants import TOKEN_PREFIX
 from users.models import ObjectPermission, Token, User
+
+from business_application.models import Event, EventSource, Incident, IncidentEvent
 
 from .maps import build
 
@@ -46,8 +47,9 @@ def deliver_all(payloads, header):
         try:
             client = APIClient()
             barrier.wait(timeout=30)
-            response = client.post(reverse('plugins-api:business_application-api:event-list'), payload,
-                                   format='json', **header)
+            response = client.post(
+                reverse('plugins-api:business_application-api:event-list'), payload, format='json', **header
+            )
             codes[index] = response.status_code
         except Exception as error:  # noqa: BLE001 - reported to the test below
             errors.append(repr(error))
@@ -65,8 +67,13 @@ def deliver_all(payloads, header):
 
 def payload(device, dedup_id, source):
     return {
-        'message': f'{device.name} unreachable', 'status': 'triggered', 'criticallity': 'critical',
-        'content_type': 'dcim.device', 'object_id': device.pk, 'dedup_id': dedup_id, 'event_source': source.pk,
+        'message': f'{device.name} unreachable',
+        'status': 'triggered',
+        'criticallity': 'critical',
+        'content_type': 'dcim.device',
+        'object_id': device.pk,
+        'dedup_id': dedup_id,
+        'event_source': source.pk,
     }
 
 

@@ -4,10 +4,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from rest_framework import status
 
-from business_application.models import Event, EventSource, Incident
 from dcim.models import Device
 from users.models import ObjectPermission
 from utilities.testing import APITestCase
+
+from business_application.models import Event, EventSource, Incident
 
 from .maps import DATABASE_OUTAGE, build
 
@@ -31,9 +32,14 @@ class EventsAPITest(APITestCase):
 
     def payload(self, **changes):
         data = {
-            'message': 'DB-PROD-01 connection timeout', 'status': 'triggered', 'criticallity': 'critical',
-            'content_type': 'dcim.device', 'object_id': self.objects['device:DB-PROD-01'].pk,
-            'dedup_id': 'fp-1', 'event_source': self.source.pk, 'raw': {'fingerprint': 'fp-1', 'labels': {}},
+            'message': 'DB-PROD-01 connection timeout',
+            'status': 'triggered',
+            'criticallity': 'critical',
+            'content_type': 'dcim.device',
+            'object_id': self.objects['device:DB-PROD-01'].pk,
+            'dedup_id': 'fp-1',
+            'event_source': self.source.pk,
+            'raw': {'fingerprint': 'fp-1', 'labels': {}},
             'last_seen_at': '2026-12-04T10:00:00Z',
         }
         data.update(changes)
@@ -60,8 +66,10 @@ class EventsAPITest(APITestCase):
         first = self.client.post(self.url, self.payload(event_source='prometheus'), format='json', **self.header)
         self.assertEqual(first.status_code, 201, first.data)
         repeat = self.client.post(
-            self.url, self.payload(criticallity='high', message='still down', last_seen_at='2026-12-04T10:01:00Z'),
-            format='json', **self.header,
+            self.url,
+            self.payload(criticallity='high', message='still down', last_seen_at='2026-12-04T10:01:00Z'),
+            format='json',
+            **self.header,
         )
         self.assertEqual(repeat.status_code, 200, repeat.data)
         self.assertEqual(repeat.data['id'], first.data['id'])
@@ -121,6 +129,7 @@ class EventsAPITest(APITestCase):
         self.assertEqual(listed.status_code, 200)
         self.assertEqual([e['message'] for e in listed.data['results']], ['DB-PROD-01 connection timeout'])
         hidden = Event.objects.get(dedup_id='h')
-        detail = self.client.get(reverse('plugins-api:business_application-api:event-detail', args=[hidden.pk]),
-                                 **self.header)
+        detail = self.client.get(
+            reverse('plugins-api:business_application-api:event-detail', args=[hidden.pk]), **self.header
+        )
         self.assertEqual(detail.status_code, 404)

@@ -4,16 +4,21 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
-from business_application.models import Event, EventCrit, EventStatus, Incident
 from dcim.models import Device
+
+from business_application.models import Event, EventCrit, EventStatus, Incident
 
 from .maps import DATABASE_OUTAGE, SWITCH_FAILURE, build
 
 
 def create_event(device, dedup_id, criticallity=EventCrit.CRITICAL, status=EventStatus.TRIGGERED, message='x'):
     return Event.objects.create(
-        message=message, status=status, criticallity=criticallity,
-        content_type=ContentType.objects.get_for_model(Device), object_id=device.id, dedup_id=dedup_id,
+        message=message,
+        status=status,
+        criticallity=criticallity,
+        content_type=ContentType.objects.get_for_model(Device),
+        object_id=device.id,
+        dedup_id=dedup_id,
         last_seen_at=timezone.now(),
     )
 
@@ -96,8 +101,9 @@ class SwitchFailureTest(TestCase):
         incident = Incident.objects.get()
         self.assertEqual(incident.title, 'Infrastructure alert affecting SWITCH-01')
         self.assertEqual(incident.memberships.count(), 3)
-        self.assertEqual(set(incident.memberships.exclude(opened_incident=True).values_list('link', flat=True)),
-                         {'infrastructure'})
+        self.assertEqual(
+            set(incident.memberships.exclude(opened_incident=True).values_list('link', flat=True)), {'infrastructure'}
+        )
 
     def test_a_new_cable_reaches_the_map_without_a_restart(self):
         objects = build(SWITCH_FAILURE.replace(', links: [SWITCH-01]}', '}'))
@@ -106,8 +112,10 @@ class SwitchFailureTest(TestCase):
         self.assertEqual(Incident.objects.count(), 2)
         from dcim.models import Cable, Interface
 
-        ports = [Interface.objects.create(device=objects[label], name='eth0', type='1000base-t')
-                 for label in ('device:SWITCH-01', 'device:APP-02')]
+        ports = [
+            Interface.objects.create(device=objects[label], name='eth0', type='1000base-t')
+            for label in ('device:SWITCH-01', 'device:APP-02')
+        ]
         Cable(a_terminations=[ports[0]], b_terminations=[ports[1]]).save()
         create_event(objects['device:APP-02'], 'app-1')
         switch_incident = Incident.objects.get(root_cause='device:SWITCH-01')

@@ -7,9 +7,10 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
+from dcim.models import Device
+
 from business_application import notifications
 from business_application.models import Event, Incident
-from dcim.models import Device
 
 from .maps import DATABASE_OUTAGE, build
 from .webhook_server import WebhookServer
@@ -17,8 +18,12 @@ from .webhook_server import WebhookServer
 
 def fire(objects, name, status='triggered', dedup=None):
     return Event.objects.create(
-        message=f'{name} down', status=status, criticallity='critical', dedup_id=dedup or name,
-        content_type=ContentType.objects.get_for_model(Device), object_id=objects[f'device:{name}'].pk,
+        message=f'{name} down',
+        status=status,
+        criticallity='critical',
+        dedup_id=dedup or name,
+        content_type=ContentType.objects.get_for_model(Device),
+        object_id=objects[f'device:{name}'].pk,
         last_seen_at=timezone.now(),
     )
 
@@ -28,8 +33,12 @@ class NotificationPayloadTest(TestCase):
         self.objects = build(DATABASE_OUTAGE)
 
     def test_the_guides_payload_reaches_the_webhook(self):
-        with WebhookServer() as server, override_settings(BUSINESS_APP_NOTIFICATION_WEBHOOKS=[server.url],
-                                                          BUSINESS_APP_PUBLIC_URL='https://netbox.example.com'):
+        with (
+            WebhookServer() as server,
+            override_settings(
+                BUSINESS_APP_NOTIFICATION_WEBHOOKS=[server.url], BUSINESS_APP_PUBLIC_URL='https://netbox.example.com'
+            ),
+        ):
             fire(self.objects, 'DB-PROD-01')
             incident = Incident.objects.get()
             self.assertEqual(notifications.send_notification(incident.pk, 'created', server.url), 200)
@@ -38,8 +47,10 @@ class NotificationPayloadTest(TestCase):
         self.assertEqual(payload['incident']['title'], 'Service disruption affecting Database Service')
         self.assertEqual(payload['incident']['severity'], 'critical')
         self.assertEqual(payload['incident']['status'], 'new')
-        self.assertEqual(payload['incident']['url'],
-                         f'https://netbox.example.com/plugins/business-application/incidents/{incident.pk}/')
+        self.assertEqual(
+            payload['incident']['url'],
+            f'https://netbox.example.com/plugins/business-application/incidents/{incident.pk}/',
+        )
         self.assertEqual(payload['affected_services'][0]['name'], 'Database Service')
         self.assertEqual(payload['affected_services'][0]['service_type'], 'technical')
         self.assertEqual(payload['event_count'], 1)
@@ -51,7 +62,10 @@ class NotificationPayloadTest(TestCase):
                 notifications.send_notification(Incident.objects.get().pk, 'created', server.url)
 
     def test_a_hanging_webhook_times_out(self):
-        with WebhookServer('hang', hang_seconds=notifications.TIMEOUT_SECONDS + 5) as server, override_settings(BUSINESS_APP_NOTIFICATION_WEBHOOKS=[server.url]):
+        with (
+            WebhookServer('hang', hang_seconds=notifications.TIMEOUT_SECONDS + 5) as server,
+            override_settings(BUSINESS_APP_NOTIFICATION_WEBHOOKS=[server.url]),
+        ):
             fire(self.objects, 'DB-PROD-01')
             started = time.monotonic()
             with self.assertRaises(notifications.NotificationError):
@@ -61,8 +75,9 @@ class NotificationPayloadTest(TestCase):
     def test_a_url_that_is_not_configured_is_never_called(self):
         with WebhookServer() as server:
             fire(self.objects, 'DB-PROD-01')
-            self.assertEqual(notifications.send_notification(Incident.objects.get().pk, 'created', server.url),
-                             'skipped')
+            self.assertEqual(
+                notifications.send_notification(Incident.objects.get().pk, 'created', server.url), 'skipped'
+            )
         self.assertEqual(server.received, [])
 
 

@@ -21,15 +21,21 @@ from django.test import override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from business_application.models import Event, EventSource, Incident, IncidentEvent
 from users.constants import TOKEN_PREFIX
 from users.models import ObjectPermission, Token, User
+
+from business_application.models import Event, EventSource, Incident, IncidentEvent
 
 from .maps import build
 
 FARMS, SERVERS, SENDERS, WORKERS = 4, 6, 8, 3
-MAP = 'name: farms\ngraph:\n  services: [' + ', '.join(f'web-{f}' for f in range(FARMS)) + ']\n  devices:\n' + ''.join(
-    f'    - {{name: f{f}-s{s}, role: server, services: [web-{f}]}}\n' for f in range(FARMS) for s in range(SERVERS)
+MAP = (
+    'name: farms\ngraph:\n  services: ['
+    + ', '.join(f'web-{f}' for f in range(FARMS))
+    + ']\n  devices:\n'
+    + ''.join(
+        f'    - {{name: f{f}-s{s}, role: server, services: [web-{f}]}}\n' for f in range(FARMS) for s in range(SERVERS)
+    )
 )
 
 
@@ -45,8 +51,15 @@ def sender_header():
 def post_storm(objects, source, header):
     """Every server alerts; each alert is delivered twice, by different senders."""
     alerts = [
-        {'message': f'{name} down', 'status': 'triggered', 'criticallity': 'critical', 'content_type': 'dcim.device',
-         'object_id': objects[f'device:{name}'].pk, 'dedup_id': f'{name}-down', 'event_source': source.pk}
+        {
+            'message': f'{name} down',
+            'status': 'triggered',
+            'criticallity': 'critical',
+            'content_type': 'dcim.device',
+            'object_id': objects[f'device:{name}'].pk,
+            'dedup_id': f'{name}-down',
+            'event_source': source.pk,
+        }
         for name in (f'f{f}-s{s}' for f in range(FARMS) for s in range(SERVERS))
     ]
     deliveries = alerts + alerts[::-1]
@@ -58,8 +71,9 @@ def post_storm(objects, source, header):
         try:
             barrier.wait(timeout=30)
             for payload in chunk:
-                response = client.post(reverse('plugins-api:business_application-api:event-list'), payload,
-                                       format='json', **header)
+                response = client.post(
+                    reverse('plugins-api:business_application-api:event-list'), payload, format='json', **header
+                )
                 codes.append(response.status_code)
         except Exception as error:  # noqa: BLE001 - reported below
             errors.append(repr(error))
@@ -79,9 +93,16 @@ def run_workers():
     """Start WORKERS `netbox rqworker --burst` processes on the test database and wait for them."""
     netbox = Path(sys.executable).with_name('netbox')
     env = {**os.environ, 'NB_DB_NAME': django_settings.DATABASES['default']['NAME'], 'NBA_TESTING': '1'}
-    workers = [subprocess.Popen([str(netbox), 'rqworker', '--burst', 'default'], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-               for _ in range(WORKERS)]
+    workers = [
+        subprocess.Popen(
+            [str(netbox), 'rqworker', '--burst', 'default'],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(WORKERS)
+    ]
     outputs = [worker.communicate(timeout=300)[0] for worker in workers]
     assert all(worker.returncode == 0 for worker in workers), outputs
     return outputs

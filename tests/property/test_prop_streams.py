@@ -26,40 +26,70 @@ def scenarios(draw):
     for _ in range(draw(st.integers(0, 12))):
         down, up = draw(st.integers(0, n_services - 1)), draw(st.integers(0, n_services - 1))
         redundant = draw(st.booleans())
-        dependencies.append({'service': f's{down}', 'depends_on': f's{up}',
-                             'type': 'redundancy' if redundant else 'normal',
-                             'name': f'g{draw(st.integers(0, 1))}' if redundant else ''})
+        dependencies.append(
+            {
+                'service': f's{down}',
+                'depends_on': f's{up}',
+                'type': 'redundancy' if redundant else 'normal',
+                'name': f'g{draw(st.integers(0, 1))}' if redundant else '',
+            }
+        )
     service_names = st.lists(st.sampled_from([s['name'] for s in services]), max_size=2, unique=True)
     clusters = [{'name': f'c{i}', 'services': draw(service_names)} for i in range(draw(st.integers(0, 2)))]
     n_devices = draw(st.integers(1, 8))
     devices = []
     for i in range(n_devices):
-        devices.append({
-            'name': f'd{i}', 'role': draw(st.sampled_from(['server', 'server', 'switch'])),
-            'services': draw(service_names), 'primary_ip': '',
+        devices.append(
+            {
+                'name': f'd{i}',
+                'role': draw(st.sampled_from(['server', 'server', 'switch'])),
+                'services': draw(service_names),
+                'primary_ip': '',
+                'cluster': draw(st.sampled_from(['', *[c['name'] for c in clusters]])),
+                'links': draw(st.lists(st.sampled_from([f'd{j}' for j in range(n_devices)]), max_size=2, unique=True)),
+            }
+        )
+    vms = [
+        {
+            'name': f'v{i}',
+            'services': draw(service_names),
+            'primary_ip': '',
             'cluster': draw(st.sampled_from(['', *[c['name'] for c in clusters]])),
-            'links': draw(st.lists(st.sampled_from([f'd{j}' for j in range(n_devices)]), max_size=2, unique=True)),
-        })
-    vms = [{
-        'name': f'v{i}', 'services': draw(service_names), 'primary_ip': '',
-        'cluster': draw(st.sampled_from(['', *[c['name'] for c in clusters]])),
-        'host': draw(st.sampled_from(['', *[d['name'] for d in devices]])),
-    } for i in range(draw(st.integers(0, 6)))]
-    objects = ([f'service:{s["name"]}' for s in services] + [f'device:{d["name"]}' for d in devices]
-               + [f'vm:{v["name"]}' for v in vms] + [f'cluster:{c["name"]}' for c in clusters] + ['device:ghost'])
-    maintenance = [{'object': tuple(draw(st.sampled_from(objects)).split(':')), 'start': 100.0, 'end': 400.0}
-                   for _ in range(draw(st.integers(0, 1)))]
+            'host': draw(st.sampled_from(['', *[d['name'] for d in devices]])),
+        }
+        for i in range(draw(st.integers(0, 6)))
+    ]
+    objects = (
+        [f'service:{s["name"]}' for s in services]
+        + [f'device:{d["name"]}' for d in devices]
+        + [f'vm:{v["name"]}' for v in vms]
+        + [f'cluster:{c["name"]}' for c in clusters]
+        + ['device:ghost']
+    )
+    maintenance = [
+        {'object': tuple(draw(st.sampled_from(objects)).split(':')), 'start': 100.0, 'end': 400.0}
+        for _ in range(draw(st.integers(0, 1)))
+    ]
     events = []
     t = 0.0
     for i in range(draw(st.integers(1, 25))):
         t += draw(st.sampled_from([0.0, 5.0, 30.0, 200.0, 1200.0]))
         kind, name = draw(st.sampled_from(objects)).split(':')
         late = draw(st.sampled_from([0.0, 0.0, 0.0, 60.0]))
-        events.append(ScenarioEvent(
-            ref=f'n{i}', t=t, object_kind=kind, object_name=name, severity=draw(st.sampled_from(SEVERITIES)),
-            status=draw(st.sampled_from(STATUSES)), dedup_id=f'a{draw(st.integers(0, 6))}', message='',
-            source='prop', event_time=t - late,
-        ))
+        events.append(
+            ScenarioEvent(
+                ref=f'n{i}',
+                t=t,
+                object_kind=kind,
+                object_name=name,
+                severity=draw(st.sampled_from(SEVERITIES)),
+                status=draw(st.sampled_from(STATUSES)),
+                dedup_id=f'a{draw(st.integers(0, 6))}',
+                message='',
+                source='prop',
+                event_time=t - late,
+            )
+        )
     settings_ = Settings(
         correlation_threshold=draw(st.sampled_from([0.2, 0.3, 0.45])),
         max_dependency_depth=draw(st.integers(1, 4)),
@@ -67,9 +97,20 @@ def scenarios(draw):
         work_cap=draw(st.sampled_from([3, 1000])),
         max_incident_age_hours=draw(st.sampled_from([0.0, 24.0])),
     )
-    return Scenario(name='prop', description='', settings=settings_, services=services, applications=[],
-                    dependencies=dependencies, clusters=clusters, devices=devices, vms=vms, maintenance=maintenance,
-                    events=events, expected=None)
+    return Scenario(
+        name='prop',
+        description='',
+        settings=settings_,
+        services=services,
+        applications=[],
+        dependencies=dependencies,
+        clusters=clusters,
+        devices=devices,
+        vms=vms,
+        maintenance=maintenance,
+        events=events,
+        expected=None,
+    )
 
 
 def decisions(report):

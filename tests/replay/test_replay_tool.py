@@ -12,7 +12,10 @@ from ..scenarios import GUIDE, SCENARIO_DIR, SCENARIOS, SHARED_DIR
 def replay(*args):
     return subprocess.run(
         [sys.executable, '-m', 'business_application.replay', *map(str, args)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -46,7 +49,9 @@ def test_a_wrong_expectation_exits_1_and_says_what_differed(tmp_path):
     result = replay(path, '--json')
     assert result.returncode == 1
     differences = json.loads(result.stdout)['comparison']['differences']
-    assert differences == [{'expected': 1, 'members': ['e1', 'e2'], 'problem': "severity: expected 'info', got 'critical'"}]
+    assert differences == [
+        {'expected': 1, 'members': ['e1', 'e2'], 'problem': "severity: expected 'info', got 'critical'"}
+    ]
 
 
 def test_a_threshold_override_changes_the_grouping():
@@ -59,14 +64,19 @@ def test_a_threshold_override_changes_the_grouping():
     assert report['comparison']['pair_recall'] == 0.0
 
 
-@pytest.mark.parametrize(('content', 'needle'), [
-    ('graph: [1, 2]\n', 'graph: expected a mapping'),
-    ('events:\n  - {t: 0, object: device:x, severity: awful, status: firing}\n', 'events[0].severity'),
-    ('events:\n  - {t: 0, object: box:x, severity: info, status: firing}\n', 'events[0].object'),
-    ('events:\n  - {t: 0, object: device:x, severity: info, status: firing, starts_at: "soon"}\n',
-     'events[0].starts_at'),
-    ('settings: {correlation_threshold: 2}\n', 'correlation_threshold'),
-])
+@pytest.mark.parametrize(
+    ('content', 'needle'),
+    [
+        ('graph: [1, 2]\n', 'graph: expected a mapping'),
+        ('events:\n  - {t: 0, object: device:x, severity: awful, status: firing}\n', 'events[0].severity'),
+        ('events:\n  - {t: 0, object: box:x, severity: info, status: firing}\n', 'events[0].object'),
+        (
+            'events:\n  - {t: 0, object: device:x, severity: info, status: firing, starts_at: "soon"}\n',
+            'events[0].starts_at',
+        ),
+        ('settings: {correlation_threshold: 2}\n', 'correlation_threshold'),
+    ],
+)
 def test_malformed_files_exit_2_with_one_line(tmp_path, content, needle):
     path = tmp_path / 'bad.yaml'
     path.write_text(content)

@@ -6,6 +6,7 @@ import datetime
 from django.contrib.contenttypes.models import ContentType
 from django.test import override_settings
 from django.urls import reverse
+
 from utilities.testing import TestCase, ViewTestCases
 from utilities.testing.utils import create_tags, create_test_device, create_test_virtualmachine, disable_warnings
 from virtualization.models import Cluster, ClusterType

@@ -21,7 +21,10 @@ from business_application.choices import EventStatus
 from business_application.models import Event, IncidentEvent
 from business_application.services import clock
 from business_application.services.automation import (
-    archive_resolved, detach_for_recorrelation, process_events, unprocessed_events,
+    archive_resolved,
+    detach_for_recorrelation,
+    process_events,
+    unprocessed_events,
 )
 
 
@@ -33,14 +36,25 @@ class Command(BaseCommand):
     help = 'Correlate unprocessed events into incidents, re-correlate a time window, or archive resolved incidents.'
 
     def add_arguments(self, parser):
-        parser.add_argument('--mode', choices=('process', 'reprocess', 'cleanup'), default='process',
-                            help='process unprocessed events (default), reprocess a window, or archive (cleanup)')
-        parser.add_argument('--hours', type=int, default=None,
-                            help='time window in hours (default 24; for cleanup, the age of resolution, default 168)')
+        parser.add_argument(
+            '--mode',
+            choices=('process', 'reprocess', 'cleanup'),
+            default='process',
+            help='process unprocessed events (default), reprocess a window, or archive (cleanup)',
+        )
+        parser.add_argument(
+            '--hours',
+            type=int,
+            default=None,
+            help='time window in hours (default 24; for cleanup, the age of resolution, default 168)',
+        )
         parser.add_argument('--event-id', type=int, help='process this one event')
         parser.add_argument('--dry-run', action='store_true', help='show what would happen and change nothing')
-        parser.add_argument('--force-correlate', action='store_true',
-                            help='with reprocess: also re-decide events already in an incident')
+        parser.add_argument(
+            '--force-correlate',
+            action='store_true',
+            help='with reprocess: also re-decide events already in an incident',
+        )
 
     def handle(self, *args, **options):
         hours = options['hours']
@@ -67,8 +81,10 @@ class Command(BaseCommand):
         except _DryRun:
             self.stdout.write('Dry run: nothing was changed.')
         if summary is not None and summary.errors:
-            raise CommandError(f'{len(summary.errors)} of {summary.total} events failed: '
-                               + '; '.join(f'event {e["event_id"]}: {e["error"]}' for e in summary.errors[:5]))
+            raise CommandError(
+                f'{len(summary.errors)} of {summary.total} events failed: '
+                + '; '.join(f'event {e["event_id"]}: {e["error"]}' for e in summary.errors[:5])
+            )
 
     def _one_event(self, event_id):
         if not Event.objects.filter(pk=event_id).exists():
@@ -77,8 +93,9 @@ class Command(BaseCommand):
         rows = IncidentEvent.objects.filter(event_id=event_id).select_related('incident').order_by('occurrence')
         verb = 'would be' if self.dry_run else 'is'
         for row in rows:
-            self.stdout.write(f'Event {event_id} {verb} in incident #{row.incident_id} "{row.incident.title}" '
-                              f'({row.incident.status})')
+            self.stdout.write(
+                f'Event {event_id} {verb} in incident #{row.incident_id} "{row.incident.title}" ({row.incident.status})'
+            )
         if not rows:
             self.stdout.write(f'Event {event_id} {verb} in no incident.')
         self._report(summary)
@@ -99,9 +116,11 @@ class Command(BaseCommand):
             events = events.exclude(Exists(in_incident))
         ids = list(events.order_by('occurrence_started_at', 'event_time', 'pk').values_list('pk', flat=True))
         closed = detach_for_recorrelation(ids)
-        self.stdout.write(f'Re-correlating {len(ids)} triggered events from the last {hours} hours'
-                          f'{" (including those already in incidents)" if force else ""}; '
-                          f'{closed} automatic incidents left empty were closed.')
+        self.stdout.write(
+            f'Re-correlating {len(ids)} triggered events from the last {hours} hours'
+            f'{" (including those already in incidents)" if force else ""}; '
+            f'{closed} automatic incidents left empty were closed.'
+        )
         summary = process_events(ids, progress=self._progress, at_arrival=True)
         self._report(summary)
         return summary
@@ -109,9 +128,10 @@ class Command(BaseCommand):
     def _cleanup(self, hours):
         ids = archive_resolved(hours, dry_run=self.dry_run)
         verb = 'Would archive' if self.dry_run else 'Archived'
-        self.stdout.write(f'{verb} {len(ids)} automatic incidents resolved more than {hours} hours ago'
-                          + (f': {", ".join(f"#{pk}" for pk in ids[:20])}{" ..." if len(ids) > 20 else ""}'
-                             if ids else '.'))
+        self.stdout.write(
+            f'{verb} {len(ids)} automatic incidents resolved more than {hours} hours ago'
+            + (f': {", ".join(f"#{pk}" for pk in ids[:20])}{" ..." if len(ids) > 20 else ""}' if ids else '.')
+        )
 
     def _progress(self, done, total):
         if total >= 50 and (done % max(1, total // 50) == 0 or done == total):

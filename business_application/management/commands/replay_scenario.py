@@ -49,9 +49,11 @@ class Command(BaseCommand):
             scenario = load_scenario(options['file'])
         except CorrelationError as error:
             raise CommandError(str(error)) from None
-        overrides = {f'BUSINESS_APP_{name.upper()}': getattr(scenario.settings, name)
-                     for name in scenario.settings.names()
-                     if name not in ('engine_backend', 'notification_webhooks', 'incident_notifications_enabled')}
+        overrides = {
+            f'BUSINESS_APP_{name.upper()}': getattr(scenario.settings, name)
+            for name in scenario.settings.names()
+            if name not in ('engine_backend', 'notification_webhooks', 'incident_notifications_enabled')
+        }
         if options['backend']:
             overrides['BUSINESS_APP_ENGINE_BACKEND'] = options['backend']
         report = None
@@ -79,8 +81,11 @@ class Command(BaseCommand):
             target = objects.get(f'{window["object"][0]}:{window["object"][1]}')
             if target is not None:
                 Maintenance.objects.create(
-                    content_type=ContentType.objects.get_for_model(target), object_id=target.pk, status='planned',
-                    start=start + timedelta(seconds=window['start']), end=start + timedelta(seconds=window['end']),
+                    content_type=ContentType.objects.get_for_model(target),
+                    object_id=target.pk,
+                    status='planned',
+                    start=start + timedelta(seconds=window['start']),
+                    end=start + timedelta(seconds=window['end']),
                     description=f'scenario {scenario.name}',
                 )
         forget_map()
@@ -111,8 +116,13 @@ class Command(BaseCommand):
         source, _ = EventSource.objects.get_or_create(name=item.source)
         target = objects.get(item.object)
         fields = {
-            'message': item.message or item.ref, 'status': item.status, 'criticallity': item.severity,
-            'last_seen_at': arrival, 'event_time': event_time, 'starts_at': item.starts_at, 'ends_at': item.ends_at,
+            'message': item.message or item.ref,
+            'status': item.status,
+            'criticallity': item.severity,
+            'last_seen_at': arrival,
+            'event_time': event_time,
+            'starts_at': item.starts_at,
+            'ends_at': item.ends_at,
             'raw': {'scenario_ref': item.ref},
         }
         existing = Event.objects.filter(event_source=source, dedup_id=item.dedup_id).first()
