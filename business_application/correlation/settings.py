@@ -105,7 +105,7 @@ class Settings:
             raise ValueError(f'{label("public_url")} must be an http(s) URL such as https://netbox.example.com')
         for url in self.notification_webhooks:
             if not url.startswith(('http://', 'https://')):
-                raise ValueError(f'{label("notification_webhooks")}: {url!r} is not an http(s) URL')
+                raise ValueError(f'{label("notification_webhooks")} has {url!r}, which is not an http(s) URL')
 
     # Derived values the engine uses
     @property

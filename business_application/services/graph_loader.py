@@ -37,7 +37,7 @@ MODEL_KINDS = {
 VERSION_KEY = 'business_application:map_version'
 
 _lock = threading.Lock()
-_snapshot: dict = {'version': None, 'map': None, 'backend': None}
+_snapshot: dict = {'version': None, 'map': None, 'shape': None}
 
 
 def load_map(backend=None, network_roles=None) -> ServiceMap:
@@ -142,16 +142,17 @@ def _version():
 def current_map() -> ServiceMap:
     """This process's snapshot of the map, rebuilt when the map changed since it was loaded."""
     version = _version()
-    backend = get_settings().engine_backend
+    settings = get_settings()
+    shape = (settings.engine_backend, settings.network_roles)  # settings that change the graph itself
     with _lock:
-        if _snapshot['map'] is None or _snapshot['version'] != version or _snapshot['backend'] != backend:
-            _snapshot.update(map=load_map(backend), version=version, backend=backend)
+        if _snapshot['map'] is None or _snapshot['version'] != version or _snapshot['shape'] != shape:
+            _snapshot.update(map=load_map(settings.engine_backend), version=version, shape=shape)
         return _snapshot['map']
 
 
 def forget_map() -> None:
     with _lock:
-        _snapshot.update(map=None, version=None, backend=None)
+        _snapshot.update(map=None, version=None, shape=None)
 
 
 def node_of(service_map: ServiceMap, content_type_id, object_id):
