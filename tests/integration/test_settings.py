@@ -8,10 +8,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
+from dcim.models import Device
+
 from business_application.models import Event, EventSource, Incident
 from business_application.services import clock
 from business_application.settings import get_settings, validate
-from dcim.models import Device
 
 from .maps import DATABASE_OUTAGE, SWITCH_FAILURE, build
 
