@@ -19,12 +19,13 @@ from django.db import connection, transaction
 from django.http.request import RawPostDataException, UnreadablePostError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from netbox.api.authentication import TokenPermissions
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from netbox.api.authentication import TokenPermissions
 
 from ..models import Event, EventSource, IncidentEvent
 from ..receivers import alertmanager, generic, grafana, pagerduty
@@ -34,8 +35,14 @@ from ..services.graph_loader import current_map
 from ..services.incident_service import LOCK_NAMESPACE, lock_key
 
 __all__ = (
-    'AlertmanagerReceiverView', 'AlertReceiverView', 'GenericReceiverView', 'GrafanaReceiverView',
-    'PagerDutyReceiverView', 'ReceiverPermissions', 'lock_decisions', 'read_body',
+    'AlertmanagerReceiverView',
+    'AlertReceiverView',
+    'GenericReceiverView',
+    'GrafanaReceiverView',
+    'PagerDutyReceiverView',
+    'ReceiverPermissions',
+    'lock_decisions',
+    'read_body',
 )
 
 logger = logging.getLogger('business_application.receivers')
@@ -74,8 +81,11 @@ def read_body(request, limit=MAX_BODY_BYTES):
     if len(body) > limit:
         raise _TooLarge(len(body))
     if not body and 'chunked' in request.META.get('HTTP_TRANSFER_ENCODING', '').lower():
-        raise PayloadError('$', 'the body arrived empty: this server does not pass chunked request bodies on; '
-                                'send the body with a Content-Length')
+        raise PayloadError(
+            '$',
+            'the body arrived empty: this server does not pass chunked request bodies on; '
+            'send the body with a Content-Length',
+        )
     return body
 
 
@@ -90,22 +100,34 @@ def lock_decisions(alerts):
     Transaction-level advisory locks are re-entrant, so the decisions take them again at no cost.
     """
     service_map = current_map()
-    keys = sorted({
-        lock_key(service_map, {'content_type_id': alert.content_type.pk if alert.content_type is not None else None,
-                               'object_id': alert.object_id, 'unmapped_label': alert.unmapped_label})
-        for alert in alerts
-    })
+    keys = sorted(
+        {
+            lock_key(
+                service_map,
+                {
+                    'content_type_id': alert.content_type.pk if alert.content_type is not None else None,
+                    'object_id': alert.object_id,
+                    'unmapped_label': alert.unmapped_label,
+                },
+            )
+            for alert in alerts
+        }
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            'SELECT count(pg_advisory_xact_lock(%s, key)) FROM (SELECT unnest(%s::integer[]) AS key ORDER BY 1) AS keys',
+            'SELECT count(pg_advisory_xact_lock(%s, key)) '
+            'FROM (SELECT unnest(%s::integer[]) AS key ORDER BY 1) AS keys',
             [LOCK_NAMESPACE, keys],
         )
 
 
 _SOURCE_PARAMETER = OpenApiParameter(
-    'source', str, OpenApiParameter.QUERY, required=False,
+    'source',
+    str,
+    OpenApiParameter.QUERY,
+    required=False,
     description='The event source (the monitoring system that raised the alerts), overriding what the payload '
-                'says; created when unknown if the user may add event sources.',
+    'says; created when unknown if the user may add event sources.',
 )
 _RESPONSES = {
     200: OpenApiResponse(OpenApiTypes.OBJECT, description='Stored and correlated: events and incidents'),
@@ -137,8 +159,11 @@ class AlertReceiverView(APIView):
             body = read_body(request)
         except _TooLarge as error:
             return Response(
-                {'detail': f'The body has {error.args[0]} bytes; a receiver reads at most {MAX_BODY_BYTES}.',
-                 'path': '$', 'reason': 'too large'},
+                {
+                    'detail': f'The body has {error.args[0]} bytes; a receiver reads at most {MAX_BODY_BYTES}.',
+                    'path': '$',
+                    'reason': 'too large',
+                },
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
         except PayloadError as error:
@@ -153,9 +178,13 @@ class AlertReceiverView(APIView):
         except PayloadError as error:
             return self._bad(error)
         except intake.UnknownSourceError as error:
-            return self._bad(PayloadError(
-                'source', f'no event source is named {error.name!r}, and this user may not add event sources; '
-                          'create it under event-sources/ or give a known one with ?source='))
+            return self._bad(
+                PayloadError(
+                    'source',
+                    f'no event source is named {error.name!r}, and this user may not add event sources; '
+                    'create it under event-sources/ or give a known one with ?source=',
+                )
+            )
         return Response(self.summary(alerts, results, notes), status=self.success_status)
 
     def parse(self, payload, source, notes):
@@ -169,8 +198,9 @@ class AlertReceiverView(APIView):
 
     @staticmethod
     def _bad(error):
-        return Response({'detail': str(error), 'path': error.path, 'reason': error.reason},
-                        status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            {'detail': str(error), 'path': error.path, 'reason': error.reason}, status=status.HTTP_400_BAD_REQUEST
+        )
 
     # Storing, with NetBox's permission rules
 
@@ -196,8 +226,9 @@ class AlertReceiverView(APIView):
         if changed and Event.objects.restrict(user, 'change').filter(pk__in=changed).count() != len(changed):
             raise PermissionDenied('A permission constraint forbids changing one of these alerts.')
         if missing and EventSource.objects.restrict(user, 'add').filter(name__in=missing).count() != len(missing):
-            raise PermissionDenied('A permission constraint forbids adding the event source '
-                                   f'{", ".join(sorted(missing))}.')
+            raise PermissionDenied(
+                f'A permission constraint forbids adding the event source {", ".join(sorted(missing))}.'
+            )
         return results
 
     @staticmethod
@@ -219,25 +250,30 @@ class AlertReceiverView(APIView):
     def summary(self, alerts, results, notes):
         ids = [event.pk for event, _ in results]
         incidents = {}
-        for event_id, incident_id in IncidentEvent.objects.filter(event_id__in=ids).values_list(
-                'event_id', 'incident_id').order_by('incident_id'):
+        for event_id, incident_id in (
+            IncidentEvent.objects.filter(event_id__in=ids)
+            .values_list('event_id', 'incident_id')
+            .order_by('incident_id')
+        ):
             incidents.setdefault(event_id, set()).add(incident_id)
         events = []
         for alert, (event, created) in zip(alerts, results, strict=True):
             mapped = event.content_type_id is not None and event.object_id is not None
             content_type = ContentType.objects.get_for_id(event.content_type_id) if mapped else None
-            events.append({
-                'id': event.pk,
-                'created': created,
-                'source': alert.source,
-                'dedup_id': event.dedup_id,
-                'status': event.status,
-                'severity': event.criticallity,
-                'object_type': f'{content_type.app_label}.{content_type.model}' if mapped else None,
-                'object_id': event.object_id if mapped else None,
-                'unmapped_label': '' if mapped else event.unmapped_label,
-                'incidents': sorted(incidents.get(event.pk, ())),
-            })
+            events.append(
+                {
+                    'id': event.pk,
+                    'created': created,
+                    'source': alert.source,
+                    'dedup_id': event.dedup_id,
+                    'status': event.status,
+                    'severity': event.criticallity,
+                    'object_type': f'{content_type.app_label}.{content_type.model}' if mapped else None,
+                    'object_id': event.object_id if mapped else None,
+                    'unmapped_label': '' if mapped else event.unmapped_label,
+                    'incidents': sorted(incidents.get(event.pk, ())),
+                }
+            )
         answer = {
             'receiver': self.name,
             'received': len(alerts),
@@ -259,8 +295,12 @@ class AlertmanagerReceiverView(AlertReceiverView):
     name = 'alertmanager'
     parser = alertmanager
 
-    @extend_schema(operation_id='plugins_business_application_alerts_alertmanager', request=OpenApiTypes.OBJECT,
-                   parameters=[_SOURCE_PARAMETER], responses=_RESPONSES)
+    @extend_schema(
+        operation_id='plugins_business_application_alerts_alertmanager',
+        request=OpenApiTypes.OBJECT,
+        parameters=[_SOURCE_PARAMETER],
+        responses=_RESPONSES,
+    )
     def post(self, request):
         return super().post(request)
 
@@ -276,8 +316,12 @@ class GrafanaReceiverView(AlertReceiverView):
     name = 'grafana'
     parser = grafana
 
-    @extend_schema(operation_id='plugins_business_application_alerts_grafana', request=OpenApiTypes.OBJECT,
-                   parameters=[_SOURCE_PARAMETER], responses=_RESPONSES)
+    @extend_schema(
+        operation_id='plugins_business_application_alerts_grafana',
+        request=OpenApiTypes.OBJECT,
+        parameters=[_SOURCE_PARAMETER],
+        responses=_RESPONSES,
+    )
     def post(self, request):
         return super().post(request)
 
@@ -294,9 +338,12 @@ class PagerDutyReceiverView(AlertReceiverView):
     parser = pagerduty
     success_status = status.HTTP_202_ACCEPTED
 
-    @extend_schema(operation_id='plugins_business_application_alerts_pagerduty', request=OpenApiTypes.OBJECT,
-                   parameters=[_SOURCE_PARAMETER],
-                   responses={202: _RESPONSES[200], **{k: v for k, v in _RESPONSES.items() if k != 200}})
+    @extend_schema(
+        operation_id='plugins_business_application_alerts_pagerduty',
+        request=OpenApiTypes.OBJECT,
+        parameters=[_SOURCE_PARAMETER],
+        responses={202: _RESPONSES[200], **{k: v for k, v in _RESPONSES.items() if k != 200}},
+    )
     def post(self, request):
         return super().post(request)
 
@@ -323,8 +370,12 @@ class GenericReceiverView(AlertReceiverView):
     name = 'generic'
     parser = generic
 
-    @extend_schema(operation_id='plugins_business_application_alerts_generic', request=OpenApiTypes.OBJECT,
-                   parameters=[_SOURCE_PARAMETER], responses=_RESPONSES)
+    @extend_schema(
+        operation_id='plugins_business_application_alerts_generic',
+        request=OpenApiTypes.OBJECT,
+        parameters=[_SOURCE_PARAMETER],
+        responses=_RESPONSES,
+    )
     def post(self, request):
         return super().post(request)
 

@@ -33,8 +33,17 @@ DEFAULT_SOURCE = 'prometheus'
 #: A label that names an alert's event source (an alerting rule may set it).
 SOURCE_LABEL = 'event_source'
 #: Group fields kept beside each alert's raw payload.
-GROUP_KEYS = ('receiver', 'status', 'groupKey', 'groupLabels', 'commonLabels', 'commonAnnotations', 'externalURL',
-              'version', 'truncatedAlerts')
+GROUP_KEYS = (
+    'receiver',
+    'status',
+    'groupKey',
+    'groupLabels',
+    'commonLabels',
+    'commonAnnotations',
+    'externalURL',
+    'version',
+    'truncatedAlerts',
+)
 
 
 def drafts(payload: Any, source: str | None = None, notes: list | None = None) -> list[Draft]:
@@ -55,8 +64,9 @@ def parse(payload: Any, source: str | None = None, resolver=None, notes: list | 
     return to_incoming(drafts(payload, source, notes), resolver)
 
 
-def read_group(payload: dict, *, source: str | None, default_source: str, group_keys: tuple[str, ...],
-               notes: list | None = None) -> list[Draft]:
+def read_group(
+    payload: dict, *, source: str | None, default_source: str, group_keys: tuple[str, ...], notes: list | None = None
+) -> list[Draft]:
     """The alerts of an Alertmanager-shaped notification (Alertmanager, Grafana)."""
     if 'alerts' not in payload:
         raise PayloadError('alerts', 'is missing: an alert notification carries its alerts in "alerts"')
@@ -71,13 +81,22 @@ def read_group(payload: dict, *, source: str | None, default_source: str, group_
         notes.append(f'the sender left out {truncated} alerts of this group (truncatedAlerts)')
     found = []
     for position, alert in enumerate(alerts):
-        found.append(_alert(read_object(alert, f'alerts[{position}]'), f'alerts[{position}]', source=source,
-                            default_source=default_source, default_status=default_status, context=context))
+        found.append(
+            _alert(
+                read_object(alert, f'alerts[{position}]'),
+                f'alerts[{position}]',
+                source=source,
+                default_source=default_source,
+                default_status=default_status,
+                context=context,
+            )
+        )
     return found
 
 
-def _alert(alert: dict, path: str, *, source: str | None, default_source: str, default_status: str | None,
-           context: dict) -> Draft:
+def _alert(
+    alert: dict, path: str, *, source: str | None, default_source: str, default_status: str | None, context: dict
+) -> Draft:
     labels = read_labels(alert.get('labels'), f'{path}.labels')
     annotations = read_object(alert.get('annotations'), f'{path}.annotations', required=False)
     status = status_of(alert.get('status'), f'{path}.status', default=default_status)
@@ -89,19 +108,25 @@ def _alert(alert: dict, path: str, *, source: str | None, default_source: str, d
             raise PayloadError(path, 'has neither a fingerprint nor labels: nothing identifies the alert')
         dedup_id = label_hash(labels)
     if source is None:
-        source = source_name(labels[SOURCE_LABEL], f'{path}.labels.{SOURCE_LABEL}') \
-            if labels.get(SOURCE_LABEL) else default_source
+        source = (
+            source_name(labels[SOURCE_LABEL], f'{path}.labels.{SOURCE_LABEL}')
+            if labels.get(SOURCE_LABEL)
+            else default_source
+        )
     raw = dict(alert)
     if context and '_group' not in raw:
         raw['_group'] = context
     name = labels.get('alertname', '')
     return Draft(
-        source=source, dedup_id=dedup_id, status=status,
+        source=source,
+        dedup_id=dedup_id,
+        status=status,
         message=message_of(labels, annotations, default=f'Alert {dedup_id}'),
-        criticallity=severity_of(labels.get('severity')), raw=raw, labels=labels,
+        criticallity=severity_of(labels.get('severity')),
+        raw=raw,
+        labels=labels,
         fallback_label=f'alertname:{name}' if name else '',
         starts_at=starts_at,
         # A firing alert's endsAt is only the sender's guess of when it will time out.
         ends_at=ends_at if status == 'ok' else None,
     )
-

@@ -18,9 +18,26 @@ from ..correlation.scenario import SEVERITY_ALIASES
 from ..correlation.timeparse import parse_timestamp
 
 __all__ = (
-    'MAX_BODY_BYTES', 'MAX_DEPTH', 'MAX_SOURCE_LENGTH', 'OBJECT_KINDS', 'SEVERITIES', 'Draft', 'PayloadError',
-    'dedup_text', 'group_context', 'items', 'label_hash', 'load_json', 'message_of', 'optional_text', 'read_labels',
-    'read_object', 'severity_of', 'source_name', 'status_of', 'timestamp',
+    'MAX_BODY_BYTES',
+    'MAX_DEPTH',
+    'MAX_SOURCE_LENGTH',
+    'OBJECT_KINDS',
+    'SEVERITIES',
+    'Draft',
+    'PayloadError',
+    'dedup_text',
+    'group_context',
+    'items',
+    'label_hash',
+    'load_json',
+    'message_of',
+    'optional_text',
+    'read_labels',
+    'read_object',
+    'severity_of',
+    'source_name',
+    'status_of',
+    'timestamp',
 )
 
 #: The largest body a receiver reads (checked on Content-Length and on the bytes actually read).
@@ -35,24 +52,49 @@ MAX_DEDUP_LENGTH = 255
 #: Severities as monitoring tools spell them (labels, PagerDuty, Checkmk, Zabbix, syslog), beyond the
 #: scenario format's aliases. Unknown spellings in labels count as warning.
 EXTRA_SEVERITIES = {
-    'page': 'critical', 'crit': 'critical', 'fatal': 'critical', 'emergency': 'critical', 'emerg': 'critical',
-    'alert': 'critical', 'p1': 'critical', 'sev1': 'critical',
-    'err': 'high', 'p2': 'high', 'sev2': 'high',
-    'warn': 'warning', 'p3': 'warning', 'sev3': 'warning',
-    'informational': 'info', 'notice': 'info', 'debug': 'info', 'p4': 'info', 'p5': 'info', 'sev4': 'info',
-    'ok': 'info', 'not classified': 'info',
+    'page': 'critical',
+    'crit': 'critical',
+    'fatal': 'critical',
+    'emergency': 'critical',
+    'emerg': 'critical',
+    'alert': 'critical',
+    'p1': 'critical',
+    'sev1': 'critical',
+    'err': 'high',
+    'p2': 'high',
+    'sev2': 'high',
+    'warn': 'warning',
+    'p3': 'warning',
+    'sev3': 'warning',
+    'informational': 'info',
+    'notice': 'info',
+    'debug': 'info',
+    'p4': 'info',
+    'p5': 'info',
+    'sev4': 'info',
+    'ok': 'info',
+    'not classified': 'info',
 }
 SEVERITIES = {**EXTRA_SEVERITIES, **SEVERITY_ALIASES}
 DEFAULT_SEVERITY = 'warning'
 
 #: The object kinds an explicit reference (the generic receiver's ``object``) may use.
 OBJECT_KINDS = {
-    'device': 'device', 'dcim.device': 'device',
-    'vm': 'vm', 'virtual_machine': 'vm', 'virtualmachine': 'vm', 'virtualization.virtualmachine': 'vm',
-    'cluster': 'cluster', 'virtualization.cluster': 'cluster',
-    'service': 'service', 'technical_service': 'service', 'technicalservice': 'service',
+    'device': 'device',
+    'dcim.device': 'device',
+    'vm': 'vm',
+    'virtual_machine': 'vm',
+    'virtualmachine': 'vm',
+    'virtualization.virtualmachine': 'vm',
+    'cluster': 'cluster',
+    'virtualization.cluster': 'cluster',
+    'service': 'service',
+    'technical_service': 'service',
+    'technicalservice': 'service',
     'business_application.technicalservice': 'service',
-    'app': 'app', 'business_application': 'app', 'businessapplication': 'app',
+    'app': 'app',
+    'business_application': 'app',
+    'businessapplication': 'app',
     'business_application.businessapplication': 'app',
 }
 #: Alert statuses of the Alertmanager family: what ``firing`` and ``resolved`` become.
@@ -94,6 +136,7 @@ class Draft:
 
 
 # Reading the body
+
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f'{name} is not a JSON number')
@@ -152,6 +195,7 @@ def _clean(value: Any, depth: int) -> Any:
 
 # Field readers: each names the path of what it reads in its error
 
+
 def read_object(value: Any, path: str, *, required: bool = True) -> dict:
     if value is None and not required:
         return {}
@@ -193,8 +237,9 @@ def timestamp(value: Any, path: str) -> datetime | None:
     try:
         return parse_timestamp(value)
     except (ValueError, OverflowError, OSError) as error:
-        raise PayloadError(path, str(error) if isinstance(error, ValueError) else f'{value!r} is out of range') \
-            from None
+        raise PayloadError(
+            path, str(error) if isinstance(error, ValueError) else f'{value!r} is out of range'
+        ) from None
 
 
 def severity_of(value: str | None, default: str = DEFAULT_SEVERITY) -> str:
@@ -219,8 +264,14 @@ def message_of(labels: Mapping[str, str], annotations: Mapping[str, Any], defaul
     """A one-line message: the alert's name and its summary (or title, description...)."""
     name = labels.get('alertname', '')
     text = ''
-    for container, key in ((annotations, 'summary'), (annotations, 'title'), (labels, 'summary'),
-                           (annotations, 'description'), (annotations, 'message'), (labels, 'description')):
+    for container, key in (
+        (annotations, 'summary'),
+        (annotations, 'title'),
+        (labels, 'summary'),
+        (annotations, 'description'),
+        (annotations, 'message'),
+        (labels, 'description'),
+    ):
         candidate = container.get(key)
         if isinstance(candidate, str) and candidate.strip():
             text = candidate.strip()
@@ -260,8 +311,11 @@ def group_context(payload: Mapping[str, Any], keys: Iterable[str], limit: int = 
     (a group of a thousand alerts must not store a thousand copies of something large)."""
     context = {key: payload[key] for key in keys if key in payload}
     if len(json.dumps(context, ensure_ascii=False)) > limit:
-        context = {key: value for key, value in context.items()
-                   if not isinstance(value, dict | list) and len(str(value)) <= 1024}
+        context = {
+            key: value
+            for key, value in context.items()
+            if not isinstance(value, dict | list) and len(str(value)) <= 1024
+        }
     return context
 
 

@@ -32,8 +32,18 @@ from .common import (
 __all__ = ('DEFAULT_SOURCE', 'drafts', 'parse')
 
 DEFAULT_SOURCE = 'generic'
-FIELDS = ('source', 'dedup_id', 'status', 'severity', 'message', 'labels', 'object', 'starts_at', 'ends_at',
-          'event_time')
+FIELDS = (
+    'source',
+    'dedup_id',
+    'status',
+    'severity',
+    'message',
+    'labels',
+    'object',
+    'starts_at',
+    'ends_at',
+    'event_time',
+)
 
 
 def drafts(payload: Any, source: str | None = None, notes: list | None = None) -> list[Draft]:
@@ -71,8 +81,11 @@ def _alert(alert: dict, path: str, source: str | None, default: str | None) -> D
         raise PayloadError(at('status'), f'must be one of {", ".join(STATUS_ALIASES)}, not {status_text!r}')
     severity_text = optional_text(alert.get('severity'), at('severity')).lower() or 'warning'
     if severity_text not in SEVERITIES:
-        raise PayloadError(at('severity'), f'must be critical, high, warning or info (or an alias such as error, '
-                                           f'major, minor, page, disaster), not {severity_text!r}')
+        raise PayloadError(
+            at('severity'),
+            f'must be critical, high, warning or info (or an alias such as error, '
+            f'major, minor, page, disaster), not {severity_text!r}',
+        )
     dedup_id = dedup_text(alert.get('dedup_id'), at('dedup_id'))
     if not dedup_id:
         if not labels and target is None:
@@ -86,8 +99,14 @@ def _alert(alert: dict, path: str, source: str | None, default: str | None) -> D
     ends_at = timestamp(alert.get('ends_at'), at('ends_at'))
     name = labels.get('alertname', '')
     return Draft(
-        source=source, dedup_id=dedup_id, status=status, criticallity=SEVERITIES[severity_text],
-        message=message or name or f'Alert {dedup_id}', raw=dict(alert), labels=labels, target=target,
+        source=source,
+        dedup_id=dedup_id,
+        status=status,
+        criticallity=SEVERITIES[severity_text],
+        message=message or name or f'Alert {dedup_id}',
+        raw=dict(alert),
+        labels=labels,
+        target=target,
         fallback_label=f'alertname:{name}' if name else '',
         starts_at=timestamp(alert.get('starts_at'), at('starts_at')),
         ends_at=ends_at,
@@ -113,7 +132,7 @@ def _object(value: Any, path: str) -> tuple[str, Any] | None:
             raise PayloadError(kind_path, 'is required: device, vm, cluster, service or app')
         if 'id' in value:
             ref = value['id']
-            if isinstance(ref, bool) or not isinstance(ref, int) or not 1 <= ref < 2 ** 63:
+            if isinstance(ref, bool) or not isinstance(ref, int) or not 1 <= ref < 2**63:
                 raise PayloadError(f'{path}.id', 'must be a positive whole number')
         else:
             ref = optional_text(value.get('name'), f'{path}.name')
@@ -121,6 +140,9 @@ def _object(value: Any, path: str) -> tuple[str, Any] | None:
                 raise PayloadError(path, 'needs a "name" or an "id"')
     canonical = OBJECT_KINDS.get(kind.strip().lower())
     if canonical is None:
-        raise PayloadError(kind_path, f'names no kind of object an alert can be about ({kind.strip()[:40]!r}); use '
-                                      'device, vm, cluster, service or app')
+        raise PayloadError(
+            kind_path,
+            f'names no kind of object an alert can be about ({kind.strip()[:40]!r}); use '
+            'device, vm, cluster, service or app',
+        )
     return canonical, ref

@@ -18,15 +18,30 @@ __all__ = ('DEFAULT_SOURCE', 'drafts', 'parse')
 DEFAULT_SOURCE = 'grafana'
 #: Group fields kept beside each alert's raw payload; ``message`` (the rendered text of every
 #: alert of the group) is not copied into each one.
-GROUP_KEYS = ('receiver', 'status', 'orgId', 'title', 'state', 'groupKey', 'groupLabels', 'commonLabels',
-              'commonAnnotations', 'externalURL', 'version', 'truncatedAlerts')
+GROUP_KEYS = (
+    'receiver',
+    'status',
+    'orgId',
+    'title',
+    'state',
+    'groupKey',
+    'groupLabels',
+    'commonLabels',
+    'commonAnnotations',
+    'externalURL',
+    'version',
+    'truncatedAlerts',
+)
 
 
 def drafts(payload: Any, source: str | None = None, notes: list | None = None) -> list[Draft]:
     payload = read_object(payload, '$')
     if 'alerts' not in payload and ('ruleName' in payload or 'evalMatches' in payload):
-        raise PayloadError('alerts', 'is missing: this looks like legacy Grafana alerting, which this receiver does '
-                                     'not read; use a unified alerting webhook contact point')
+        raise PayloadError(
+            'alerts',
+            'is missing: this looks like legacy Grafana alerting, which this receiver does '
+            'not read; use a unified alerting webhook contact point',
+        )
     return read_group(payload, source=source, default_source=DEFAULT_SOURCE, group_keys=GROUP_KEYS, notes=notes)
 
 

@@ -32,10 +32,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from dcim.models import Device
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import CharField, F, Func, Q, Value
 from django.db.models.functions import Lower
+
+from dcim.models import Device
 from ipam.models import IPAddress
 from virtualization.models import Cluster, VirtualMachine
 
@@ -51,13 +52,23 @@ logger = logging.getLogger('business_application.receivers')
 #: What a label names, by the label's name (any other label names a host: a device, else a VM).
 LABEL_KINDS = {
     'device': 'device',
-    'vm': 'vm', 'virtual_machine': 'vm', 'virtualmachine': 'vm',
+    'vm': 'vm',
+    'virtual_machine': 'vm',
+    'virtualmachine': 'vm',
     'cluster': 'cluster',
-    'service': 'service', 'technical_service': 'service', 'technicalservice': 'service',
-    'business_application': 'app', 'businessapplication': 'app', 'appcode': 'app',
+    'service': 'service',
+    'technical_service': 'service',
+    'technicalservice': 'service',
+    'business_application': 'app',
+    'businessapplication': 'app',
+    'appcode': 'app',
 }
 MODELS = {
-    'device': Device, 'vm': VirtualMachine, 'cluster': Cluster, 'service': TechnicalService, 'app': BusinessApplication,
+    'device': Device,
+    'vm': VirtualMachine,
+    'cluster': Cluster,
+    'service': TechnicalService,
+    'app': BusinessApplication,
 }
 HOST_KINDS = ('device', 'vm', 'host')
 
@@ -172,8 +183,13 @@ class Resolver:
         per_draft = [None if d.preset is not None else self.candidates(d) for d in drafts]
         index = _Index()
         self._exact(index, [c for found in per_draft if found for c in found])
-        wanted = {c.key for found in per_draft if found for c in self._unresolved_prefix(found, index, short=False)
-                  if c.kind in HOST_KINDS and c.key and '.' not in c.key}
+        wanted = {
+            c.key
+            for found in per_draft
+            if found
+            for c in self._unresolved_prefix(found, index, short=False)
+            if c.kind in HOST_KINDS and c.key and '.' not in c.key
+        }
         if wanted:
             self._short_names(index, wanted)
         targets = []
@@ -232,8 +248,11 @@ class Resolver:
             if not query:
                 continue
             self.queries += 1
-            rows = model.objects.annotate(lname=Lower('name')).filter(query).values_list(
-                'pk', 'lname', 'primary_ip4_id', 'primary_ip6_id')
+            rows = (
+                model.objects.annotate(lname=Lower('name'))
+                .filter(query)
+                .values_list('pk', 'lname', 'primary_ip4_id', 'primary_ip6_id')
+            )
             for pk, lname, ip4, ip6 in rows:
                 index.ids[kind].add(pk)
                 if lname in names[kind]:
@@ -310,9 +329,17 @@ def to_incoming(drafts: Sequence[Draft], resolver: Resolver | None = None) -> li
     targets = resolver(drafts)
     return [
         IncomingAlert(
-            source=d.source, dedup_id=d.dedup_id, message=d.message[:2000], status=d.status,
-            criticallity=d.criticallity, raw=d.raw, content_type=t.content_type, object_id=t.object_id,
-            unmapped_label='' if t.mapped else t.unmapped_label[:300], starts_at=d.starts_at, ends_at=d.ends_at,
+            source=d.source,
+            dedup_id=d.dedup_id,
+            message=d.message[:2000],
+            status=d.status,
+            criticallity=d.criticallity,
+            raw=d.raw,
+            content_type=t.content_type,
+            object_id=t.object_id,
+            unmapped_label='' if t.mapped else t.unmapped_label[:300],
+            starts_at=d.starts_at,
+            ends_at=d.ends_at,
             event_time=d.event_time,
         )
         for d, t in zip(drafts, targets, strict=True)

@@ -63,20 +63,26 @@ def drafts(payload: Any, source: str | None = None, notes: list | None = None, s
         if action != 'trigger':
             raise PayloadError(f'{prefix}dedup_key', f'is required to {action} an alert')
         routing = optional_text(event.get('routing_key'), f'{prefix}routing_key')
-        dedup_id = label_hash({k: v for k, v in labels.items() if k in ('instance', 'component', 'group', 'class')},
-                              summary, routing)
+        dedup_id = label_hash(
+            {k: v for k, v in labels.items() if k in ('instance', 'component', 'group', 'class')}, summary, routing
+        )
     client = optional_text(event.get('client'), f'{prefix}client')
     if source is None:
         source = source_name(client, f'{prefix}client') if client else DEFAULT_SOURCE
     known = stored(source, dedup_id) if stored is not None and action != 'trigger' else None
     if action == 'acknowledge' and known is None:
         if notes is not None:
-            notes.append(f'acknowledge for dedup_key {dedup_id!r} ignored: NetBox has stored no such alert '
-                         f'from {source!r}')
+            notes.append(
+                f'acknowledge for dedup_key {dedup_id!r} ignored: NetBox has stored no such alert from {source!r}'
+            )
         return []
     draft = Draft(
-        source=source, dedup_id=dedup_id, raw=dict(payload), labels=labels,
-        status='triggered' if action == 'trigger' else 'ok', message=summary,
+        source=source,
+        dedup_id=dedup_id,
+        raw=dict(payload),
+        labels=labels,
+        status='triggered' if action == 'trigger' else 'ok',
+        message=summary,
         criticallity=severity_of(severity_text),
         starts_at=moment if action == 'trigger' else None,
         ends_at=moment if action == 'resolve' else None,

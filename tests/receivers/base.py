@@ -4,9 +4,10 @@ and helpers to post to a receiver."""
 import json
 from pathlib import Path
 
-from dcim.models import Device, Interface
 from django.contrib.contenttypes.models import ContentType
 from django.test import override_settings
+
+from dcim.models import Device, Interface
 from ipam.models import IPAddress
 from utilities.testing import APITestCase
 from virtualization.models import VirtualMachine, VMInterface
@@ -54,8 +55,11 @@ def give_primary_ip(obj, address):
         interface = Interface.objects.create(device=obj, name='eth0', type='1000base-t')
     else:
         interface = VMInterface.objects.create(virtual_machine=obj, name='eth0')
-    ip = IPAddress.objects.create(address=address, assigned_object_type=ContentType.objects.get_for_model(interface),
-                                  assigned_object_id=interface.pk)
+    ip = IPAddress.objects.create(
+        address=address,
+        assigned_object_type=ContentType.objects.get_for_model(interface),
+        assigned_object_id=interface.pk,
+    )
     if ':' in address:
         obj.primary_ip6 = ip
     else:
@@ -88,8 +92,9 @@ class ReceiverTestCase(APITestCase):
 
     def post(self, receiver, data, query='', **extra):
         body = data if isinstance(data, bytes | str) else json.dumps(data)
-        return self.client.post(URL.format(receiver) + query, body, content_type='application/json',
-                                **{**self.header, **extra})
+        return self.client.post(
+            URL.format(receiver) + query, body, content_type='application/json', **{**self.header, **extra}
+        )
 
     def post_file(self, receiver, name, query=''):
         return self.post(receiver, payload(name), query)

@@ -14,9 +14,10 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from rest_framework.test import APIClient
 
-from business_application.models import Event, EventSource, Incident, IncidentEvent
 from users.constants import TOKEN_PREFIX
 from users.models import ObjectPermission, Token, User
+
+from business_application.models import Event, EventSource, Incident, IncidentEvent
 
 from ..integration.maps import build
 from .base import URL
@@ -24,13 +25,16 @@ from .base import URL
 SENDERS = 8
 HOSTS = 6
 #: Six hosts in six map components (no shared service), so one group takes several component locks.
-ISLANDS = """
+ISLANDS = (
+    """
 name: islands
 graph:
   services: [%s]
   devices:
-""" % ', '.join(f'svc-{i}' for i in range(HOSTS)) + ''.join(
-    f'    - {{name: host-{i}, role: server, services: [svc-{i}]}}\n' for i in range(HOSTS))
+"""
+    % ', '.join(f'svc-{i}' for i in range(HOSTS))
+    + ''.join(f'    - {{name: host-{i}, role: server, services: [svc-{i}]}}\n' for i in range(HOSTS))
+)
 
 
 def token_header():
@@ -44,9 +48,12 @@ def token_header():
 
 def alert(host, check):
     return {
-        'status': 'firing', 'labels': {'alertname': check, 'instance': f'host-{host}:9100', 'severity': 'critical'},
-        'annotations': {'summary': f'{check} on host-{host}'}, 'startsAt': '2026-12-04T10:00:00Z',
-        'endsAt': '0001-01-01T00:00:00Z', 'fingerprint': f'{check}-{host}',
+        'status': 'firing',
+        'labels': {'alertname': check, 'instance': f'host-{host}:9100', 'severity': 'critical'},
+        'annotations': {'summary': f'{check} on host-{host}'},
+        'startsAt': '2026-12-04T10:00:00Z',
+        'endsAt': '0001-01-01T00:00:00Z',
+        'fingerprint': f'{check}-{host}',
     }
 
 

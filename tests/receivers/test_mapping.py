@@ -1,10 +1,11 @@
 """Label -> object resolution on a real map: names, short names, FQDNs, ports, URLs, primary IPs,
 ambiguity, the label order, and a number of queries that does not grow with the request."""
 
-from dcim.models import Device, Site
 from django.db import connection
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
+
+from dcim.models import Device, Site
 from virtualization.models import VirtualMachine
 
 from business_application.receivers.common import Draft
@@ -13,17 +14,35 @@ from business_application.receivers.mapping import Resolver, host_part
 from ..integration.maps import build
 from .base import PRIMARY_IPS, RECEIVER_MAP, give_primary_ip
 
-DEFAULT_ORDER = ('device', 'vm', 'virtual_machine', 'cluster', 'service', 'technical_service', 'host', 'hostname',
-                 'nodename', 'instance')
+DEFAULT_ORDER = (
+    'device',
+    'vm',
+    'virtual_machine',
+    'cluster',
+    'service',
+    'technical_service',
+    'host',
+    'hostname',
+    'nodename',
+    'instance',
+)
 
 
 def draft(labels=None, target=None, fallback=''):
-    return Draft(source='s', dedup_id='d', message='m', status='triggered', criticallity='warning', raw={},
-                 labels=labels or {}, target=target, fallback_label=fallback)
+    return Draft(
+        source='s',
+        dedup_id='d',
+        message='m',
+        status='triggered',
+        criticallity='warning',
+        raw={},
+        labels=labels or {},
+        target=target,
+        fallback_label=fallback,
+    )
 
 
 class MappingTest(TestCase):
-
     @classmethod
     def setUpTestData(cls):
         cls.objects = build(RECEIVER_MAP)
@@ -93,14 +112,17 @@ class MappingTest(TestCase):
     def test_explicit_targets(self):
         db = self.objects['device:db-01.example.net']
         self.assertEqual(self.resolve(draft(target=('device', db.pk))), ['device:db-01.example.net'])
-        self.assertEqual(self.resolve(draft(target=('device', 10 ** 12))), [f'device:{10 ** 12}'])
+        self.assertEqual(self.resolve(draft(target=('device', 10**12))), [f'device:{10**12}'])
         self.assertEqual(self.resolve(draft({'host': 'web-01'}, target=('vm', 'ghost'))), ['device:WEB-01'])
         self.assertEqual(self.resolve(draft(target=('app', 'NOPE'))), ['app:NOPE'])
 
     def test_queries_are_bounded_whatever_the_group_size(self):
         def group(size):
-            return [draft({'instance': f'{host}:9100', 'nodename': f'node-{i}'})
-                    for i in range(size) for host in ('web-01', 'db-01', '203.0.113.30', 'ghost-%d' % i)]
+            return [
+                draft({'instance': f'{host}:9100', 'nodename': f'node-{i}'})
+                for i in range(size)
+                for host in ('web-01', 'db-01', '203.0.113.30', 'ghost-%d' % i)
+            ]
 
         counts = []
         for size in (2, 40):

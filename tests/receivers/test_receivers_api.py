@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from django.contrib.contenttypes.models import ContentType
 from django.test import override_settings
+
 from users.models import ObjectPermission
 
 from business_application.models import Event, EventSource, Incident
@@ -23,8 +24,9 @@ class AccessTest(ReceiverTestCase):
     def test_anonymous_requests_are_refused(self):
         for receiver in ('alertmanager', 'grafana', 'pagerduty', 'generic'):
             with self.subTest(receiver=receiver):
-                response = self.client.post(URL.format(receiver), payload('alertmanager-grouped-firing.json'),
-                                            format='json')
+                response = self.client.post(
+                    URL.format(receiver), payload('alertmanager-grouped-firing.json'), format='json'
+                )
                 self.assertEqual(response.status_code, 403)
         self.assertEqual(Event.objects.count(), 0)
 
@@ -59,8 +61,9 @@ class AccessTest(ReceiverTestCase):
 
     def test_a_repeat_of_an_alert_the_user_may_not_change_is_refused(self):
         self.add_permissions('business_application.add_event', 'business_application.add_eventsource')
-        permission = ObjectPermission.objects.create(name='change warnings only', actions=['change'],
-                                                     constraints={'criticallity': 'warning'})
+        permission = ObjectPermission.objects.create(
+            name='change warnings only', actions=['change'], constraints={'criticallity': 'warning'}
+        )
         permission.object_types.add(ContentType.objects.get_by_natural_key('business_application', 'event'))
         permission.users.add(self.user)
         first = self.post_file('alertmanager', 'alertmanager-grouped-firing.json')
@@ -69,13 +72,15 @@ class AccessTest(ReceiverTestCase):
         changed['alerts'][0]['annotations']['title'] = 'still down'
         response = self.post('alertmanager', changed)
         self.assertEqual(response.status_code, 403)
-        self.assertEqual(Event.objects.get(dedup_id='f404ecabc8dd5cd7').message,
-                         'InstanceDown: Instance localhost:8081 down')
+        self.assertEqual(
+            Event.objects.get(dedup_id='f404ecabc8dd5cd7').message, 'InstanceDown: Instance localhost:8081 down'
+        )
 
     def test_a_group_is_all_or_nothing_under_object_permission_constraints(self):
         self.add_permissions('business_application.change_event', 'business_application.add_eventsource')
-        permission = ObjectPermission.objects.create(name='add critical only', actions=['add'],
-                                                     constraints={'criticallity': 'critical'})
+        permission = ObjectPermission.objects.create(
+            name='add critical only', actions=['add'], constraints={'criticallity': 'critical'}
+        )
         permission.object_types.add(ContentType.objects.get_by_natural_key('business_application', 'event'))
         permission.users.add(self.user)
         group = payload('alertmanager-grouped-firing.json')
@@ -88,7 +93,6 @@ class AccessTest(ReceiverTestCase):
 
 
 class AlertmanagerTest(ReceiverTestCase):
-
     def test_grouped_firing_payload_becomes_events_and_one_incident(self):
         response = self.post_file('alertmanager', 'alertmanager-grouped-firing.json')
         self.assertEqual(response.status_code, 200, response.data)
@@ -145,8 +149,9 @@ class AlertmanagerTest(ReceiverTestCase):
         self.assertEqual(Event.objects.count(), 3)
         self.assertEqual(set(Incident.objects.values_list('pk', flat=True)), incidents)
         event = Event.objects.get(dedup_id='f404ecabc8dd5cd7')
-        self.assertEqual((event.criticallity, event.message),
-                         ('warning', 'InstanceDown: Instance localhost:8081 down (still)'))
+        self.assertEqual(
+            (event.criticallity, event.message), ('warning', 'InstanceDown: Instance localhost:8081 down (still)')
+        )
 
     def test_per_alert_status_wins_and_send_resolved_clears(self):
         response = self.post_file('alertmanager', 'alertmanager-v4-firing-and-resolved.json')
@@ -239,16 +244,27 @@ class AlertmanagerTest(ReceiverTestCase):
             return data
 
         cases = {
-            '$': [b'{"alerts": [', b'', b'[1, 2]', b'{"alerts": [], "x": NaN}', b'\xff\xfe{}',
-                  b'[' * 5000 + b']' * 5000, b'{"a": 1e999}'],
+            '$': [
+                b'{"alerts": [',
+                b'',
+                b'[1, 2]',
+                b'{"alerts": [], "x": NaN}',
+                b'\xff\xfe{}',
+                b'[' * 5000 + b']' * 5000,
+                b'{"a": 1e999}',
+            ],
             'alerts': [changed(lambda d: d.pop('alerts')), changed(lambda d: d.update(alerts={'a': 1}))],
-            'alerts[0]': [changed(lambda d: d['alerts'].__setitem__(0, 'InstanceDown')),
-                          changed(lambda d: d['alerts'][0].update(fingerprint='', labels={}))],
+            'alerts[0]': [
+                changed(lambda d: d['alerts'].__setitem__(0, 'InstanceDown')),
+                changed(lambda d: d['alerts'][0].update(fingerprint='', labels={})),
+            ],
             'alerts[0].status': [changed(lambda d: d['alerts'][0].update(status='exploded'))],
             'alerts[2].labels': [changed(lambda d: d['alerts'][2].update(labels=['job', 'node']))],
             'alerts[0].labels.instance': [changed(lambda d: d['alerts'][0]['labels'].update(instance={'h': 1}))],
-            'alerts[0].endsAt': [changed(lambda d: d['alerts'][0].update(endsAt='2023-02-30T00:00:00Z')),
-                                 changed(lambda d: d['alerts'][0].update(endsAt='9999-12-31T23:59:59-23:00'))],
+            'alerts[0].endsAt': [
+                changed(lambda d: d['alerts'][0].update(endsAt='2023-02-30T00:00:00Z')),
+                changed(lambda d: d['alerts'][0].update(endsAt='9999-12-31T23:59:59-23:00')),
+            ],
             'alerts[0].fingerprint': [changed(lambda d: d['alerts'][0].update(fingerprint='f' * 300))],
             'status': [changed(lambda d: d.update(status='pending'))],
             'version': [changed(lambda d: d.update(version='3'))],
@@ -287,16 +303,17 @@ class AlertmanagerTest(ReceiverTestCase):
         self.assertEqual(response.data['received'], 0)
 
     def test_nul_characters_and_lone_surrogates_are_stored_not_fatal(self):
-        body = (b'{"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": '
-                b'{"alertname": "Odd\\u0000name", "instance": "web-01\\ud800"}, "annotations": {"summary": '
-                b'"x\\u0000y"}, "fingerprint": "odd"}]}')
+        body = (
+            b'{"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": '
+            b'{"alertname": "Odd\\u0000name", "instance": "web-01\\ud800"}, "annotations": {"summary": '
+            b'"x\\u0000y"}, "fingerprint": "odd"}]}'
+        )
         response = self.post('alertmanager', body)
         self.assertEqual(response.status_code, 200, response.data)
         self.assertEqual(Event.objects.get().message, 'Odd\ufffdname: x\ufffdy')
 
 
 class GrafanaTest(ReceiverTestCase):
-
     def test_mixed_notification_keeps_each_alerts_status(self):
         response = self.post_file('grafana', 'grafana-unified-mixed.json')
         self.assertEqual(response.status_code, 200, response.data)
@@ -325,8 +342,9 @@ class GrafanaTest(ReceiverTestCase):
         self.assertEqual(Incident.objects.get().title, 'Service disruption affecting checkout')
 
     def test_put_is_accepted_as_grafana_may_use_it(self):
-        response = self.client.put(URL.format('grafana'), payload('grafana-firing-with-values.json'), format='json',
-                                   **self.header)
+        response = self.client.put(
+            URL.format('grafana'), payload('grafana-firing-with-values.json'), format='json', **self.header
+        )
         self.assertEqual(response.status_code, 200, response.data)
         self.assertEqual(Event.objects.count(), 1)
 
@@ -343,7 +361,6 @@ class GrafanaTest(ReceiverTestCase):
 
 
 class PagerDutyTest(ReceiverTestCase):
-
     def test_checkmk_trigger_with_context_becomes_an_event_on_its_host(self):
         data = payload('pagerduty-v2-checkmk-trigger.json')
         response = self.post('pagerduty', data)
@@ -351,8 +368,9 @@ class PagerDutyTest(ReceiverTestCase):
         self.assertEqual((response.data['status'], response.data['dedup_key']), ('success', 'first/site1:192.0.2.1'))
         event = Event.objects.get()
         self.assertEqual(event.event_source.name, 'Check_MK')  # the client that raised it
-        self.assertEqual((event.status, event.criticallity, event.message),
-                         ('triggered', 'critical', 'CRITICAL: first on site1'))
+        self.assertEqual(
+            (event.status, event.criticallity, event.message), ('triggered', 'critical', 'CRITICAL: first on site1')
+        )
         self.assertEqual(object_of(event), 'device:site1')  # custom_details.host
         self.assertEqual(event.raw, data)  # the monitoring context is kept with it
         self.assertEqual(response.data['incidents'], list(event.incidents.values_list('pk', flat=True)))
@@ -375,8 +393,10 @@ class PagerDutyTest(ReceiverTestCase):
         acknowledged = self.post_file('pagerduty', 'pagerduty-v2-acknowledge.json')
         self.assertEqual((acknowledged.status_code, acknowledged.data['updated']), (202, 1))
         event.refresh_from_db()
-        self.assertEqual((event.status, event.message, event.criticallity),
-                         ('triggered', 'Disk /var on db-01.example.net is 95% full', 'high'))
+        self.assertEqual(
+            (event.status, event.message, event.criticallity),
+            ('triggered', 'Disk /var on db-01.example.net is 95% full', 'high'),
+        )
         self.assertEqual(object_of(event), 'device:db-01.example.net')
         resolved = self.post_file('pagerduty', 'pagerduty-v2-resolve.json')
         self.assertEqual(resolved.status_code, 202)
@@ -407,8 +427,9 @@ class PagerDutyTest(ReceiverTestCase):
         response = self.post_file('pagerduty', 'checkmk-pagerduty-recovery.json')
         self.assertEqual((response.status_code, response.data['updated']), (202, 1))
         event = Event.objects.get()
-        self.assertEqual((event.status, event.message, object_of(event)),
-                         ('ok', 'OK: HTTP shop on site1', 'device:site1'))
+        self.assertEqual(
+            (event.status, event.message, object_of(event)), ('ok', 'OK: HTTP shop on site1', 'device:site1')
+        )
         incident.refresh_from_db()
         self.assertEqual(incident.status, 'resolved')
 
@@ -437,16 +458,22 @@ class PagerDutyTest(ReceiverTestCase):
 
 
 class GenericTest(ReceiverTestCase):
-
     def test_one_alert_with_an_explicit_object(self):
-        alert = {'source': 'zabbix', 'dedup_id': 'problem-4711', 'status': 'triggered', 'severity': 'disaster',
-                 'message': 'Disk /var is 95% full', 'object': 'device:web-01',
-                 'starts_at': '2026-12-04T10:00:00+01:00'}
+        alert = {
+            'source': 'zabbix',
+            'dedup_id': 'problem-4711',
+            'status': 'triggered',
+            'severity': 'disaster',
+            'message': 'Disk /var is 95% full',
+            'object': 'device:web-01',
+            'starts_at': '2026-12-04T10:00:00+01:00',
+        }
         response = self.post('generic', alert)
         self.assertEqual(response.status_code, 200, response.data)
         event = Event.objects.get()
-        self.assertEqual((event.event_source.name, event.dedup_id, event.criticallity), ('zabbix', 'problem-4711',
-                                                                                         'critical'))
+        self.assertEqual(
+            (event.event_source.name, event.dedup_id, event.criticallity), ('zabbix', 'problem-4711', 'critical')
+        )
         self.assertEqual(object_of(event), 'device:WEB-01')
         self.assertEqual(event.starts_at, datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
         self.assertEqual(event.raw, alert)
@@ -454,23 +481,40 @@ class GenericTest(ReceiverTestCase):
 
     def test_a_batch_with_labels_ids_and_unknown_objects(self):
         db = self.objects['device:db-01.example.net']
-        batch = {'source': 'scripts', 'alerts': [
-            {'dedup_id': 'a', 'labels': {'hostname': 'DB-01'}, 'message': 'short name of an FQDN device'},
-            {'dedup_id': 'b', 'object': {'kind': 'device', 'id': db.pk}, 'severity': 'info'},
-            {'dedup_id': 'c', 'object': {'type': 'virtualization.cluster', 'name': 'prod-cluster'}},
-            {'dedup_id': 'd', 'object': 'service:Queue Service', 'source': 'other'},
-            {'dedup_id': 'e', 'object': 'device:ghost-07', 'labels': {'host': 'ghost-07.example.net'}},
-            {'dedup_id': 'f', 'labels': {'host': 'ghost-08'}, 'status': 'resolved', 'ends_at': '0001-01-01T00:00:00Z'},
-        ]}
+        batch = {
+            'source': 'scripts',
+            'alerts': [
+                {'dedup_id': 'a', 'labels': {'hostname': 'DB-01'}, 'message': 'short name of an FQDN device'},
+                {'dedup_id': 'b', 'object': {'kind': 'device', 'id': db.pk}, 'severity': 'info'},
+                {'dedup_id': 'c', 'object': {'type': 'virtualization.cluster', 'name': 'prod-cluster'}},
+                {'dedup_id': 'd', 'object': 'service:Queue Service', 'source': 'other'},
+                {'dedup_id': 'e', 'object': 'device:ghost-07', 'labels': {'host': 'ghost-07.example.net'}},
+                {
+                    'dedup_id': 'f',
+                    'labels': {'host': 'ghost-08'},
+                    'status': 'resolved',
+                    'ends_at': '0001-01-01T00:00:00Z',
+                },
+            ],
+        }
         response = self.post('generic', batch)
         self.assertEqual(response.status_code, 200, response.data)
         events = events_by_dedup()
-        self.assertEqual({k: object_of(e) for k, e in events.items()}, {
-            'a': 'device:db-01.example.net', 'b': 'device:db-01.example.net', 'c': 'cluster:prod-cluster',
-            'd': 'technicalservice:Queue Service', 'e': 'device:ghost-07', 'f': 'host:ghost-08',
-        })
-        self.assertEqual({k: e.event_source.name for k, e in events.items()},
-                         {'a': 'scripts', 'b': 'scripts', 'c': 'scripts', 'd': 'other', 'e': 'scripts', 'f': 'scripts'})
+        self.assertEqual(
+            {k: object_of(e) for k, e in events.items()},
+            {
+                'a': 'device:db-01.example.net',
+                'b': 'device:db-01.example.net',
+                'c': 'cluster:prod-cluster',
+                'd': 'technicalservice:Queue Service',
+                'e': 'device:ghost-07',
+                'f': 'host:ghost-08',
+            },
+        )
+        self.assertEqual(
+            {k: e.event_source.name for k, e in events.items()},
+            {'a': 'scripts', 'b': 'scripts', 'c': 'scripts', 'd': 'other', 'e': 'scripts', 'f': 'scripts'},
+        )
         self.assertEqual((events['f'].status, events['f'].ends_at), ('ok', None))
         self.assertEqual(response.data['unmapped'], 2)
 
@@ -478,8 +522,10 @@ class GenericTest(ReceiverTestCase):
         response = self.post('generic', [{'labels': {'device': 'site1', 'alertname': 'Reboot'}}])
         self.assertEqual(response.status_code, 200, response.data)
         event = Event.objects.get()
-        self.assertEqual((event.event_source.name, event.status, event.criticallity, event.message),
-                         ('generic', 'triggered', 'warning', 'Reboot'))
+        self.assertEqual(
+            (event.event_source.name, event.status, event.criticallity, event.message),
+            ('generic', 'triggered', 'warning', 'Reboot'),
+        )
         self.assertTrue(event.dedup_id.startswith('labels-'))
 
     def test_event_time_orders_notifications(self):
@@ -495,7 +541,7 @@ class GenericTest(ReceiverTestCase):
             'dedup_id': {'message': 'nothing identifies me'},
             'object': {'dedup_id': 'x', 'object': 'WEB-01'},
             'object.kind': {'dedup_id': 'x', 'object': {'kind': 'rack', 'name': 'r1'}},
-            'object.id': {'dedup_id': 'x', 'object': {'kind': 'device', 'id': 2 ** 70}},
+            'object.id': {'dedup_id': 'x', 'object': {'kind': 'device', 'id': 2**70}},
             'alerts[1].starts_at': {'alerts': [{'dedup_id': 'a'}, {'dedup_id': 'b', 'starts_at': 'soon'}]},
             'source': {'dedup_id': 'x', 'source': ''},
         }
@@ -536,20 +582,44 @@ class NeverServerErrorTest(ReceiverTestCase):
     def test_alertmanager(self):
         group = payload('alertmanager-icmp-hosts-firing.json')
         group['alerts'] = group['alerts'][:1]
-        paths = [('status',), ('alerts', 0, 'status'), ('alerts', 0, 'startsAt'), ('alerts', 0, 'endsAt'),
-                 ('alerts', 0, 'annotations'), ('alerts', 0, 'labels', 'instance'), ('alerts', 0, 'labels', 'severity'),
-                 ('alerts', 0, 'labels', 'alertname'), ('alerts', 0, 'fingerprint')]
+        paths = [
+            ('status',),
+            ('alerts', 0, 'status'),
+            ('alerts', 0, 'startsAt'),
+            ('alerts', 0, 'endsAt'),
+            ('alerts', 0, 'annotations'),
+            ('alerts', 0, 'labels', 'instance'),
+            ('alerts', 0, 'labels', 'severity'),
+            ('alerts', 0, 'labels', 'alertname'),
+            ('alerts', 0, 'fingerprint'),
+        ]
         self.assertEqual(self.mangle('alertmanager', group, paths) - {200, 400}, set())
 
     def test_pagerduty(self):
         event = payload('pagerduty-v2-trigger.json')
-        paths = [('event_action',), ('dedup_key',), ('client',), ('payload', 'source'), ('payload', 'summary'),
-                 ('payload', 'timestamp'), ('payload', 'custom_details')]
+        paths = [
+            ('event_action',),
+            ('dedup_key',),
+            ('client',),
+            ('payload', 'source'),
+            ('payload', 'summary'),
+            ('payload', 'timestamp'),
+            ('payload', 'custom_details'),
+        ]
         self.assertEqual(self.mangle('pagerduty', event, paths) - {202, 400}, set())
 
     def test_generic(self):
-        alert = {'source': 'zabbix', 'dedup_id': 'p-1', 'status': 'triggered', 'severity': 'high', 'message': 'm',
-                 'labels': {'host': 'web-01:9100'}, 'object': 'device:WEB-01', 'starts_at': '2026-12-04T10:00:00Z',
-                 'ends_at': '', 'event_time': '2026-12-04T10:00:01Z'}
+        alert = {
+            'source': 'zabbix',
+            'dedup_id': 'p-1',
+            'status': 'triggered',
+            'severity': 'high',
+            'message': 'm',
+            'labels': {'host': 'web-01:9100'},
+            'object': 'device:WEB-01',
+            'starts_at': '2026-12-04T10:00:00Z',
+            'ends_at': '',
+            'event_time': '2026-12-04T10:00:01Z',
+        }
         paths = [('source',), ('dedup_id',), ('message',), ('labels', 'host'), ('object',), ('event_time',)]
         self.assertEqual(self.mangle('generic', alert, paths) - {200, 400}, set())

@@ -9,7 +9,6 @@ from drf_spectacular.generators import SchemaGenerator
 
 @override_settings(ROOT_URLCONF='tests.receivers.urls')
 class SchemaTest(SimpleTestCase):
-
     def test_schema_lists_the_receivers_without_warnings(self):
         from tests.receivers.urls import urlpatterns
 

@@ -3,6 +3,7 @@ so these tests run whether or not that file includes ``receiver_urls`` yet."""
 
 from django.conf import settings
 from django.urls import include, path
+
 from netbox.urls import urlpatterns as netbox_urlpatterns
 
 from business_application.api.receiver_urls import urlpatterns as receiver_urlpatterns
