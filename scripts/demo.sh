@@ -84,6 +84,12 @@ quoted() {
     mv "$DEMO_ENV.tmp" "$DEMO_ENV"
 )
 
+# NetBox draws rack elevations with a stylesheet it reads from STATIC_ROOT, so collect once.
+if [[ ! -f $NETBOX_ROOT/static/rack_elevation.css ]]; then
+    nba_log 'collecting static files (once)'
+    "$NBA_VENV/bin/netbox" collectstatic --no-input >"$NBA_LOG_DIR/collectstatic.log" 2>&1
+fi
+
 if nba_runserver_running; then
     nba_log "reusing NetBox on $NETBOX_URL (pid $(<"$NBA_RUNSERVER_PID"))"
 else

@@ -6,6 +6,8 @@ self-dependencies; devices, switches and cables; clusters, hosts and VMs) and ra
 replays each stream on both backends and compares every decision the report shows.
 """
 
+import copy
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -143,3 +145,28 @@ def test_prop_no_occurrence_in_two_incidents_and_resolved_means_all_cleared(scen
     for alert in run.store.alerts.values():
         if alert.incident is not None:
             assert run.store.incidents[alert.incident].member(alert.key, alert.occurrence) is not None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_prop_an_unrelated_part_of_the_map_changes_no_decision(scenario):
+    """Adding a disconnected island (its own services, devices, VMs and a cluster) leaves every incident as it was."""
+    island = copy.deepcopy(scenario)
+    island.services += [{'name': 'island-svc', 'type': 'technical'}, {'name': 'island-db', 'type': 'technical'}]
+    island.dependencies.append({'service': 'island-svc', 'depends_on': 'island-db', 'type': 'normal', 'name': ''})
+    island.clusters.append({'name': 'island-cl', 'services': ['island-db']})
+    island.devices += [
+        {
+            'name': 'island-sw',
+            'role': 'switch',
+            'services': [],
+            'cluster': '',
+            'links': ['island-hv'],
+            'primary_ip': '',
+        },
+        {'name': 'island-hv', 'role': 'server', 'services': [], 'cluster': 'island-cl', 'links': [], 'primary_ip': ''},
+    ]
+    island.vms.append(
+        {'name': 'island-vm', 'services': ['island-svc'], 'cluster': 'island-cl', 'host': 'island-hv', 'primary_ip': ''}
+    )
+    assert decisions(run_scenario(island, backend='rust')) == decisions(run_scenario(scenario, backend='rust'))
