@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection, transaction
+from django.db import transaction
 from django.http.request import RawPostDataException, UnreadablePostError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -30,9 +30,7 @@ from netbox.api.authentication import TokenPermissions
 from ..models import Event, EventSource, IncidentEvent
 from ..receivers import alertmanager, generic, grafana, pagerduty
 from ..receivers.common import MAX_BODY_BYTES, PayloadError, load_json, source_name
-from ..services import intake
-from ..services.graph_loader import current_map
-from ..services.incident_service import LOCK_NAMESPACE, lock_key
+from ..services import incident_service, intake
 
 __all__ = (
     'AlertmanagerReceiverView',
@@ -90,35 +88,16 @@ def read_body(request, limit=MAX_BODY_BYTES):
 
 
 def lock_decisions(alerts):
-    """Take the decision locks of every alert of a request at once, in ascending order, before any
-    event row is locked.
-
-    Each event's decision takes its map component's advisory lock (``incident_service.lock_key``)
-    when it is saved, after ``ingest`` locked its row. Two requests carrying overlapping alerts in
-    different orders (the replicas of an Alertmanager cluster deliver the same group) would
-    otherwise each hold what the other waits for, and PostgreSQL would abort one as a deadlock.
-    Transaction-level advisory locks are re-entrant, so the decisions take them again at no cost.
-    """
-    service_map = current_map()
-    keys = sorted(
+    """Take the decision locks of every alert of a request at once, before any event row is locked
+    (see ``incident_service.lock_decisions``)."""
+    incident_service.lock_decisions(
         {
-            lock_key(
-                service_map,
-                {
-                    'content_type_id': alert.content_type.pk if alert.content_type is not None else None,
-                    'object_id': alert.object_id,
-                    'unmapped_label': alert.unmapped_label,
-                },
-            )
-            for alert in alerts
+            'content_type_id': alert.content_type.pk if alert.content_type is not None else None,
+            'object_id': alert.object_id,
+            'unmapped_label': alert.unmapped_label,
         }
+        for alert in alerts
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            'SELECT count(pg_advisory_xact_lock(%s, key)) '
-            'FROM (SELECT unnest(%s::integer[]) AS key ORDER BY 1) AS keys',
-            [LOCK_NAMESPACE, keys],
-        )
 
 
 _SOURCE_PARAMETER = OpenApiParameter(

@@ -25,7 +25,7 @@ from ..models import (
     ServiceDependency,
     TechnicalService,
 )
-from ..services import intake
+from ..services import incident_service, intake
 
 __all__ = (
     'BusinessApplicationSerializer',
@@ -302,6 +302,16 @@ class EventSerializer(NetBoxModelSerializer):
     def create(self, validated_data):
         """Create the event, or update the stored alert with the same event_source and dedup_id."""
         self.upserted = False
+        content_type = validated_data.get('content_type')
+        incident_service.lock_decisions(
+            [
+                {
+                    'content_type_id': content_type.pk if content_type is not None else None,
+                    'object_id': validated_data.get('object_id'),
+                    'unmapped_label': validated_data.get('unmapped_label', ''),
+                }
+            ]
+        )
         existing = intake.find_event(validated_data.get('event_source'), validated_data.get('dedup_id'), lock=True)
         if existing is None:
             validated_data.setdefault('event_time', intake.event_time_of(validated_data))

@@ -2,7 +2,7 @@ from django.urls import path
 
 from netbox.api.routers import NetBoxRouter
 
-from . import automation, views
+from . import automation, receiver_urls, views
 
 app_name = 'business_application-api'
 
@@ -23,5 +23,6 @@ urlpatterns = [
         name='automation-process-unprocessed',
     ),
     path('incident-automation/status/', automation.StatusView.as_view(), name='automation-status'),
+    *receiver_urls.urlpatterns,
     *router.urls,
 ]

@@ -24,7 +24,14 @@ from ..settings import get_settings
 from . import clock
 from .graph_loader import MODEL_KINDS, current_map, node_of
 
-__all__ = ('LOCK_NAMESPACE', 'DjangoStore', 'IncidentAutoCreationService', 'process_event')
+__all__ = (
+    'LOCK_NAMESPACE',
+    'DjangoStore',
+    'IncidentAutoCreationService',
+    'lock_decisions',
+    'lock_key',
+    'process_event',
+)
 
 logger = logging.getLogger('business_application.services.incident_service')
 
@@ -348,6 +355,23 @@ def lock_key(service_map, event_row):
         return service_map.component(node)
     label = event_row['unmapped_label'] or f'{event_row["content_type_id"]}:{event_row["object_id"]}'
     return -1 - (zlib.crc32(label.encode()) & 0x7FFFFFFF)
+
+
+def lock_decisions(rows):
+    """Take the decision locks of several events at once, ascending, before any event row is locked.
+
+    ``rows`` are dicts with ``content_type_id``, ``object_id`` and ``unmapped_label``. Every path
+    that locks event rows (the REST upsert, the receivers) calls this first, so locks are always
+    taken advisory-then-row and two requests with overlapping alerts cannot deadlock. The locks are
+    transaction-level and re-entrant: ``process_event`` takes them again at no cost.
+    """
+    service_map = current_map()
+    keys = sorted({lock_key(service_map, row) for row in rows})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT count(pg_advisory_xact_lock(%s, key)) FROM (SELECT unnest(%s::integer[]) AS key ORDER BY 1) AS k',
+            [LOCK_NAMESPACE, keys],
+        )
 
 
 def process_event(event_id, now=None, settings=None):

@@ -97,6 +97,16 @@ def ingest(alerts, create_sources=False):
                         raise UnknownSourceError(alert.source)
                     source, _ = EventSource.objects.get_or_create(name=alert.source)
                 sources[alert.source] = source
+        from .incident_service import lock_decisions
+
+        lock_decisions(
+            {
+                'content_type_id': getattr(a.content_type, 'pk', None),
+                'object_id': a.object_id,
+                'unmapped_label': a.unmapped_label,
+            }
+            for a in alerts
+        )
         for alert in alerts:
             results.append(_store(alert, sources[alert.source]))
     return results
