@@ -11,6 +11,7 @@ the same events are updated, not duplicated.
 """
 
 import argparse
+import json
 import shlex
 import sys
 import time
@@ -172,6 +173,74 @@ def print_incidents(incidents, url):
         print(f'{"":>32}{url}/plugins/business-application/incidents/{incident["id"]}/')
 
 
+RECEIVER_SAMPLES = (
+    ('alertmanager-grouped-firing.json', 'alerts/alertmanager/', 'prometheus'),
+    ('alertmanager-icmp-hosts-firing.json', 'alerts/alertmanager/', 'blackbox'),
+    ('grafana-unified-mixed.json', 'alerts/grafana/', 'grafana'),
+    ('pagerduty-v2-checkmk-trigger.json', 'alerts/pagerduty/', 'checkmk'),
+)
+
+
+def alertmanager_group(demo_map):
+    """A webhook (version 4) group as Alertmanager sends it, about the VMs of one demo service: the
+    receiver maps each `instance` label (host:port) to its VM."""
+    carriers = {}
+    for vm in demo_map['graph']['vms']:
+        for service in vm['services']:
+            carriers.setdefault(service, []).append(vm['name'])
+    shared = [name for name, vms in sorted(carriers.items()) if len(vms) >= 2]
+    service = next((name for name in shared if '-ap-' in name), shared[0])
+    starts = (datetime.now(UTC) - timedelta(minutes=2)).isoformat(timespec='microseconds').replace('+00:00', 'Z')
+    alerts = [
+        {
+            'status': 'firing',
+            'labels': {'alertname': 'HighErrorRate', 'instance': f'{vm}:9100', 'job': service, 'severity': 'critical'},
+            'annotations': {'summary': f'{vm}: more than 5% of requests fail'},
+            'startsAt': starts,
+            'endsAt': '0001-01-01T00:00:00Z',
+            'generatorURL': '',
+            'fingerprint': f'demo-{vm}',
+        }
+        for vm in carriers[service][:3]
+    ]
+    return {
+        'version': '4',
+        'status': 'firing',
+        'receiver': 'netbox',
+        'groupKey': f'{{}}:{{job="{service}"}}',
+        'truncatedAlerts': 0,
+        'groupLabels': {'job': service},
+        'commonLabels': {'job': service},
+        'commonAnnotations': {},
+        'externalURL': '',
+        'alerts': alerts,
+    }
+
+
+def post_to_receivers(client, demo_map):
+    """The native receiver path: a live Alertmanager group about demo VMs, then the bundled real payloads."""
+    data = Path(__file__).resolve().parent.parent / 'business_application' / 'demo' / 'data' / 'alerts'
+    deliveries = [('generated Alertmanager group', 'alerts/alertmanager/', 'prometheus', alertmanager_group(demo_map))]
+    for name, path, source in RECEIVER_SAMPLES:
+        deliveries.append((name, path, source, json.loads((data / name).read_text(encoding='utf-8'))))
+    print('Posting to the native receivers:')
+    events = set()
+    for name, path, source, body in deliveries:
+        response = client.post(f'{PLUGIN_API}{path}?source={source}', body, check=False)
+        if response.status_code >= 400:
+            print(f'  {name} -> {path}: {response.status_code} {response.text[:300]}', file=sys.stderr)
+            continue
+        answer = response.json()
+        events.update(event['id'] for event in answer.get('events', []))
+        print(
+            f'  {name} -> {path}: {response.status_code}, {answer.get("received", 0)} alerts, '
+            f'{answer.get("created", 0)} new and {answer.get("updated", 0)} updated events '
+            f'({answer.get("unmapped", 0)} unmapped), incidents {answer.get("incidents", [])}'
+        )
+    print()
+    return events
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description='Post the demo alert burst and print the incidents.')
     parser.add_argument(
@@ -208,6 +277,7 @@ def main(argv=None):
         + ')'
     )
 
+    events |= post_to_receivers(client, generate(args.seed))
     incidents, merged = burst_incidents(client, events, wall)
     print(
         f'  {len(alerts)} notifications -> {len(events)} distinct alerts -> {len(incidents)} incidents'
