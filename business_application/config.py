@@ -139,8 +139,11 @@ def check_incident_automation_health():
     queue = queue_status()
     if 'error' in queue:
         issues.append(f'the task queue cannot be reached: {queue["error"]}')
-    elif settings is not None and settings.async_processing and not queue['workers']:
-        issues.append('asynchronous processing is on but no RQ worker is running (start `netbox rqworker`)')
+    elif not queue['workers'] and (sum(queue['depth'].values()) or (settings and settings.async_processing)):
+        issues.append(
+            f'{sum(queue["depth"].values())} jobs wait in the queue but no RQ worker is running '
+            '(start `netbox rqworker`)'
+        )
 
     unprocessed = Event.objects.exclude(processed_status=F('status')).count()
     if unprocessed:

@@ -14,6 +14,7 @@ import urllib.request
 
 from django.db import transaction
 
+from .choices import IncidentStatusChoices
 from .settings import get_settings
 
 __all__ = ('ACTIONS', 'NotificationError', 'build_payload', 'notify', 'send_notification')
@@ -122,6 +123,9 @@ def send_notification(incident_id, action, url):
     incident = Incident.objects.filter(pk=incident_id).first()
     if incident is None:
         return 'incident deleted'
+    if action == 'updated' and incident.status in IncidentStatusChoices.DONE:
+        # A debounced update that ran after the incident resolved: its "resolved" notification says it all.
+        return 'superseded'
     body = json.dumps(build_payload(incident, action)).encode()
     request = urllib.request.Request(
         url,

@@ -97,6 +97,14 @@ else
     nba_runserver_start
 fi
 
+# Background jobs (process-unprocessed), notifications and asynchronous decisions run in a worker.
+if nba_rqworker_running; then
+    nba_log "reusing the RQ worker (pid $(<"$NBA_WORK/rqworker.pid"))"
+else
+    nba_log "starting an RQ worker (log: $NBA_LOG_DIR/rqworker.log)"
+    nba_rqworker_start
+fi
+
 nba_log 'posting the alert burst'
 "$NBA_PY" "$NBA_REPO/scripts/demo_alerts.py" --env "$DEMO_ENV" --seed "$DEMO_SEED"
 

@@ -173,10 +173,12 @@ def print_incidents(incidents, url):
         print(f'{"":>32}{url}/plugins/business-application/incidents/{incident["id"]}/')
 
 
+# Posted exactly as docs/receivers.md's curl calls post them, so trying those by hand afterwards
+# updates these events instead of adding new ones.
 RECEIVER_SAMPLES = (
-    ('alertmanager-grouped-firing.json', 'alerts/alertmanager/', 'prometheus'),
-    ('alertmanager-icmp-hosts-firing.json', 'alerts/alertmanager/', 'blackbox'),
-    ('grafana-unified-mixed.json', 'alerts/grafana/', 'grafana'),
+    ('alertmanager-grouped-firing.json', 'alerts/alertmanager/', ''),
+    ('alertmanager-icmp-hosts-firing.json', 'alerts/alertmanager/', ''),
+    ('grafana-unified-mixed.json', 'alerts/grafana/', ''),
     ('pagerduty-v2-checkmk-trigger.json', 'alerts/pagerduty/', 'checkmk'),
 )
 
@@ -226,7 +228,8 @@ def post_to_receivers(client, demo_map):
     print('Posting to the native receivers:')
     events = set()
     for name, path, source, body in deliveries:
-        response = client.post(f'{PLUGIN_API}{path}?source={source}', body, check=False)
+        query = f'?source={source}' if source else ''
+        response = client.post(f'{PLUGIN_API}{path}{query}', body, check=False)
         if response.status_code >= 400:
             print(f'  {name} -> {path}: {response.status_code} {response.text[:300]}', file=sys.stderr)
             continue

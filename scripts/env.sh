@@ -128,6 +128,29 @@ nba_runserver_start() {
     nba_die "runserver did not answer on 127.0.0.1:$NBA_WEB_PORT (log: $NBA_LOG_DIR/runserver.log)"
 }
 
+# Starts one `netbox rqworker` for NetBox's queues in the background (pid in .work/rqworker.pid, log
+# in .work/logs/rqworker.log): background jobs, notifications and asynchronous decisions need it.
+nba_rqworker_start() {
+    nba_rqworker_running && return 0
+    mkdir -p "$NBA_LOG_DIR"
+    nohup "$NBA_VENV/bin/netbox" rqworker high default low >"$NBA_LOG_DIR/rqworker.log" 2>&1 &
+    echo $! >"$NBA_WORK/rqworker.pid"
+}
+
+nba_rqworker_running() {
+    local pid
+    [[ -f $NBA_WORK/rqworker.pid ]] || return 1
+    pid=$(<"$NBA_WORK/rqworker.pid")
+    [[ $pid =~ ^[0-9]+$ ]] && grep -qa rqworker "/proc/$pid/cmdline" 2>/dev/null
+}
+
+nba_rqworker_stop() {
+    if nba_rqworker_running; then
+        kill "$(<"$NBA_WORK/rqworker.pid")" 2>/dev/null || true
+    fi
+    rm -f "$NBA_WORK/rqworker.pid"
+}
+
 nba_runserver_running() {
     local pid
     [[ -f $NBA_RUNSERVER_PID ]] || return 1

@@ -168,11 +168,13 @@ case ${1:-} in
         start_redis
         ;;
     stop)
+        nba_rqworker_stop
         nba_runserver_stop
         stop_redis
         stop_pg
         ;;
     restart)
+        nba_rqworker_stop
         nba_runserver_stop
         stop_redis
         stop_pg

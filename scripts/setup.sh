@@ -204,7 +204,9 @@ LOGGING = {
     'handlers': {
         'business_application_file': {
             'class': 'logging.handlers.WatchedFileHandler',
-            'filename': '$NBA_LOG_DIR/business_application.log',
+            # Test runs log beside the dev instance's log, not into it.
+            'filename': '$NBA_LOG_DIR/business_application-test.log' if _TESTING
+            else '$NBA_LOG_DIR/business_application.log',
             'formatter': 'plain',
             'level': 'INFO',
         },

@@ -13,7 +13,14 @@ from ..models import Event, Incident, IncidentEvent, IncidentTimelineEntry
 from . import clock
 from .incident_service import process_event
 
-__all__ = ('Summary', 'archive_resolved', 'detach_for_recorrelation', 'process_events', 'unprocessed_events')
+__all__ = (
+    'Summary',
+    'archive_resolved',
+    'detach_for_recorrelation',
+    'point_to_successors',
+    'process_events',
+    'unprocessed_events',
+)
 
 logger = logging.getLogger('business_application.services.automation')
 
@@ -72,16 +79,19 @@ def detach_for_recorrelation(event_ids):
     """Take the given events out of the incidents the correlator made, so they can be decided afresh.
 
     Incidents made by hand keep their events. An automatic incident left with no member is closed
-    (never left open and empty) with a timeline entry saying why. Returns the number of incidents closed.
+    (never left open and empty). Returns the closed incidents and, for each, the events it held, so
+    that ``point_to_successors`` can say where they went once they are decided again.
     """
     now = clock.now()
     with transaction.atomic():
         memberships = IncidentEvent.objects.filter(event_id__in=event_ids, incident__auto_created=True)
-        touched = set(memberships.values_list('incident_id', flat=True))
+        former = collections.defaultdict(list)
+        for incident_id, event_id in memberships.values_list('incident_id', 'event_id'):
+            former[incident_id].append(event_id)
         memberships.delete()
         Event.objects.filter(pk__in=event_ids).update(processed_status='', cleared_at=None)
         emptied = list(
-            Incident.objects.filter(pk__in=touched, memberships__isnull=True)
+            Incident.objects.filter(pk__in=former, memberships__isnull=True)
             .exclude(status=IncidentStatusChoices.CLOSED)
             .values_list('pk', flat=True)
         )
@@ -97,7 +107,31 @@ def detach_for_recorrelation(event_ids):
                 for pk in emptied
             ]
         )
-    return len(emptied)
+    return {pk: former[pk] for pk in emptied}
+
+
+def point_to_successors(closed):
+    """Point each incident closed by re-correlation at the incident that now holds most of its events."""
+    now = clock.now()
+    for pk, event_ids in closed.items():
+        latest = {}
+        for event_id, occurrence, incident_id in IncidentEvent.objects.filter(event_id__in=event_ids).values_list(
+            'event_id', 'occurrence', 'incident_id'
+        ):
+            if occurrence >= latest.get(event_id, (0, None))[0]:
+                latest[event_id] = (occurrence, incident_id)
+        counts = collections.Counter(incident for _, incident in latest.values() if incident != pk)
+        if not counts:
+            continue
+        successor = min(counts, key=lambda incident: (-counts[incident], incident))
+        Incident.objects.filter(pk=pk).update(merged_into_id=successor)
+        IncidentTimelineEntry.objects.create(
+            incident_id=pk,
+            time=now,
+            kind='merged',
+            data={'into': successor},
+            message=f'Re-correlated: {counts[successor]} of its events are now in incident {successor}',
+        )
 
 
 def archive_resolved(hours, dry_run=False):

@@ -24,8 +24,10 @@ class MapImportError(ValueError):
 
 
 def _named(model, name, **fields):
-    obj, _ = model.objects.get_or_create(name=name, defaults={'slug': slugify(name)[:100] or 'x', **fields})
-    return obj
+    """The object of this name (or of its slug, as NetBox keeps slugs unique), created when missing."""
+    slug = slugify(name)[:100] or 'x'
+    existing = model.objects.filter(slug=slug).first() or model.objects.filter(name__iexact=name).first()
+    return existing or model.objects.create(name=name, slug=slug, **fields)
 
 
 def import_map(scenario, site_name='business-application-scenarios', strict=True):

@@ -79,6 +79,8 @@ class ProcessIncidentsCommandTest(TestCase):
             run('--hours=0')
         with self.assertRaisesMessage(CommandError, '--force-correlate only applies'):
             run('--mode=process', '--force-correlate')
+        with self.assertRaisesMessage(CommandError, 'cannot be combined with --mode=cleanup'):
+            run('--mode=cleanup', '--event-id=1')
 
     def test_force_correlate_redecides_without_leaving_empty_open_incidents(self):
         store_events(self.objects, 'DB-PROD-01', 'WEB-APP-01')
@@ -90,6 +92,9 @@ class ProcessIncidentsCommandTest(TestCase):
         first.refresh_from_db()
         self.assertEqual(first.status, 'closed')
         self.assertEqual(first.memberships.count(), 0)
+        successor = Incident.objects.filter(status='new').order_by('pk').first()
+        self.assertEqual(first.merged_into_id, successor.pk, 'the closed incident says where its events went')
+        self.assertTrue(first.timeline.filter(kind='merged', data__into=successor.pk).exists())
         self.assertEqual(Incident.objects.filter(status='new').count(), 2)
         self.assertFalse(
             Incident.objects.filter(status__in=('new', 'investigating'), memberships__isnull=True).exists()

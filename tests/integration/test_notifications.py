@@ -119,3 +119,17 @@ class NotificationQueueTest(TestCase):
         with self.captureOnCommitCallbacks(execute=True):
             fire(self.objects, 'DB-PROD-01')
         self.assertEqual(self.queue.count, 0)
+
+
+class StaleUpdateTest(TestCase):
+    def test_an_update_that_runs_after_resolution_is_not_sent(self):
+        objects = build(DATABASE_OUTAGE)
+        with WebhookServer() as server, override_settings(BUSINESS_APP_NOTIFICATION_WEBHOOKS=[server.url]):
+            event = fire(objects, 'DB-PROD-01')
+            event.status = 'ok'
+            event.save()
+            incident = Incident.objects.get()
+            self.assertEqual(incident.status, 'resolved')
+            self.assertEqual(notifications.send_notification(incident.pk, 'updated', server.url), 'superseded')
+            self.assertEqual(notifications.send_notification(incident.pk, 'resolved', server.url), 200)
+        self.assertEqual([payload['action'] for payload in server.received], ['resolved'])

@@ -53,3 +53,23 @@ def test_netbox_and_replay_tool_decide_alike(path, backend):
     assert {e['ref']: e['incident'] is None for e in in_netbox['events']} == {
         e['ref']: e['incident'] is None for e in in_memory['events']
     }
+
+
+@pytest.mark.django_db
+def test_replay_scenario_reuses_roles_netbox_already_has_by_slug():
+    from dcim.models import DeviceRole
+
+    DeviceRole.objects.create(name='Server', slug='server', color='9e9e9e')
+    report = replay_in_netbox(GUIDE[0], 'rust')
+    assert report['comparison']['matched']
+
+
+@pytest.mark.django_db
+def test_replay_scenario_refuses_a_database_holding_the_same_names_with_one_line():
+    from django.core.management.base import CommandError
+
+    from business_application.models import TechnicalService
+
+    TechnicalService.objects.create(name='Database Service')
+    with pytest.raises(CommandError, match='NetBox already holds service:Database Service'):
+        call_command('replay_scenario', str(GUIDE[0]), stdout=io.StringIO())

@@ -20,9 +20,14 @@ from .maps import DATABASE_OUTAGE, SWITCH_FAILURE, build
 def fire(objects, name, status='triggered', dedup=None, criticallity='critical', source=None, at=None):
     with clock.replay_clock(at or timezone.now()):
         return Event.objects.create(
-            message=f'{name} {status}', status=status, criticallity=criticallity, dedup_id=dedup or name,
-            content_type=ContentType.objects.get_for_model(Device), object_id=objects[f'device:{name}'].pk,
-            event_source=source, last_seen_at=at or timezone.now(),
+            message=f'{name} {status}',
+            status=status,
+            criticallity=criticallity,
+            dedup_id=dedup or name,
+            content_type=ContentType.objects.get_for_model(Device),
+            object_id=objects[f'device:{name}'].pk,
+            event_source=source,
+            last_seen_at=at or timezone.now(),
         )
 
 
@@ -36,15 +41,22 @@ def update(event, status, at):
 
 class SettingSourcesTest(TestCase):
     def test_plugins_config_keys_are_read_with_or_without_the_prefix(self):
-        with override_settings(PLUGINS_CONFIG={'business_application': {
-            'correlation_threshold': 0.5, 'BUSINESS_APP_MAX_DEPENDENCY_DEPTH': 3,
-        }}):
+        with override_settings(
+            PLUGINS_CONFIG={
+                'business_application': {
+                    'correlation_threshold': 0.5,
+                    'BUSINESS_APP_MAX_DEPENDENCY_DEPTH': 3,
+                }
+            }
+        ):
             settings = validate()
         self.assertEqual((settings.correlation_threshold, settings.max_dependency_depth), (0.5, 3))
 
     def test_a_top_level_setting_wins_over_plugins_config(self):
-        with override_settings(PLUGINS_CONFIG={'business_application': {'correlation_threshold': 0.5}},
-                               BUSINESS_APP_CORRELATION_THRESHOLD=0.7):
+        with override_settings(
+            PLUGINS_CONFIG={'business_application': {'correlation_threshold': 0.5}},
+            BUSINESS_APP_CORRELATION_THRESHOLD=0.7,
+        ):
             self.assertEqual(get_settings().correlation_threshold, 0.7)
 
     def test_bad_values_stop_start_up_naming_the_setting(self):
@@ -106,9 +118,12 @@ class SettingEffectsTest(TestCase):
         queue = django_rq.get_queue('default')
         queue.empty()
         for enabled, expected in ((False, 0), (True, 1)):
-            with self.subTest(enabled=enabled), override_settings(
-                BUSINESS_APP_INCIDENT_NOTIFICATIONS_ENABLED=enabled,
-                BUSINESS_APP_NOTIFICATION_WEBHOOKS=['http://127.0.0.1:9/hook'],
+            with (
+                self.subTest(enabled=enabled),
+                override_settings(
+                    BUSINESS_APP_INCIDENT_NOTIFICATIONS_ENABLED=enabled,
+                    BUSINESS_APP_NOTIFICATION_WEBHOOKS=['http://127.0.0.1:9/hook'],
+                ),
             ):
                 Incident.objects.all().delete()
                 Event.objects.all().delete()

@@ -23,6 +23,7 @@ from business_application.services import clock
 from business_application.services.automation import (
     archive_resolved,
     detach_for_recorrelation,
+    point_to_successors,
     process_events,
     unprocessed_events,
 )
@@ -62,6 +63,8 @@ class Command(BaseCommand):
             raise CommandError(f'--hours must be between 1 and {24 * 365}, not {hours}')
         if options['force_correlate'] and options['mode'] != 'reprocess':
             raise CommandError('--force-correlate only applies to --mode=reprocess')
+        if options['event_id'] is not None and options['mode'] == 'cleanup':
+            raise CommandError('--event-id processes one event; it cannot be combined with --mode=cleanup')
         self.dry_run = options['dry_run']
         if options['event_id'] is not None:
             return self._run(self._one_event, options['event_id'])
@@ -116,12 +119,14 @@ class Command(BaseCommand):
             events = events.exclude(Exists(in_incident))
         ids = list(events.order_by('occurrence_started_at', 'event_time', 'pk').values_list('pk', flat=True))
         closed = detach_for_recorrelation(ids)
+        verb = 'would be' if self.dry_run else 'were'
         self.stdout.write(
             f'Re-correlating {len(ids)} triggered events from the last {hours} hours'
             f'{" (including those already in incidents)" if force else ""}; '
-            f'{closed} automatic incidents left empty were closed.'
+            f'{len(closed)} automatic incidents left empty {verb} closed.'
         )
         summary = process_events(ids, progress=self._progress, at_arrival=True)
+        point_to_successors(closed)
         self._report(summary)
         return summary
 
@@ -134,6 +139,8 @@ class Command(BaseCommand):
         )
 
     def _progress(self, done, total):
+        if not sys.stderr.isatty():
+            return
         if total >= 50 and (done % max(1, total // 50) == 0 or done == total):
             width = 30
             filled = width * done // total
