@@ -404,6 +404,12 @@ class IncidentSerializer(NetBoxModelSerializer):
         read_only_fields = ('root_cause_event', 'blast_radius', 'merged_into', 'auto_created', 'resolved_event_time')
         brief_fields = ('id', 'url', 'display', 'title', 'status', 'severity')
 
+    def update(self, instance, validated_data):
+        instance._edited_fields = {
+            name for name in validated_data if name not in ('tags', 'affected_services', 'custom_fields')
+        }
+        return super().update(instance, validated_data)
+
 
 class IncidentTimelineSerializer(serializers.Serializer):
     timeline = TimelineEntrySerializer(many=True, read_only=True)

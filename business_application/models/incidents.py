@@ -87,6 +87,16 @@ class Incident(NetBoxModel):
     def get_severity_color(self):
         return EventCrit.colors.get(self.severity)
 
+    def save(self, *args, **kwargs):
+        # An edit through the REST API writes only the fields it changed (see IncidentSerializer.update), so a
+        # person's PATCH of the description never rolls back the severity, title or root cause that the
+        # correlation service set a moment earlier with its own queryset updates.
+        edited = getattr(self, '_edited_fields', None)
+        if edited is not None and not self._state.adding and kwargs.get('update_fields') is None:
+            concrete = {f.name for f in self._meta.concrete_fields if not f.primary_key}
+            kwargs['update_fields'] = sorted((set(edited) & concrete) | {'last_updated', 'custom_field_data'})
+        super().save(*args, **kwargs)
+
     @property
     def is_open(self):
         return self.status in IncidentStatusChoices.OPEN

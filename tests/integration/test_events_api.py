@@ -133,3 +133,28 @@ class EventsAPITest(APITestCase):
             reverse('plugins-api:business_application-api:event-detail', args=[hidden.pk]), **self.header
         )
         self.assertEqual(detail.status_code, 404)
+
+
+class IncidentEditRaceTest(APITestCase):
+    model = Incident
+
+    def test_a_patch_with_a_stale_instance_keeps_what_the_correlator_wrote_meanwhile(self):
+        from rest_framework.test import APIRequestFactory
+
+        from business_application.api.serializers import IncidentSerializer
+
+        incident = Incident.objects.create(title='db slow', severity='warning', auto_created=True)
+        stale = Incident.objects.get(pk=incident.pk)
+        Incident.objects.filter(pk=incident.pk).update(severity='critical', title='Service disruption affecting db')
+        request = APIRequestFactory().patch('/')
+        request.user = self.user
+        serializer = IncidentSerializer(
+            stale, data={'description': 'DBA paged'}, partial=True, context={'request': request}
+        )
+        self.assertTrue(serializer.is_valid(), serializer.errors)
+        serializer.save()
+        incident.refresh_from_db()
+        self.assertEqual(
+            (incident.description, incident.severity, incident.title),
+            ('DBA paged', 'critical', 'Service disruption affecting db'),
+        )
