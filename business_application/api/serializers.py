@@ -299,19 +299,32 @@ class EventSerializer(NetBoxModelSerializer):
             data['custom_field_data'] = instance.custom_field_data
         return data
 
+    @staticmethod
+    def _lock_for(validated_data, existing=None):
+        """The decision locks of the alert as sent and as stored, taken before its row is locked."""
+        content_type = validated_data.get('content_type')
+        rows = [
+            {
+                'content_type_id': content_type.pk if content_type is not None else None,
+                'object_id': validated_data.get('object_id'),
+                'unmapped_label': validated_data.get('unmapped_label', ''),
+            }
+        ]
+        if existing is not None:
+            rows.append(
+                {
+                    'content_type_id': existing.content_type_id,
+                    'object_id': existing.object_id,
+                    'unmapped_label': existing.unmapped_label,
+                }
+            )
+        incident_service.lock_decisions(rows)
+
     def create(self, validated_data):
         """Create the event, or update the stored alert with the same event_source and dedup_id."""
         self.upserted = False
-        content_type = validated_data.get('content_type')
-        incident_service.lock_decisions(
-            [
-                {
-                    'content_type_id': content_type.pk if content_type is not None else None,
-                    'object_id': validated_data.get('object_id'),
-                    'unmapped_label': validated_data.get('unmapped_label', ''),
-                }
-            ]
-        )
+        stored = intake.find_event(validated_data.get('event_source'), validated_data.get('dedup_id'))
+        self._lock_for(validated_data, stored)
         existing = intake.find_event(validated_data.get('event_source'), validated_data.get('dedup_id'), lock=True)
         if existing is None:
             validated_data.setdefault('event_time', intake.event_time_of(validated_data))
@@ -328,7 +341,15 @@ class EventSerializer(NetBoxModelSerializer):
         if request is not None and not Event.objects.restrict(request.user, 'change').filter(pk=existing.pk).exists():
             raise PermissionDenied(_('This alert exists already and you may not change it.'))
         self.upserted = True
-        return self.update(existing, intake.repeat_changes(existing, validated_data))
+        event = super().update(existing, intake.repeat_changes(existing, validated_data))
+        if request is not None and not Event.objects.restrict(request.user, 'change').filter(pk=event.pk).exists():
+            # Checked after the change too, as NetBox does for updates: the result must still be changeable.
+            raise PermissionDenied(_('You may not change this alert to what was sent.'))
+        return event
+
+    def update(self, instance, validated_data):
+        self._lock_for(validated_data, instance)
+        return super().update(instance, validated_data)
 
 
 class IncidentMemberSerializer(serializers.ModelSerializer):

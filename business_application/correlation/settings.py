@@ -85,9 +85,14 @@ class Settings:
         for name in ('service_weight', 'dependency_weight', 'infrastructure_weight'):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f'{label(name)} must be between 0 and 1, not {getattr(self, name)}')
-        for name in ('correlation_window_minutes', 'reopen_window_minutes', 'max_incident_age_hours'):
-            if getattr(self, name) < 0:
-                raise ValueError(f'{label(name)} cannot be negative')
+        limits = {
+            'correlation_window_minutes': 525_600,
+            'reopen_window_minutes': 525_600,
+            'max_incident_age_hours': 87_600,
+        }
+        for name, most in limits.items():
+            if not 0 <= getattr(self, name) <= most:  # also refuses NaN and infinity
+                raise ValueError(f'{label(name)} must be between 0 and {most}, not {getattr(self, name)}')
         if not 1 <= self.max_dependency_depth <= 64:
             raise ValueError(
                 f'{label("max_dependency_depth")} must be between 1 and 64, not {self.max_dependency_depth}'

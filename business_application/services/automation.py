@@ -44,7 +44,11 @@ class Summary:
 
 def unprocessed_events(hours=None):
     """Events whose latest state the correlator has not acted on yet (oldest first)."""
-    queryset = Event.objects.exclude(processed_status=F('status'))
+    from ..settings import get_settings
+
+    queryset = Event.objects.exclude(processed_status=F('status')).exclude(
+        event_source__name__in=get_settings().exclude_event_sources
+    )
     if hours:
         queryset = queryset.filter(last_seen_at__gte=clock.now() - timedelta(hours=hours))
     return queryset.order_by('event_time', 'last_seen_at', 'pk')

@@ -146,7 +146,11 @@ class DjangoStore:
                         occurrence=row['occurrence'],
                         node=node,
                         label=self._label(
-                            node, row['event__content_type_id'], row['event__object_id'], row['event__unmapped_label']
+                            node,
+                            row['event__content_type_id'],
+                            row['event__object_id'],
+                            row['event__unmapped_label'],
+                            row['event_id'],
                         ),
                         status=row['status'],
                         severity=severity_rank(row['severity']),
@@ -173,12 +177,12 @@ class DjangoStore:
                 nodes.append(node)
         return nodes
 
-    def _label(self, node, content_type_id, object_id, unmapped_label):
+    def _label(self, node, content_type_id, object_id, unmapped_label, event_id):
         if node is not None:
             return self.map.labels[node]
         if content_type_id is not None:
             return f'{ContentType.objects.get_for_id(content_type_id).model}:{object_id}'
-        return unmapped_label or 'unmapped'
+        return unmapped_label or f'event:{event_id}'  # as alert_state names it
 
     def in_maintenance(self, nodes, at):
         query = Q()
@@ -319,7 +323,8 @@ def alert_state(event, service_map):
     elif event.content_type_id is not None:
         label = f'{event.content_type.model}:{event.object_id}'
     else:
-        label = event.unmapped_label or 'unmapped'
+        # An event naming no object at all is its own object: it never links to another such event.
+        label = event.unmapped_label or f'event:{event.pk}'
     incident = None
     if event.occurrence:
         incident = (

@@ -158,3 +158,20 @@ class IncidentEditRaceTest(APITestCase):
             (incident.description, incident.severity, incident.title),
             ('DBA paged', 'critical', 'Service disruption affecting db'),
         )
+
+
+class HardeningTest(EventsAPITest):
+    def test_events_naming_no_object_do_not_glue_together(self):
+        self.allow('add', 'view')
+        for number in range(2):
+            data = self.payload(content_type=None, object_id=None, dedup_id=f'bare-{number}', message=f'm{number}')
+            self.assertEqual(self.client.post(self.url, data, format='json', **self.header).status_code, 201)
+        self.assertEqual(Incident.objects.count(), 2)
+
+    def test_the_upsert_checks_the_change_constraint_after_the_change_too(self):
+        self.allow('add', 'view')
+        self.allow('change', constraints={'criticallity': 'critical'})
+        self.client.post(self.url, self.payload(), format='json', **self.header)
+        response = self.client.post(self.url, self.payload(criticallity='info'), format='json', **self.header)
+        self.assertEqual(response.status_code, 403)
+        self.assertEqual(Event.objects.get().criticallity, 'critical')

@@ -92,6 +92,9 @@ class SettingEffectsTest(TestCase):
         event = fire(self.objects, 'DB-PROD-01', source=source)
         self.assertEqual(Event.objects.get().pk, event.pk)
         self.assertEqual(Incident.objects.count(), 0)
+        from business_application.services.automation import unprocessed_events
+
+        self.assertFalse(unprocessed_events().filter(pk=event.pk).exists(), 'batch processing skips them too')
         fire(self.objects, 'WEB-APP-01')
         self.assertEqual(Incident.objects.count(), 1)
 
