@@ -1,5 +1,8 @@
 """REST serializers, NetBox-style: brief mode, nested objects, tags and custom fields."""
 
+import json
+import re
+
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
@@ -275,6 +278,13 @@ class EventSerializer(NetBoxModelSerializer):
         )
         read_only_fields = ('occurrence',)
         brief_fields = ('id', 'url', 'display', 'message', 'status', 'criticallity')
+
+    def validate_raw(self, value):
+        # PostgreSQL's jsonb cannot store NUL characters or lone surrogates: refuse them with a reason.
+        text = json.dumps(value)
+        if '\\u0000' in text or re.search(r'\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])', text):
+            raise serializers.ValidationError(_('The payload holds a NUL character or a broken Unicode surrogate.'))
+        return value
 
     def get_incidents(self, event) -> list[int]:
         return sorted({m.incident_id for m in event.memberships.all()})

@@ -104,6 +104,7 @@ class EventsAPITest(APITestCase):
             'object_id': self.payload(object_id=999999),
             'event_source': self.payload(event_source='no-such-source'),
             'last_seen_at': self.payload(last_seen_at='yesterday'),
+            'raw': self.payload(raw={'summary': 'x\x00y'}),
         }
         for field, data in cases.items():
             with self.subTest(field=field):
