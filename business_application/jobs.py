@@ -28,7 +28,8 @@ class ProcessUnprocessedEventsJob(JobRunner):
         self.logger.info(f'{len(ids)} unprocessed events in the last {hours} hours')  # noqa: G004 - see the module note
         summary = process_events(ids, at_arrival=True)
         self.job.data = summary.as_dict()
-        self.logger.info(f'processed {summary.total - len(summary.errors)} events: {dict(summary.actions)}')  # noqa: G004
+        done = summary.total - len(summary.errors)
+        self.logger.info(f'processed {done} events: {dict(summary.actions)}')  # noqa: G004
         if summary.errors:
             raise JobFailed(f'{len(summary.errors)} of {summary.total} events failed')
 
