@@ -237,7 +237,7 @@ class Graph:
             if best is None:
                 continue
             member_index, (link_name, weight, _, anchor, direction, walk) = best
-            decay = _decay(time, last_activity, window_s)
+            decay = time_decay(time, last_activity, window_s)
             severity_factor = 1.0 - 0.1 * abs(severity - candidate_severity)
             score = (weight * decay) * severity_factor
             if not score >= threshold:
@@ -424,7 +424,7 @@ def _candidates(candidates: Iterable[Sequence[Any]]) -> list[tuple[int, float | 
     return parsed
 
 
-def _decay(time: float, last_activity: float | None, window_s: float) -> float:
+def time_decay(time: float, last_activity: float | None, window_s: float) -> float:
     """``1 - 0.5 * min(1, d / window_s)``, written with the compiled core's NaN-safe comparisons."""
     d = 0.0 if last_activity is None else time - last_activity
     d = d if d > 0.0 else 0.0

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+from .fallback import time_decay
 from .kinds import APPLICATION, SERVICE, SEVERITIES
 from .settings import Settings
 
@@ -110,6 +111,14 @@ class IncidentState:
 
     def last_activity(self) -> float:
         return max((m.last_activity for m in self.members), default=self.opened_at)
+
+    def is_live(self, now: float, settings: Settings) -> bool:
+        """A candidate for new events: open, not too old, and failing or active within the window."""
+        if self.status != OPEN:
+            return False
+        if settings.max_incident_age_hours and now - self.opened_at > settings.max_age_seconds:
+            return False
+        return self.triggered() or now - self.last_activity() <= settings.window_seconds
 
     def member(self, alert: Any, occurrence: int) -> MemberState | None:
         for member in self.members:
@@ -331,9 +340,9 @@ class Correlator:
             )
             if member is None:
                 continue
-            delay = 0.0 if incident.triggered() else max(0.0, now - incident.last_activity())
-            window = settings.window_seconds
-            decay = 1.0 - 0.5 * min(1.0, delay / window) if window > 0 else (1.0 if delay == 0 else 0.5)
+            # The same time decay and severity match as the engines' decide (docs/engine-api.md).
+            last = None if incident.triggered() else incident.last_activity()
+            decay = time_decay(now, last, settings.window_seconds)
             factor = 1.0 - 0.1 * abs(alert.severity - incident.severity)
             score = (settings.service_weight * decay) * factor
             if score >= settings.correlation_threshold:

@@ -94,14 +94,7 @@ class MemoryStore:
         self.by_key[alert.key] = alert
 
     def live_incidents(self, now: float, settings: Settings) -> list[IncidentState]:
-        live = []
-        for incident in self.incidents.values():
-            if incident.status != OPEN:
-                continue
-            if settings.max_incident_age_hours and now - incident.opened_at > settings.max_age_seconds:
-                continue
-            if incident.triggered() or now - incident.last_activity() <= settings.window_seconds:
-                live.append(incident)
+        live = [incident for incident in self.incidents.values() if incident.is_live(now, settings)]
         live.sort(key=lambda incident: (incident.opened_at, incident.key))
         return live
 

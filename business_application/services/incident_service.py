@@ -69,7 +69,7 @@ class DjangoStore:
         if settings.max_incident_age_hours:
             queryset = queryset.filter(detected_at__gte=from_epoch(now - settings.max_age_seconds))
         incidents = self._load(queryset.order_by('detected_at', 'pk'))
-        return [i for i in incidents if i.triggered() or now - i.last_activity() <= settings.window_seconds]
+        return [incident for incident in incidents if incident.is_live(now, settings)]  # the SQL narrowed them
 
     def get_incident(self, key):
         if key not in self.cache:
