@@ -54,10 +54,7 @@ def correlate_saved_event(sender, instance, raw=False, **kwargs):
         return
     from .services.incident_service import process_event
 
-    process_event(instance.pk, settings=settings)
-    fresh = Event.objects.filter(pk=instance.pk).values('status', *Event.BOOKKEEPING_FIELDS).first()
-    for name, value in (fresh or {}).items():
-        setattr(instance, name, value)
+    process_event(instance.pk, settings=settings, instance=instance)
 
 
 def _enqueue(event_id, arrival):

@@ -379,8 +379,11 @@ def lock_decisions(rows):
         )
 
 
-def process_event(event_id, now=None, settings=None):
-    """Correlate one saved event by what changed since it was last processed; returns the lifecycle's Outcome."""
+def process_event(event_id, now=None, settings=None, instance=None):
+    """Correlate one saved event by what changed since it was last processed; returns the lifecycle's Outcome.
+
+    ``instance``, the caller's ``Event`` object, gets the status and bookkeeping just written.
+    """
     settings = settings or get_settings()
     now = now or clock.now()
     service_map = current_map()
@@ -397,13 +400,16 @@ def process_event(event_id, now=None, settings=None):
         store = DjangoStore(service_map, settings)
         outcome = Correlator(service_map, settings, store).process(alert, to_epoch(now))
         store.flush()
-        Event.objects.filter(pk=event.pk).update(
-            status=alert.status,
-            processed_status=alert.processed_status,
-            occurrence=alert.occurrence,
-            occurrence_started_at=from_epoch(alert.occurrence_started_at),
-            cleared_at=from_epoch(alert.cleared_at),
-        )
+        written = {
+            'status': alert.status,
+            'processed_status': alert.processed_status,
+            'occurrence': alert.occurrence,
+            'occurrence_started_at': from_epoch(alert.occurrence_started_at),
+            'cleared_at': from_epoch(alert.cleared_at),
+        }
+        Event.objects.filter(pk=event.pk).update(**written)
+        for name, value in written.items() if instance is not None else ():
+            setattr(instance, name, value)  # the caller's object stays in step without reading it back
         action = OUTCOME_ACTIONS.get(outcome.action)
         if action is not None:
             notify(outcome.incident, action)
