@@ -38,6 +38,8 @@ _MIXED, _PURE_SCOPE, _REGION = 'mixed', 'pure', 'region'
 
 Adjacency = list[list[tuple[int, int, int]]]
 MatchTuple = tuple[int, float, str, float, float, float, int, list[int], str]
+# The event's footprint as a set and its four walks (mixed down, mixed up, pure down, pure up).
+EventWalks = tuple[set[int], tuple['_Walk', '_Walk', '_Walk', '_Walk']]
 
 
 def _int_list(values: Iterable[Any], name: str) -> list[int]:
@@ -147,6 +149,8 @@ class Graph:
                 skipped += 1
                 continue
             edges.add((s, d, k, group[i] if k == REDUNDANT else NO_GROUP))
+        if len(edges) > _U32_MAX:
+            raise GraphError(f'the map has {len(edges)} distinct edges; at most {_U32_MAX} are supported')
 
         # Sorted by (src, dst, kind, group): each out-list comes out sorted by (dst, kind, group)
         # and each in-list by (src, kind, group).
@@ -212,40 +216,26 @@ class Graph:
         members = self._candidate_members(parsed)
         _limits(depth, work_cap)
 
-        footprint = self._footprint(node)
-        walks = (
-            self._walk(footprint, True, _MIXED, depth, work_cap),
-            self._walk(footprint, False, _MIXED, depth, work_cap),
-            self._walk(footprint, True, _PURE_SCOPE, depth, work_cap),
-            self._walk(footprint, False, _PURE_SCOPE, depth, work_cap),
-        )
-        capped = any(w.capped for w in walks)
-        visited = sum(w.discovered for w in walks)
-        event = set(footprint)
-
+        walks = self._event_walks(node, depth, work_cap)
         matches = []
         for index, ((candidate_severity, last_activity, _), member_ids) in enumerate(zip(parsed, members, strict=True)):
-            best = None
-            for m, member in enumerate(member_ids):
-                if member is None:
-                    continue
-                link = self._link_member(member, event, walks, weights)
-                if link is not None and (
-                    best is None or link[1] > best[1][1] or (link[1] == best[1][1] and link[2] < best[1][2])
-                ):
-                    best = (m, link)
-            if best is None:
-                continue
-            member_index, (link_name, weight, _, anchor, direction, walk) = best
-            decay = time_decay(time, last_activity, window_s)
-            severity_factor = 1.0 - 0.1 * abs(severity - candidate_severity)
-            score = (weight * decay) * severity_factor
-            if not score >= threshold:
-                continue
-            path = [anchor] if walk is None else walk.path_to(anchor)
-            matches.append((index, score, link_name, weight, decay, severity_factor, member_index, path, direction))
-        matches.sort(key=lambda match: (-match[1], match[0]))
-        return matches, capped, visited
+            mapped = ((m, member) for m, member in enumerate(member_ids) if member is not None)
+            found = self._score_candidate(
+                walks, index, candidate_severity, last_activity, mapped, severity, time, threshold, window_s, weights
+            )
+            if found is not None:
+                matches.append(found)
+        return _finish(matches, walks)
+
+    def reach(self, x: int, depth: int, work_cap: int) -> tuple[int, int, bool]:
+        """The mixed down and up walks from ``footprint(x)``: nodes each discovered, and whether one was capped."""
+        x, depth, work_cap = _i64(x), _i64(depth), _i64(work_cap)
+        x = self._node(x, '')
+        _limits(depth, work_cap)
+        footprint = self._footprint(x)
+        down = self._walk(footprint, True, _MIXED, depth, work_cap)
+        up = self._walk(footprint, False, _MIXED, depth, work_cap)
+        return down.discovered, up.discovered, down.capped or up.capped
 
     def rank_upstream(self, nodes: Iterable[int], depth: int, work_cap: int) -> list[int]:
         """For each entry, how many other entries' footprints its mixed down walk reaches."""
@@ -311,6 +301,50 @@ class Graph:
                 [None if x == -1 else self._node(x, f'candidate {c}, member {m}: ') for m, x in enumerate(members)]
             )
         return result
+
+    def _event_walks(self, node: int, depth: int, work_cap: int) -> EventWalks:
+        """The event's footprint (as a set) and its four walks: mixed down, mixed up, pure down, pure up."""
+        footprint = self._footprint(node)
+        walks = (
+            self._walk(footprint, True, _MIXED, depth, work_cap),
+            self._walk(footprint, False, _MIXED, depth, work_cap),
+            self._walk(footprint, True, _PURE_SCOPE, depth, work_cap),
+            self._walk(footprint, False, _PURE_SCOPE, depth, work_cap),
+        )
+        return set(footprint), walks
+
+    def _score_candidate(
+        self,
+        event_walks: EventWalks,
+        key: int,
+        candidate_severity: int,
+        last_activity: float | None,
+        members: Iterable[tuple[int, int]],
+        severity: int,
+        time: float,
+        threshold: float,
+        window_s: float,
+        weights: tuple[float, float, float],
+    ) -> MatchTuple | None:
+        """The best-linked of ``members`` (``(index, node)``, ascending index), scored; None below threshold."""
+        event, walks = event_walks
+        best = None
+        for m, member in members:
+            link = self._link_member(member, event, walks, weights)
+            if link is not None and (
+                best is None or link[1] > best[1][1] or (link[1] == best[1][1] and link[2] < best[1][2])
+            ):
+                best = (m, link)
+        if best is None:
+            return None
+        member_index, (link_name, weight, _, anchor, direction, walk) = best
+        decay = time_decay(time, last_activity, window_s)
+        severity_factor = 1.0 - 0.1 * abs(severity - candidate_severity)
+        score = (weight * decay) * severity_factor
+        if not score >= threshold:
+            return None
+        path = [anchor] if walk is None else walk.path_to(anchor)
+        return key, score, link_name, weight, decay, severity_factor, member_index, path, direction
 
     def _walk(self, sources: list[int], down: bool, scope: str, depth: int, work_cap: int) -> _Walk:
         """One bounded breadth-first walk; see core_rs/engine/src/walk.rs for the rules."""
@@ -391,6 +425,13 @@ class Graph:
             groups[key] = sum(1 for _, k, g in self._in[node] if k in _GROUPED and _group_key(k, g) == key)
         groups[key] -= 1
         return groups[key] == 0
+
+
+def _finish(matches: list[MatchTuple], event_walks: EventWalks) -> tuple[list[MatchTuple], bool, int]:
+    """Matches (given in ascending candidate order) best first, with the walks' capped flag and count."""
+    walks = event_walks[1]
+    matches.sort(key=lambda match: (-match[1], match[0]))
+    return matches, any(w.capped for w in walks), sum(w.discovered for w in walks)
 
 
 def _group_key(kind: int, group: int) -> tuple[int, int]:

@@ -87,10 +87,11 @@ impl Direction {
     }
 }
 
-/// One candidate the event links to, with the score and the member that linked it.
+/// One candidate the event links to, with the score and the member that linked it. `candidate`
+/// is the position in the candidate list for `Graph::decide`, the incident's key for an index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Match {
-    pub candidate: usize,
+    pub candidate: i64,
     pub score: f64,
     pub link: Link,
     pub weight: f64,
@@ -110,10 +111,33 @@ pub struct Decision {
 }
 
 /// The event's footprint and its four walks.
-struct EventWalks {
+pub(crate) struct EventWalks {
     footprint: NodeSet,
-    mixed: [Walk; 2],
-    pure: [Walk; 2],
+    pub mixed: [Walk; 2],
+    pub pure: [Walk; 2],
+}
+
+impl EventWalks {
+    pub fn capped(&self) -> bool {
+        self.mixed.iter().chain(&self.pure).any(|w| w.capped)
+    }
+
+    pub fn visited(&self) -> usize {
+        self.mixed.iter().chain(&self.pure).map(|w| w.discovered).sum()
+    }
+
+    /// Every node recorded by one of the four walks, once per walk that recorded it.
+    pub fn recorded(&self) -> impl Iterator<Item = u32> + '_ {
+        self.mixed.iter().chain(&self.pure).flat_map(Walk::nodes)
+    }
+}
+
+/// What scoring needs of one candidate besides its members.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Standing {
+    pub key: i64,
+    pub severity: i64,
+    pub last_activity: Option<f64>,
 }
 
 /// How one member links: the class, its distance, and where its path ends.
@@ -138,26 +162,19 @@ impl Graph {
         let limits = Limits::new(query.depth, query.work_cap)?;
 
         let walks = self.event_walks(node, limits);
-        let capped = walks.mixed.iter().chain(&walks.pure).any(|w| w.capped);
-        let visited = walks.mixed.iter().chain(&walks.pure).map(|w| w.discovered).sum();
-
         let mut matches = Vec::new();
         for (index, (candidate, members)) in candidates.iter().zip(&members).enumerate() {
-            if let Some(found) = self.score_candidate(query, &walks, index, candidate, members) {
+            let standing = Standing {
+                key: i64::try_from(index).unwrap_or(i64::MAX),
+                severity: candidate.severity,
+                last_activity: candidate.last_activity,
+            };
+            let mapped = members.iter().enumerate().filter_map(|(m, id)| id.map(|id| (m, id)));
+            if let Some(found) = self.score_candidate(query, &walks, standing, mapped) {
                 matches.push(found);
             }
         }
-        matches.sort_by(|a, b| {
-            b.score
-                .partial_cmp(&a.score)
-                .unwrap_or(Ordering::Equal)
-                .then(a.candidate.cmp(&b.candidate))
-        });
-        Ok(Decision {
-            matches,
-            capped,
-            visited,
-        })
+        Ok(finish(matches, &walks))
     }
 
     /// Validates each candidate's severity and members; unmapped members become `None`.
@@ -178,7 +195,7 @@ impl Graph {
         Ok(all)
     }
 
-    fn event_walks(&self, node: u32, limits: Limits) -> EventWalks {
+    pub(crate) fn event_walks(&self, node: u32, limits: Limits) -> EventWalks {
         let footprint = self.footprint_of(node);
         let walk = |direction, scope| self.walk(&footprint, direction, scope, limits);
         EventWalks {
@@ -195,17 +212,18 @@ impl Graph {
     }
 
     /// The best-linked member of one candidate, scored; `None` without a link or below threshold.
-    fn score_candidate(
+    /// `members` yields `(member index, node)` for the mapped members in ascending index order;
+    /// members that cannot link may be left out, which changes nothing.
+    pub(crate) fn score_candidate(
         &self,
         query: &DecideQuery,
         walks: &EventWalks,
-        index: usize,
-        candidate: &Candidate,
-        members: &[Option<u32>],
+        candidate: Standing,
+        members: impl Iterator<Item = (usize, u32)>,
     ) -> Option<Match> {
         let mut best: Option<(usize, MemberLink)> = None;
-        for (m, member) in members.iter().enumerate() {
-            let Some(link) = member.and_then(|id| self.link_member(id, walks, &query.weights)) else {
+        for (m, member) in members {
+            let Some(link) = self.link_member(member, walks, &query.weights) else {
                 continue;
             };
             // Exact float equality is the contract: equal weights tie and fall to distance.
@@ -239,7 +257,7 @@ impl Graph {
             }
         };
         Some(Match {
-            candidate: index,
+            candidate: candidate.key,
             score,
             link: link.link,
             weight: link.weight,
@@ -280,6 +298,22 @@ impl Graph {
             }
         }
         None
+    }
+}
+
+/// Matches sorted best first (score descending, then candidate ascending), with the walks' statistics.
+/// `matches` must arrive in ascending candidate order so that equal scores keep it.
+pub(crate) fn finish(mut matches: Vec<Match>, walks: &EventWalks) -> Decision {
+    matches.sort_by(|a, b| {
+        b.score
+            .partial_cmp(&a.score)
+            .unwrap_or(Ordering::Equal)
+            .then(a.candidate.cmp(&b.candidate))
+    });
+    Decision {
+        matches,
+        capped: walks.capped(),
+        visited: walks.visited(),
     }
 }
 
@@ -325,7 +359,7 @@ fn severity_factor(severity: i64, candidate: i64) -> f64 {
     1.0 - 0.1 * f64::from(gap)
 }
 
-fn check_severity(value: i64, context: &str) -> Result<(), EngineError> {
+pub(crate) fn check_severity(value: i64, context: &str) -> Result<(), EngineError> {
     if (0..=3).contains(&value) {
         Ok(())
     } else {

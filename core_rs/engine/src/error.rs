@@ -18,6 +18,8 @@ pub enum EngineError {
     },
     /// More nodes than a `u32` id can name.
     TooManyNodes { count: usize },
+    /// More distinct edges than a `u32` offset can index.
+    TooManyEdges { count: usize },
     /// `kinds[node]` is not a node kind.
     UnknownNodeKind { node: usize, kind: i64 },
     /// An edge endpoint (`end` is `"src"` or `"dst"`) is not a node of the map.
@@ -35,6 +37,12 @@ pub enum EngineError {
     Severity { context: String, value: i64 },
     /// `depth` or `work_cap` is negative.
     NegativeLimit { name: &'static str, value: i64 },
+    /// An incident key given to an index is already there.
+    DuplicateIncident { key: i64 },
+    /// An incident key given to an index is not there.
+    UnknownIncident { key: i64 },
+    /// A batch asked for no thread at all.
+    ThreadCount { value: i64 },
 }
 
 impl fmt::Display for EngineError {
@@ -47,6 +55,13 @@ impl fmt::Display for EngineError {
                 )
             }
             Self::TooManyNodes { count } => write!(f, "the map has {count} nodes; at most {} are supported", u32::MAX),
+            Self::TooManyEdges { count } => {
+                write!(
+                    f,
+                    "the map has {count} distinct edges; at most {} are supported",
+                    u32::MAX
+                )
+            }
             Self::UnknownNodeKind { node, kind } => write!(f, "node {node} has unknown kind {kind}"),
             Self::EdgeEndpoint { edge, end, id, nodes } => {
                 write!(f, "edge {edge}: {end} {id} is outside the map's {nodes} nodes")
@@ -57,6 +72,9 @@ impl fmt::Display for EngineError {
             }
             Self::Severity { context, value } => write!(f, "{context}severity {value} is outside 0..3"),
             Self::NegativeLimit { name, value } => write!(f, "{name} must be >= 0, got {value}"),
+            Self::DuplicateIncident { key } => write!(f, "incident {key} already exists"),
+            Self::UnknownIncident { key } => write!(f, "incident {key} is not in the index"),
+            Self::ThreadCount { value } => write!(f, "threads must be >= 1, got {value}"),
         }
     }
 }

@@ -3,8 +3,9 @@
 //! Algorithm: the edges are validated, self-loops dropped and counted, the group of every
 //! non-REDUNDANT edge normalised to `NO_GROUP`, then the `(src, dst, kind, group)` tuples are sorted
 //! and deduplicated. One pass over the sorted tuples fills two CSR arrays: out-edges by `src` and
-//! in-edges by `dst`. Cost: `O(E log E)` time and `O(N + E)` memory (per edge a `u32` neighbour, a
-//! `u8` kind and an `i64` group in each direction).
+//! in-edges by `dst`. Cost: `O(E log E)` time and `O(N + E)` memory: per edge a `u32` neighbour and
+//! a `u8` kind in each direction, per node a `u32` offset in each, and a side table of the groups
+//! of REDUNDANT edges only (so at most `u32::MAX` distinct edges).
 //!
 //! Invariants: node ids are `u32` below `node_count`; each adjacency list is sorted by
 //! `(neighbour, kind, group)` with no repeats, because the global sort is by `(src, dst, kind,
@@ -22,21 +23,25 @@ pub(crate) struct Edge {
     pub group: i64,
 }
 
-/// Adjacency lists of all nodes in one direction, in compressed sparse row form.
+/// Adjacency lists of all nodes in one direction, in compressed sparse row form: five bytes per
+/// edge (a `u32` neighbour and a `u8` kind) plus a `u32` offset per node. Only REDUNDANT edges
+/// carry a group, so groups live in a side table sorted by edge slot.
 #[derive(Debug, Clone, Default)]
 struct Adjacency {
     /// `offsets[u]..offsets[u + 1]` indexes the edges of node `u`.
-    offsets: Vec<usize>,
+    offsets: Vec<u32>,
     nodes: Vec<u32>,
     kinds: Vec<u8>,
-    groups: Vec<i64>,
+    /// `(slot, group)` of every REDUNDANT edge, ascending by slot.
+    groups: Vec<(u32, i64)>,
 }
 
 impl Adjacency {
-    /// Lays out `edges` (already sorted) by the endpoint that `key` picks; `other` picks the neighbour.
+    /// Lays out `edges` (already sorted, at most `u32::MAX`) by their `dst` when `by_dst`, else
+    /// by their `src`; the other end is the neighbour.
     fn from_sorted(node_count: usize, edges: &[(u32, u32, u8, i64)], by_dst: bool) -> Self {
         let key = |e: &(u32, u32, u8, i64)| if by_dst { e.1 } else { e.0 } as usize;
-        let mut offsets = vec![0usize; node_count + 1];
+        let mut offsets = vec![0u32; node_count + 1];
         for e in edges {
             offsets[key(e) + 1] += 1;
         }
@@ -47,14 +52,17 @@ impl Adjacency {
         let mut next = offsets.clone();
         let mut nodes = vec![0u32; edges.len()];
         let mut kinds = vec![0u8; edges.len()];
-        let mut groups = vec![NO_GROUP; edges.len()];
+        let mut groups = Vec::new();
         for e in edges {
             let slot = &mut next[key(e)];
-            nodes[*slot] = if by_dst { e.0 } else { e.1 };
-            kinds[*slot] = e.2;
-            groups[*slot] = e.3;
+            nodes[*slot as usize] = if by_dst { e.0 } else { e.1 };
+            kinds[*slot as usize] = e.2;
+            if e.2 == REDUNDANT {
+                groups.push((*slot, e.3));
+            }
             *slot += 1;
         }
+        groups.sort_unstable();
         Self {
             offsets,
             nodes,
@@ -65,11 +73,28 @@ impl Adjacency {
 
     fn edges(&self, node: u32) -> impl Iterator<Item = Edge> + '_ {
         let node = node as usize;
-        (self.offsets[node]..self.offsets[node + 1]).map(|i| Edge {
-            node: self.nodes[i],
-            kind: self.kinds[i],
-            group: self.groups[i],
+        let (start, end) = (self.offsets[node], self.offsets[node + 1]);
+        (start..end).map(|i| {
+            let kind = self.kinds[i as usize];
+            Edge {
+                node: self.nodes[i as usize],
+                kind,
+                group: if kind == REDUNDANT { self.group(i) } else { NO_GROUP },
+            }
         })
+    }
+
+    fn group(&self, slot: u32) -> i64 {
+        self.groups
+            .binary_search_by_key(&slot, |g| g.0)
+            .map_or(NO_GROUP, |i| self.groups[i].1)
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.offsets.capacity() * size_of::<u32>()
+            + self.nodes.capacity() * size_of::<u32>()
+            + self.kinds.capacity()
+            + self.groups.capacity() * size_of::<(u32, i64)>()
     }
 }
 
@@ -86,7 +111,7 @@ impl Graph {
     /// Builds the map from node kinds and four parallel edge sequences (see `docs/engine-api.md`).
     ///
     /// # Errors
-    /// `LengthMismatch`, `TooManyNodes`, `UnknownNodeKind`, `EdgeEndpoint` or `UnknownEdgeKind`,
+    /// `LengthMismatch`, `TooManyNodes`, `UnknownNodeKind`, `EdgeEndpoint`, `UnknownEdgeKind` or `TooManyEdges`,
     /// checked in that order, edges in index order and per edge `src`, `dst`, then kind.
     pub fn build(kinds: &[i64], src: &[i64], dst: &[i64], kind: &[i64], group: &[i64]) -> Result<Self, EngineError> {
         if src.len() != dst.len() || src.len() != kind.len() || src.len() != group.len() {
@@ -121,6 +146,9 @@ impl Graph {
         }
         edges.sort_unstable();
         edges.dedup();
+        if u32::try_from(edges.len()).is_err() {
+            return Err(EngineError::TooManyEdges { count: edges.len() });
+        }
 
         Ok(Self {
             out: Adjacency::from_sorted(node_count, &edges, false),
@@ -140,6 +168,12 @@ impl Graph {
     #[must_use]
     pub fn edge_count(&self) -> usize {
         self.out.nodes.len()
+    }
+
+    /// Bytes held by the graph's arrays (node kinds and both adjacencies), allocated capacity included.
+    #[must_use]
+    pub fn memory_bytes(&self) -> usize {
+        self.kinds.capacity() + self.out.memory_bytes() + self.inc.memory_bytes()
     }
 
     /// Number of self-loop edges skipped while building, each occurrence counted.

@@ -6,15 +6,19 @@
 
 #![forbid(unsafe_code)]
 
+mod batch;
 mod decide;
 mod error;
 mod graph;
 mod impact;
+mod index;
 pub mod kinds;
 mod walk;
 
+pub use batch::BatchEvent;
 pub use decide::{Candidate, DecideQuery, Decision, Direction, Link, Match, Weights};
 pub use error::EngineError;
 pub use graph::Graph;
 pub use impact::BlastRadius;
+pub use index::{Incident, IncidentIndex};
 pub use walk::Limits;

@@ -145,6 +145,11 @@ impl Walk {
         self.visits.contains_key(&node)
     }
 
+    /// The recorded nodes, sources included, in no particular order.
+    pub fn nodes(&self) -> impl Iterator<Item = u32> + '_ {
+        self.visits.keys().copied()
+    }
+
     /// Nodes from a source to `node` (which must be recorded), following the edges the walk expanded.
     pub fn path_to(&self, node: u32) -> Vec<u32> {
         let mut path = vec![node];
@@ -214,6 +219,22 @@ impl Graph {
             }
         }
         walk
+    }
+}
+
+impl Graph {
+    /// The mixed down and up walks from `footprint(x)`, as `decide` runs them: the nodes each
+    /// discovered and whether either hit the work cap. What the benchmarks time as "a walk".
+    ///
+    /// # Errors
+    /// `UnknownNode`, then `NegativeLimit`.
+    pub fn reach(&self, x: i64, depth: i64, work_cap: i64) -> Result<(usize, usize, bool), EngineError> {
+        let x = self.node_id(x, "")?;
+        let limits = Limits::new(depth, work_cap)?;
+        let footprint = self.footprint_of(x);
+        let down = self.walk(&footprint, WalkDirection::Down, Scope::Mixed, limits);
+        let up = self.walk(&footprint, WalkDirection::Up, Scope::Mixed, limits);
+        Ok((down.discovered, up.discovered, down.capped || up.capped))
     }
 }
 

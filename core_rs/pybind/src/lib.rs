@@ -4,7 +4,10 @@
 //! releases the GIL while a query walks the map, and turns every `EngineError` into
 //! `business_application.correlation.errors.GraphError`, the class the fallback raises too.
 
-use nba_engine::{Candidate, DecideQuery, EngineError, Graph, Weights};
+use std::sync::{PoisonError, RwLock};
+
+use nba_engine::{BatchEvent, Candidate, DecideQuery, Decision, EngineError, Graph, IncidentIndex, Weights};
+use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
@@ -20,13 +23,23 @@ fn engine_error(err: &EngineError) -> PyErr {
         | EngineError::UnknownEdgeKind { .. }
         | EngineError::UnknownNode { .. }
         | EngineError::Severity { .. }
-        | EngineError::NegativeLimit { .. } => GraphError::new_err(err.to_string()),
+        | EngineError::NegativeLimit { .. }
+        | EngineError::TooManyEdges { .. }
+        | EngineError::DuplicateIncident { .. }
+        | EngineError::UnknownIncident { .. }
+        | EngineError::ThreadCount { .. } => GraphError::new_err(err.to_string()),
     }
 }
 
-/// A sequence of integers as `i64`s: the fast conversion first, then an element-wise pass that
-/// names the first element that is not a 64-bit integer.
+/// A sequence of integers as `i64`s: a copy of a buffer of native 64-bit integers (such as
+/// `array('q')`) first, then the list conversion, then an element-wise pass that names the first
+/// element that is not a 64-bit integer.
 fn int_list(values: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<i64>> {
+    if let Ok(buffer) = PyBuffer::<i64>::get(values) {
+        if let Ok(list) = buffer.to_vec(values.py()) {
+            return Ok(list);
+        }
+    }
     if let Ok(list) = values.extract::<Vec<i64>>() {
         return Ok(list);
     }
@@ -83,7 +96,96 @@ fn candidates(values: &Bound<'_, PyAny>) -> PyResult<Vec<Candidate>> {
 }
 
 /// A decide match as the contract's 9-tuple.
-type MatchTuple = (usize, f64, &'static str, f64, f64, f64, usize, Vec<u32>, &'static str);
+type MatchTuple = (i64, f64, &'static str, f64, f64, f64, usize, Vec<u32>, &'static str);
+/// A decision as the contract's `(matches, capped, visited)`.
+type DecisionTuple = (Vec<MatchTuple>, bool, usize);
+
+fn decision_tuple(decision: Decision) -> DecisionTuple {
+    let matches = decision
+        .matches
+        .into_iter()
+        .map(|m| {
+            (
+                m.candidate,
+                m.score,
+                m.link.as_str(),
+                m.weight,
+                m.decay,
+                m.severity_factor,
+                m.member,
+                m.path,
+                m.direction.as_str(),
+            )
+        })
+        .collect();
+    (matches, decision.capped, decision.visited)
+}
+
+/// The scoring settings of a query, the event's own fields left for the caller to fill.
+#[allow(clippy::too_many_arguments)] // one argument per setting of the contract
+fn settings(
+    node: i64,
+    severity: i64,
+    time: f64,
+    depth: i64,
+    work_cap: i64,
+    threshold: f64,
+    window_s: f64,
+    weights: (f64, f64, f64),
+) -> DecideQuery {
+    DecideQuery {
+        node,
+        severity,
+        time,
+        depth,
+        work_cap,
+        threshold,
+        window_s,
+        weights: Weights {
+            service: weights.0,
+            dependency: weights.1,
+            infrastructure: weights.2,
+        },
+    }
+}
+
+/// The `(node, severity, time)` triples of `decide_batch`, as tuples or lists.
+fn batch_events(values: &Bound<'_, PyAny>) -> PyResult<Vec<BatchEvent>> {
+    if let Ok(triples) = values.extract::<Vec<(i64, i64, f64)>>() {
+        return Ok(triples
+            .into_iter()
+            .map(|(node, severity, time)| BatchEvent { node, severity, time })
+            .collect());
+    }
+    let Ok(items) = values.try_iter() else {
+        return Err(GraphError::new_err("events is not a sequence"));
+    };
+    let mut list = Vec::new();
+    for (i, item) in items.enumerate() {
+        let item = item?;
+        let fields: Vec<Bound<'_, PyAny>> = if let Ok(tuple) = item.cast::<PyTuple>() {
+            tuple.iter().collect()
+        } else if let Ok(items) = item.cast::<PyList>() {
+            items.iter().collect()
+        } else {
+            Vec::new()
+        };
+        let triple = match fields.as_slice() {
+            [node, severity, time] => match (node.extract(), severity.extract(), time.extract()) {
+                (Ok(node), Ok(severity), Ok(time)) => Some((node, severity, time)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some((node, severity, time)) = triple else {
+            return Err(GraphError::new_err(format!(
+                "events[{i}] is not a (node, severity, time) triple of integers and a number"
+            )));
+        };
+        list.push(BatchEvent { node, severity, time });
+    }
+    Ok(list)
+}
 
 /// The dependency map, built once and queried many times; immutable, so shared freely between threads.
 #[pyclass(frozen, name = "Graph", module = "business_application._core")]
@@ -157,43 +259,24 @@ impl PyGraph {
         w_service: f64,
         w_dependency: f64,
         w_infrastructure: f64,
-    ) -> PyResult<(Vec<MatchTuple>, bool, usize)> {
+    ) -> PyResult<DecisionTuple> {
         let candidates = self::candidates(candidates)?;
-        let query = DecideQuery {
-            node,
-            severity,
-            time,
-            depth,
-            work_cap,
-            threshold,
-            window_s,
-            weights: Weights {
-                service: w_service,
-                dependency: w_dependency,
-                infrastructure: w_infrastructure,
-            },
-        };
+        let weights = (w_service, w_dependency, w_infrastructure);
+        let query = settings(node, severity, time, depth, work_cap, threshold, window_s, weights);
         let decision = py
             .detach(|| self.graph.decide(&query, &candidates))
             .map_err(|e| engine_error(&e))?;
-        let matches = decision
-            .matches
-            .into_iter()
-            .map(|m| {
-                (
-                    m.candidate,
-                    m.score,
-                    m.link.as_str(),
-                    m.weight,
-                    m.decay,
-                    m.severity_factor,
-                    m.member,
-                    m.path,
-                    m.direction.as_str(),
-                )
-            })
-            .collect();
-        Ok((matches, decision.capped, decision.visited))
+        Ok(decision_tuple(decision))
+    }
+
+    fn reach(&self, py: Python<'_>, x: i64, depth: i64, work_cap: i64) -> PyResult<(usize, usize, bool)> {
+        py.detach(|| self.graph.reach(x, depth, work_cap))
+            .map_err(|e| engine_error(&e))
+    }
+
+    #[getter]
+    fn memory_bytes(&self) -> usize {
+        self.graph.memory_bytes()
     }
 
     fn rank_upstream(
@@ -231,9 +314,166 @@ impl PyGraph {
     }
 }
 
+/// The live incidents of one graph, indexed by the nodes of their members' footprints.
+///
+/// Frozen for Python: the index sits behind a lock, so a decision (read, GIL released) and an
+/// update (write, taken with the GIL released too) from different threads never race.
+#[pyclass(frozen, name = "IncidentIndex", module = "business_application._core")]
+struct PyIncidentIndex {
+    graph: Py<PyGraph>,
+    index: RwLock<IncidentIndex>,
+}
+
+impl PyIncidentIndex {
+    fn read<T>(&self, py: Python<'_>, f: impl FnOnce(&Graph, &IncidentIndex) -> T + Send) -> T
+    where
+        T: Send,
+    {
+        let graph = &self.graph.get().graph;
+        py.detach(|| f(graph, &self.index.read().unwrap_or_else(PoisonError::into_inner)))
+    }
+
+    fn write<T>(&self, py: Python<'_>, f: impl FnOnce(&Graph, &mut IncidentIndex) -> T + Send) -> T
+    where
+        T: Send,
+    {
+        let graph = &self.graph.get().graph;
+        py.detach(|| f(graph, &mut self.index.write().unwrap_or_else(PoisonError::into_inner)))
+    }
+}
+
+#[pymethods]
+impl PyIncidentIndex {
+    #[new]
+    fn new(graph: Py<PyGraph>) -> Self {
+        Self {
+            graph,
+            index: RwLock::new(IncidentIndex::new()),
+        }
+    }
+
+    #[getter]
+    fn graph(&self, py: Python<'_>) -> Py<PyGraph> {
+        self.graph.clone_ref(py)
+    }
+
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.read(py, |_, index| index.len())
+    }
+
+    fn __contains__(&self, py: Python<'_>, key: i64) -> bool {
+        self.read(py, |_, index| index.incident(key).is_some())
+    }
+
+    fn keys(&self, py: Python<'_>) -> Vec<i64> {
+        self.read(py, |_, index| index.keys().collect())
+    }
+
+    /// `(severity, last_activity, members)` of incident `key` (`-1` for unmapped members), or None.
+    fn incident(&self, py: Python<'_>, key: i64) -> Option<(i64, Option<f64>, Vec<i64>)> {
+        self.read(py, |_, index| {
+            index.incident(key).map(|i| {
+                let members = i.members.iter().map(|m| m.map_or(-1, i64::from)).collect();
+                (i.severity, i.last_activity, members)
+            })
+        })
+    }
+
+    fn add_incident(
+        &self,
+        py: Python<'_>,
+        key: i64,
+        severity: i64,
+        last_activity: Option<f64>,
+        members: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let members = int_list(members, "members")?;
+        self.write(py, |graph, index| {
+            index.add_incident(graph, key, severity, last_activity, &members)
+        })
+        .map_err(|e| engine_error(&e))
+    }
+
+    fn add_member(&self, py: Python<'_>, key: i64, member: i64) -> PyResult<usize> {
+        self.write(py, |graph, index| index.add_member(graph, key, member))
+            .map_err(|e| engine_error(&e))
+    }
+
+    fn update_incident(&self, py: Python<'_>, key: i64, severity: i64, last_activity: Option<f64>) -> PyResult<()> {
+        self.write(py, |_, index| index.update_incident(key, severity, last_activity))
+            .map_err(|e| engine_error(&e))
+    }
+
+    fn remove_incident(&self, py: Python<'_>, key: i64) -> bool {
+        self.write(py, |graph, index| index.remove_incident(graph, key))
+    }
+
+    // The Python signature is the contract's decide without the candidates.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (
+        node, severity, time, depth, work_cap, threshold, window_s,
+        w_service, w_dependency, w_infrastructure,
+    ))]
+    fn decide(
+        &self,
+        py: Python<'_>,
+        node: i64,
+        severity: i64,
+        time: f64,
+        depth: i64,
+        work_cap: i64,
+        threshold: f64,
+        window_s: f64,
+        w_service: f64,
+        w_dependency: f64,
+        w_infrastructure: f64,
+    ) -> PyResult<DecisionTuple> {
+        let weights = (w_service, w_dependency, w_infrastructure);
+        let query = settings(node, severity, time, depth, work_cap, threshold, window_s, weights);
+        let decision = self
+            .read(py, |graph, index| index.decide(graph, &query))
+            .map_err(|e| engine_error(&e))?;
+        Ok(decision_tuple(decision))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (
+        events, depth, work_cap, threshold, window_s, w_service, w_dependency, w_infrastructure, threads=1,
+    ))]
+    fn decide_batch(
+        &self,
+        py: Python<'_>,
+        events: &Bound<'_, PyAny>,
+        depth: i64,
+        work_cap: i64,
+        threshold: f64,
+        window_s: f64,
+        w_service: f64,
+        w_dependency: f64,
+        w_infrastructure: f64,
+        threads: i64,
+    ) -> PyResult<Vec<DecisionTuple>> {
+        let events = batch_events(events)?;
+        // A negative count is the engine's error too, not an OverflowError of the conversion.
+        let threads =
+            usize::try_from(threads).map_err(|_| engine_error(&EngineError::ThreadCount { value: threads }))?;
+        let weights = (w_service, w_dependency, w_infrastructure);
+        let query = settings(0, 0, 0.0, depth, work_cap, threshold, window_s, weights);
+        let decisions = self
+            .read(py, |graph, index| index.decide_batch(graph, &events, &query, threads))
+            .map_err(|e| engine_error(&e))?;
+        Ok(decisions.into_iter().map(decision_tuple).collect())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!("<IncidentIndex incidents={}>", self.__len__(py))
+    }
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyGraph>()?;
+    m.add_class::<PyIncidentIndex>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,310 @@
+//! An index from nodes to the live incidents whose members' footprints hold them, so an event is
+//! scored only against the incidents its walks reach.
+//!
+//! Algorithm: each incident keeps its severity, last activity and members (join order, `None` for
+//! an unmapped member); `by_node` maps every node of every mapped member's footprint to the
+//! `(incident key, member index)` pairs it belongs to. `decide` runs the event's four walks as
+//! `Graph::decide` does, collects the pairs of every recorded node, sorts them, and scores each
+//! touched incident over its touched members only. A member none of whose footprint nodes was
+//! recorded has no link, so leaving it out changes nothing: the decision equals `Graph::decide`
+//! given the incidents as candidates in ascending key order, with `candidate` set to the key.
+//!
+//! Cost: `decide` costs the walks plus one hash lookup per recorded node and the pairs found;
+//! nothing depends on the number of incidents or the map size. Adding a member costs its
+//! footprint; removing an incident costs its members' footprints times the pairs on those nodes.
+//!
+//! Invariants: a pair `(key, m)` is in `by_node[n]` exactly when member `m` of incident `key` is
+//! mapped and `n` is in its footprint (a node repeated in a footprint is listed once per
+//! occurrence, which the sort and dedup in `decide` absorb). Every mutation checks all of its
+//! arguments before changing anything. The index must always be used with the graph it was
+//! filled from: footprints are read from that graph.
+
+use std::collections::BTreeMap;
+
+use crate::decide::{check_severity, finish, DecideQuery, Decision, Standing};
+use crate::error::EngineError;
+use crate::graph::Graph;
+use crate::walk::{Limits, NodeMap};
+
+/// One live incident as the index keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incident {
+    pub severity: i64,
+    pub last_activity: Option<f64>,
+    pub members: Vec<Option<u32>>,
+}
+
+/// The live incidents, keyed by the caller's incident id, and where their footprints lie.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentIndex {
+    incidents: BTreeMap<i64, Incident>,
+    by_node: NodeMap<Vec<(i64, u32)>>,
+}
+
+impl IncidentIndex {
+    /// An empty index.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of incidents.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.incidents.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.incidents.is_empty()
+    }
+
+    /// The incident under `key`, if any.
+    #[must_use]
+    pub fn incident(&self, key: i64) -> Option<&Incident> {
+        self.incidents.get(&key)
+    }
+
+    /// The keys, ascending.
+    pub fn keys(&self) -> impl Iterator<Item = i64> + '_ {
+        self.incidents.keys().copied()
+    }
+
+    /// Adds a live incident with its members (`-1` for an unmapped one).
+    ///
+    /// # Errors
+    /// `DuplicateIncident` when `key` is taken, `Severity`, then `UnknownNode` naming the member.
+    pub fn add_incident(
+        &mut self,
+        graph: &Graph,
+        key: i64,
+        severity: i64,
+        last_activity: Option<f64>,
+        members: &[i64],
+    ) -> Result<(), EngineError> {
+        if self.incidents.contains_key(&key) {
+            return Err(EngineError::DuplicateIncident { key });
+        }
+        check_severity(severity, &format!("incident {key}: "))?;
+        let members = members
+            .iter()
+            .enumerate()
+            .map(|(m, &id)| member_id(graph, key, m, id))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        for (m, member) in members.iter().enumerate() {
+            if let Some(node) = member {
+                self.link(graph, key, m, *node);
+            }
+        }
+        self.incidents.insert(
+            key,
+            Incident {
+                severity,
+                last_activity,
+                members,
+            },
+        );
+        Ok(())
+    }
+
+    /// Appends a member (`-1` for an unmapped one) to incident `key`; returns its member index.
+    ///
+    /// # Errors
+    /// `UnknownIncident`, then `UnknownNode` naming the member.
+    pub fn add_member(&mut self, graph: &Graph, key: i64, member: i64) -> Result<usize, EngineError> {
+        let Some(incident) = self.incidents.get_mut(&key) else {
+            return Err(EngineError::UnknownIncident { key });
+        };
+        let m = incident.members.len();
+        let node = member_id(graph, key, m, member)?;
+        incident.members.push(node);
+        if let Some(node) = node {
+            self.link(graph, key, m, node);
+        }
+        Ok(m)
+    }
+
+    /// Sets incident `key`'s severity rank and latest member activity.
+    ///
+    /// # Errors
+    /// `UnknownIncident`, then `Severity`.
+    pub fn update_incident(&mut self, key: i64, severity: i64, last_activity: Option<f64>) -> Result<(), EngineError> {
+        let Some(incident) = self.incidents.get_mut(&key) else {
+            return Err(EngineError::UnknownIncident { key });
+        };
+        check_severity(severity, &format!("incident {key}: "))?;
+        incident.severity = severity;
+        incident.last_activity = last_activity;
+        Ok(())
+    }
+
+    /// Removes incident `key` (resolved, merged or no longer live); false when it was not there.
+    pub fn remove_incident(&mut self, graph: &Graph, key: i64) -> bool {
+        let Some(incident) = self.incidents.remove(&key) else {
+            return false;
+        };
+        for node in incident.members.iter().flatten() {
+            for n in graph.footprint_of(*node) {
+                if let Some(pairs) = self.by_node.get_mut(&n) {
+                    pairs.retain(|(k, _)| *k != key);
+                    if pairs.is_empty() {
+                        self.by_node.remove(&n);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Scores an event against the indexed incidents; equal to `Graph::decide` with the incidents
+    /// as candidates in ascending key order, each match's `candidate` being the incident's key.
+    ///
+    /// # Errors
+    /// `UnknownNode`, `Severity` or `NegativeLimit`, in that order.
+    pub fn decide(&self, graph: &Graph, query: &DecideQuery) -> Result<Decision, EngineError> {
+        let node = graph.node_id(query.node, "")?;
+        check_severity(query.severity, "")?;
+        let limits = Limits::new(query.depth, query.work_cap)?;
+        Ok(self.decide_checked(graph, query, node, limits))
+    }
+
+    /// `decide` once the event's node and the limits are known to be valid.
+    pub(crate) fn decide_checked(&self, graph: &Graph, query: &DecideQuery, node: u32, limits: Limits) -> Decision {
+        let walks = graph.event_walks(node, limits);
+        let mut touched: Vec<(i64, u32)> = Vec::new();
+        for n in walks.recorded() {
+            if let Some(pairs) = self.by_node.get(&n) {
+                touched.extend_from_slice(pairs);
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+
+        let mut matches = Vec::new();
+        for group in touched.chunk_by(|a, b| a.0 == b.0) {
+            let key = group[0].0;
+            let Some(incident) = self.incidents.get(&key) else {
+                continue;
+            };
+            let standing = Standing {
+                key,
+                severity: incident.severity,
+                last_activity: incident.last_activity,
+            };
+            let members = group.iter().filter_map(|&(_, m)| {
+                let m = m as usize;
+                incident.members[m].map(|node| (m, node))
+            });
+            if let Some(found) = graph.score_candidate(query, &walks, standing, members) {
+                matches.push(found);
+            }
+        }
+        finish(matches, &walks)
+    }
+
+    fn link(&mut self, graph: &Graph, key: i64, m: usize, node: u32) {
+        // Member indexes fit in a u32: a u32 node id space and at most one member per add call.
+        let m = u32::try_from(m).unwrap_or(u32::MAX);
+        for n in graph.footprint_of(node) {
+            self.by_node.entry(n).or_default().push((key, m));
+        }
+    }
+}
+
+fn member_id(graph: &Graph, key: i64, m: usize, id: i64) -> Result<Option<u32>, EngineError> {
+    if id == -1 {
+        return Ok(None);
+    }
+    graph.node_id(id, &format!("incident {key}, member {m}: ")).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::{Candidate, Weights};
+
+    fn query(node: i64) -> DecideQuery {
+        DecideQuery {
+            node,
+            severity: 3,
+            time: 100.0,
+            depth: 5,
+            work_cap: 1000,
+            threshold: 0.0,
+            window_s: 600.0,
+            weights: Weights {
+                service: 0.8,
+                dependency: 0.6,
+                infrastructure: 0.4,
+            },
+        }
+    }
+
+    /// 0 db, 1 api, 2 web (services); 3 device carrying 0; 4 device carrying 2; 5 switch cabled to 3.
+    fn map() -> Graph {
+        Graph::build(
+            &[0, 0, 0, 1, 1, 1],
+            &[0, 1, 3, 4, 5],
+            &[1, 2, 0, 2, 3],
+            &[0, 0, 2, 2, 5],
+            &[-1; 5],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn index_decides_like_the_candidate_list_in_key_order() {
+        let g = map();
+        let mut index = IncidentIndex::new();
+        let incidents = [(40, vec![2]), (7, vec![-1, 5]), (12, vec![0]), (3, vec![-1])];
+        for (key, members) in &incidents {
+            index.add_incident(&g, *key, 3, None, members).unwrap();
+        }
+        let mut sorted = incidents.to_vec();
+        sorted.sort();
+        let candidates: Vec<Candidate> = sorted
+            .iter()
+            .map(|(_, members)| Candidate {
+                severity: 3,
+                last_activity: None,
+                members: members.clone(),
+            })
+            .collect();
+        for node in 0..6 {
+            let by_index = index.decide(&g, &query(node)).unwrap();
+            let mut by_list = g.decide(&query(node), &candidates).unwrap();
+            for m in &mut by_list.matches {
+                m.candidate = sorted[usize::try_from(m.candidate).unwrap()].0;
+            }
+            assert_eq!(by_index, by_list);
+        }
+    }
+
+    #[test]
+    fn mutations_check_everything_first_and_keep_the_index_exact() {
+        let g = map();
+        let mut index = IncidentIndex::new();
+        index.add_incident(&g, 1, 2, Some(5.0), &[3]).unwrap();
+        assert_eq!(
+            index.add_incident(&g, 1, 2, None, &[0]).unwrap_err().to_string(),
+            "incident 1 already exists"
+        );
+        assert_eq!(
+            index.add_incident(&g, 2, 2, None, &[0, 9]).unwrap_err().to_string(),
+            "incident 2, member 1: node 9 is outside the map's 6 nodes"
+        );
+        assert_eq!(index.len(), 1);
+        assert_eq!(index.add_member(&g, 1, 4).unwrap(), 1);
+        assert_eq!(
+            index.add_member(&g, 8, 4).unwrap_err().to_string(),
+            "incident 8 is not in the index"
+        );
+        index.update_incident(1, 3, None).unwrap();
+        assert_eq!(index.decide(&g, &query(2)).unwrap().matches[0].member, 1);
+        assert!(index.remove_incident(&g, 1));
+        assert!(!index.remove_incident(&g, 1));
+        assert!(index.by_node.is_empty());
+        assert!(index.decide(&g, &query(2)).unwrap().matches.is_empty());
+    }
+}
