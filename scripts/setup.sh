@@ -24,7 +24,7 @@ APT_PACKAGES=(postgresql redis-server libpq-dev gcc chromium curl)
 PIP_PACKAGES=(
     "netbox==$NBA_NETBOX_VERSION"
     pytest pytest-django pytest-benchmark hypothesis pyyaml requests
-    'maturin>=1.7,<2' ruff
+    'maturin>=1.7,<2' ruff networkx
 )
 
 install_os_packages() {
