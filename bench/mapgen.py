@@ -241,7 +241,7 @@ def events(
     core switch, the servers cabled to them and those servers' services."""
     rng = random.Random(seed)
     n = graph_map.node_count
-    storm_nodes = _storm_nodes(graph_map)
+    targets = storm_nodes(graph_map)
     storm = int(count * storm_share)
     background = count - storm
     out: list[tuple[int, int, float]] = []
@@ -250,15 +250,15 @@ def events(
         if i == background // 2:
             for _ in range(storm):
                 t += 1.0 / (rate * 10)
-                out.append((storm_nodes[rng.randrange(len(storm_nodes))], rng.choice((2, 3)), t))
+                out.append((targets[rng.randrange(len(targets))], rng.choice((2, 3)), t))
         t += 1.0 / rate
         out.append((rng.randrange(n), rng.randint(0, 3), t))
     if background == 0:
-        out.extend((storm_nodes[rng.randrange(len(storm_nodes))], 3, start + i * 1e-4) for i in range(storm))
+        out.extend((targets[rng.randrange(len(targets))], 3, start + i * 1e-4) for i in range(storm))
     return out
 
 
-def _storm_nodes(graph_map: EnterpriseMap) -> list[int]:
+def storm_nodes(graph_map: EnterpriseMap) -> list[int]:
     """The first core switch, the switches below it, the servers they cable and the services on those."""
     switches = set(graph_map.behind_core[0])
     nodes = set(switches)

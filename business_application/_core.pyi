@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from typing import SupportsFloat, SupportsIndex, final
 
-__all__ = ['Graph', '__version__']
+__all__ = ['Graph', 'IncidentIndex', '__version__']
 
 __version__: str
 
@@ -11,6 +11,8 @@ _Int = SupportsIndex
 _Float = SupportsFloat | SupportsIndex
 _Candidate = tuple[_Int, _Float | None, Iterable[_Int]] | list[object]
 _MatchTuple = tuple[int, float, str, float, float, float, int, list[int], str]
+_DecisionTuple = tuple[list[_MatchTuple], bool, int]
+_Event = tuple[_Int, _Int, _Float] | list[object]
 
 @final
 class Graph:
@@ -31,6 +33,9 @@ class Graph:
     def edge_count(self) -> int: ...
     @property
     def skipped_self_loops(self) -> int: ...
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes held by the node kinds and both adjacencies (allocated capacity)."""
     def footprint(self, x: _Int) -> list[int]: ...
     def maintenance_scope(self, x: _Int) -> list[int]: ...
     def decide(
@@ -46,8 +51,52 @@ class Graph:
         w_service: _Float,
         w_dependency: _Float,
         w_infrastructure: _Float,
-    ) -> tuple[list[_MatchTuple], bool, int]: ...
+    ) -> _DecisionTuple: ...
+    def reach(self, x: _Int, depth: _Int, work_cap: _Int) -> tuple[int, int, bool]: ...
     def rank_upstream(self, nodes: Iterable[_Int], depth: _Int, work_cap: _Int) -> list[int]: ...
     def blast_radius(
         self, failing: Iterable[_Int], depth: _Int, work_cap: _Int
     ) -> tuple[list[int], list[int], bool]: ...
+
+@final
+class IncidentIndex:
+    """Live incidents of one Graph indexed by footprint node; reads and writes release the GIL."""
+
+    def __new__(cls, graph: Graph) -> IncidentIndex: ...
+    @property
+    def graph(self) -> Graph: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, key: _Int) -> bool: ...
+    def keys(self) -> list[int]: ...
+    def incident(self, key: _Int) -> tuple[int, float | None, list[int]] | None: ...
+    def add_incident(
+        self, key: _Int, severity: _Int, last_activity: _Float | None, members: Iterable[_Int]
+    ) -> None: ...
+    def add_member(self, key: _Int, member: _Int) -> int: ...
+    def update_incident(self, key: _Int, severity: _Int, last_activity: _Float | None) -> None: ...
+    def remove_incident(self, key: _Int) -> bool: ...
+    def decide(
+        self,
+        node: _Int,
+        severity: _Int,
+        time: _Float,
+        depth: _Int,
+        work_cap: _Int,
+        threshold: _Float,
+        window_s: _Float,
+        w_service: _Float,
+        w_dependency: _Float,
+        w_infrastructure: _Float,
+    ) -> _DecisionTuple: ...
+    def decide_batch(
+        self,
+        events: Iterable[_Event],
+        depth: _Int,
+        work_cap: _Int,
+        threshold: _Float,
+        window_s: _Float,
+        w_service: _Float,
+        w_dependency: _Float,
+        w_infrastructure: _Float,
+        threads: _Int = 1,
+    ) -> list[_DecisionTuple]: ...

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol, cast
 
 from .errors import BackendUnavailableError
 
-__all__ = ('BACKENDS', 'ENV_VAR', 'RawGraph', 'backend_name', 'load_graph_class')
+__all__ = ('BACKENDS', 'ENV_VAR', 'RawGraph', 'RawIncidentIndex', 'backend_name', 'index_class_for', 'load_graph_class')
 
 logger = logging.getLogger('business_application.correlation.backend')
 
@@ -72,6 +72,58 @@ class RawGraph(Protocol):
 
     def blast_radius(self, failing: Iterable[int], depth: int, work_cap: int) -> tuple[list[int], list[int], bool]: ...
 
+    def reach(self, x: int, depth: int, work_cap: int) -> tuple[int, int, bool]: ...
+
+
+RawDecision = tuple[list[RawMatch], bool, int]
+
+
+class RawIncidentIndex(Protocol):
+    """What both backends' ``IncidentIndex`` classes provide (docs/engine-api.md, "IncidentIndex")."""
+
+    def __len__(self) -> int: ...
+
+    def __contains__(self, key: object) -> bool: ...
+
+    def keys(self) -> list[int]: ...
+
+    def incident(self, key: int) -> tuple[int, float | None, list[int]] | None: ...
+
+    def add_incident(self, key: int, severity: int, last_activity: float | None, members: Iterable[int]) -> None: ...
+
+    def add_member(self, key: int, member: int) -> int: ...
+
+    def update_incident(self, key: int, severity: int, last_activity: float | None) -> None: ...
+
+    def remove_incident(self, key: int) -> bool: ...
+
+    def decide(
+        self,
+        node: int,
+        severity: int,
+        time: float,
+        depth: int,
+        work_cap: int,
+        threshold: float,
+        window_s: float,
+        w_service: float,
+        w_dependency: float,
+        w_infrastructure: float,
+    ) -> RawDecision: ...
+
+    def decide_batch(
+        self,
+        events: Iterable[Sequence[Any]],
+        depth: int,
+        work_cap: int,
+        threshold: float,
+        window_s: float,
+        w_service: float,
+        w_dependency: float,
+        w_infrastructure: float,
+        threads: int = 1,
+    ) -> list[RawDecision]: ...
+
 
 def load_graph_class(name: str | None = None) -> type[RawGraph]:
     """The raw ``Graph`` class of backend ``name`` ('rust', 'python' or 'auto').
@@ -97,6 +149,15 @@ def load_graph_class(name: str | None = None) -> type[RawGraph]:
         _warn_fallback(exc)
         return _fallback_class()
     return cast('type[RawGraph]', module.Graph)
+
+
+def index_class_for(graph: RawGraph) -> type[RawIncidentIndex]:
+    """The raw ``IncidentIndex`` class of the backend that built ``graph``."""
+    if backend_name(type(graph)) == 'rust':
+        return cast('type[RawIncidentIndex]', importlib.import_module(_COMPILED_MODULE).IncidentIndex)
+    from .fallback_index import IncidentIndex
+
+    return IncidentIndex
 
 
 def backend_name(cls: type) -> Literal['rust', 'python']:
