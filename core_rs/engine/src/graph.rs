@@ -1,16 +1,18 @@
 //! The dependency map as a compact graph stored in both directions.
 //!
 //! Algorithm: the edges are validated, self-loops dropped and counted, the group of every
-//! non-REDUNDANT edge normalised to `NO_GROUP`, then the `(src, dst, kind, group)` tuples are sorted
-//! and deduplicated. One pass over the sorted tuples fills two CSR arrays: out-edges by `src` and
-//! in-edges by `dst`. Cost: `O(E log E)` time and `O(N + E)` memory: per edge a `u32` neighbour and
+//! non-REDUNDANT edge normalised to `NO_GROUP`; a counting sort stages the edges by `src`, each
+//! node's `(dst, kind, group)` list is sorted and deduplicated into the out-CSR, and a counting
+//! scatter of the out-CSR in source order yields the in-CSR already sorted. Cost: `O(E)` plus the
+//! sorts of the single adjacency lists (`O(E log d)` for degree `d`) time and `O(N + E)` memory: per edge a `u32` neighbour and
 //! a `u8` kind in each direction, per node a `u32` offset in each, and a side table of the groups
 //! of REDUNDANT edges only (so at most `u32::MAX` distinct edges).
 //!
 //! Invariants: node ids are `u32` below `node_count`; each adjacency list is sorted by
-//! `(neighbour, kind, group)` with no repeats, because the global sort is by `(src, dst, kind,
-//! group)` and the fill keeps that order for both directions. The graph is immutable once built,
-//! so it can be shared between threads; queries keep their scratch state to themselves.
+//! `(neighbour, kind, group)` with no repeats: out-lists by their own sort, in-lists because the
+//! scatter visits sources in ascending order and each source's edges to one target by `(kind,
+//! group)`. The graph is immutable once built, so it can be shared between threads; queries keep
+//! their scratch state to themselves.
 
 use crate::error::EngineError;
 use crate::kinds::{CARRIES, EDGE_KINDS, HOSTS, NODE_KINDS, NO_GROUP, REDUNDANT, SERVICE};
@@ -37,30 +39,71 @@ struct Adjacency {
 }
 
 impl Adjacency {
-    /// Lays out `edges` (already sorted, at most `u32::MAX`) by their `dst` when `by_dst`, else
-    /// by their `src`; the other end is the neighbour.
-    fn from_sorted(node_count: usize, edges: &[(u32, u32, u8, i64)], by_dst: bool) -> Self {
-        let key = |e: &(u32, u32, u8, i64)| if by_dst { e.1 } else { e.0 } as usize;
+    /// The out-adjacency from edges staged by source: `staged[start[u]..start[u + 1]]` holds the
+    /// `(dst, kind, group)` of node `u`'s edges in input order. Each slice is sorted and
+    /// deduplicated in place.
+    fn from_staged(start: &[usize], staged: &mut [(u32, u8, i64)]) -> Result<Self, EngineError> {
+        let node_count = start.len() - 1;
+        let mut offsets = Vec::with_capacity(node_count + 1);
+        let mut nodes = Vec::with_capacity(staged.len());
+        let mut kinds = Vec::with_capacity(staged.len());
+        let mut groups = Vec::new();
+        offsets.push(0);
+        for u in 0..node_count {
+            let list = &mut staged[start[u]..start[u + 1]];
+            list.sort_unstable();
+            let mut previous = None;
+            for &(d, k, g) in list.iter() {
+                if previous == Some((d, k, g)) {
+                    continue;
+                }
+                previous = Some((d, k, g));
+                let slot =
+                    u32::try_from(nodes.len()).map_err(|_| EngineError::TooManyEdges { count: nodes.len() + 1 })?;
+                if k == REDUNDANT {
+                    groups.push((slot, g));
+                }
+                nodes.push(d);
+                kinds.push(k);
+            }
+            offsets.push(u32::try_from(nodes.len()).map_err(|_| EngineError::TooManyEdges { count: nodes.len() })?);
+        }
+        Ok(Self {
+            offsets,
+            nodes,
+            kinds,
+            groups,
+        })
+    }
+
+    /// The in-adjacency of `out` by a counting scatter: sources arrive in ascending order and, for
+    /// one source, in `(kind, group)` order, so every in-list comes out sorted by `(src, kind, group)`.
+    fn reversed(out: &Self) -> Self {
+        let node_count = out.offsets.len() - 1;
         let mut offsets = vec![0u32; node_count + 1];
-        for e in edges {
-            offsets[key(e) + 1] += 1;
+        for &d in &out.nodes {
+            offsets[d as usize + 1] += 1;
         }
         for i in 0..node_count {
             offsets[i + 1] += offsets[i];
         }
 
         let mut next = offsets.clone();
-        let mut nodes = vec![0u32; edges.len()];
-        let mut kinds = vec![0u8; edges.len()];
-        let mut groups = Vec::new();
-        for e in edges {
-            let slot = &mut next[key(e)];
-            nodes[*slot as usize] = if by_dst { e.0 } else { e.1 };
-            kinds[*slot as usize] = e.2;
-            if e.2 == REDUNDANT {
-                groups.push((*slot, e.3));
+        let mut nodes = vec![0u32; out.nodes.len()];
+        let mut kinds = vec![0u8; out.nodes.len()];
+        let mut groups = Vec::with_capacity(out.groups.len());
+        for u in 0..node_count {
+            for i in out.offsets[u]..out.offsets[u + 1] {
+                let d = out.nodes[i as usize] as usize;
+                let slot = next[d];
+                next[d] += 1;
+                // `u` is below `node_count`, itself checked to fit in a u32.
+                nodes[slot as usize] = u32::try_from(u).unwrap_or(u32::MAX);
+                kinds[slot as usize] = out.kinds[i as usize];
+                if out.kinds[i as usize] == REDUNDANT {
+                    groups.push((slot, out.group(i)));
+                }
             }
-            *slot += 1;
         }
         groups.sort_unstable();
         Self {
@@ -128,31 +171,46 @@ impl Graph {
         }
         let node_kinds = node_kinds(kinds)?;
 
-        let mut edges = Vec::with_capacity(src.len());
+        // Pass 1 checks every edge in index order and counts the kept ones per source.
+        let mut start = vec![0usize; node_count + 1];
         let mut skipped_self_loops = 0;
         for i in 0..src.len() {
             let s = endpoint(i, "src", src[i], node_count)?;
             let d = endpoint(i, "dst", dst[i], node_count)?;
-            let k = u8::try_from(kind[i])
-                .ok()
-                .filter(|k| *k < EDGE_KINDS)
-                .ok_or(EngineError::UnknownEdgeKind { edge: i, kind: kind[i] })?;
+            if u8::try_from(kind[i]).ok().filter(|k| *k < EDGE_KINDS).is_none() {
+                return Err(EngineError::UnknownEdgeKind { edge: i, kind: kind[i] });
+            }
             if s == d {
                 skipped_self_loops += 1;
-                continue;
+            } else {
+                start[s as usize + 1] += 1;
             }
-            let g = if k == REDUNDANT { group[i] } else { NO_GROUP };
-            edges.push((s, d, k, g));
         }
-        edges.sort_unstable();
-        edges.dedup();
-        if u32::try_from(edges.len()).is_err() {
-            return Err(EngineError::TooManyEdges { count: edges.len() });
+        for i in 0..node_count {
+            start[i + 1] += start[i];
         }
 
+        // Pass 2 stages each kept edge under its source; the values were checked above.
+        let mut next = start.clone();
+        let mut staged = vec![(0u32, 0u8, NO_GROUP); start[node_count]];
+        for i in 0..src.len() {
+            if src[i] == dst[i] {
+                continue;
+            }
+            let s = usize::try_from(src[i]).unwrap_or(0);
+            let d = u32::try_from(dst[i]).unwrap_or(0);
+            let k = u8::try_from(kind[i]).unwrap_or(0);
+            let g = if k == REDUNDANT { group[i] } else { NO_GROUP };
+            staged[next[s]] = (d, k, g);
+            next[s] += 1;
+        }
+        drop(next);
+
+        let out = Adjacency::from_staged(&start, &mut staged)?;
+        drop(staged);
         Ok(Self {
-            out: Adjacency::from_sorted(node_count, &edges, false),
-            inc: Adjacency::from_sorted(node_count, &edges, true),
+            inc: Adjacency::reversed(&out),
+            out,
             kinds: node_kinds,
             skipped_self_loops,
         })

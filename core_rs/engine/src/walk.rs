@@ -8,13 +8,16 @@
 //! kept in `via`); upstream, one is followed only from a source.
 //!
 //! Cost: bounded by what the walk touches, never by the map size: at most `work_cap + sources`
-//! recorded nodes, each expanded at most once, so `O(sum of their degrees)` time. Scratch state is
-//! a few small hash maps keyed by node id, allocated per call, so a shared `Graph` serves
-//! concurrent queries.
+//! recorded nodes, each expanded at most once, so `O(sum of their degrees)` time. The recorded
+//! nodes live in a list; a node's place in it is found through `Marks`, one 8-byte word per map
+//! node stamped with the walk's epoch, so a lookup is one array read, not a hash. Marks are kept
+//! per thread and reused (a new epoch makes every old stamp stale without clearing), so a shared
+//! `Graph` serves concurrent queries and only the first walks of a thread pay for the array.
 //!
 //! Invariants: distances never decrease along the queue; a recorded node's parent was expanded
 //! at a distance one less; following `via`/parents from any recorded node ends at a source.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -126,39 +129,110 @@ pub(crate) struct Visit {
     pub parent: Option<u32>,
 }
 
-/// The result of one walk: the recorded nodes and the statistics.
+/// Per-node stamps of one walk: `epoch << 32 | place in the walk's list` for a recorded node.
 #[derive(Debug, Default)]
+struct Marks {
+    epoch: u32,
+    words: Vec<u64>,
+}
+
+/// How many idle `Marks` a thread keeps: `decide` holds four walks at once.
+const POOL_SIZE: usize = 8;
+
+thread_local! {
+    static POOL: RefCell<Vec<Marks>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Marks {
+    /// Marks for a map of `nodes` nodes, from this thread's pool when one is idle, with a new epoch.
+    fn take(nodes: usize) -> Self {
+        let mut marks = POOL.with(|pool| pool.borrow_mut().pop()).unwrap_or_default();
+        if marks.words.len() < nodes {
+            marks.words.resize(nodes, 0);
+        }
+        marks.epoch = marks.epoch.wrapping_add(1);
+        if marks.epoch == 0 {
+            marks.words.fill(0);
+            marks.epoch = 1;
+        }
+        marks
+    }
+
+    fn place(&self, node: u32) -> Option<usize> {
+        let word = *self.words.get(node as usize)?;
+        // The low half is a place in a list of at most `u32::MAX` nodes.
+        #[allow(clippy::cast_possible_truncation)]
+        ((word >> 32) as u32 == self.epoch).then_some((word & 0xffff_ffff) as usize)
+    }
+
+    fn set(&mut self, node: u32, place: usize) {
+        self.words[node as usize] = u64::from(self.epoch) << 32 | place as u64;
+    }
+}
+
+/// The result of one walk: the recorded nodes and the statistics.
+#[derive(Debug)]
 pub(crate) struct Walk {
-    visits: NodeMap<Visit>,
+    marks: Marks,
+    /// Recorded nodes in discovery order, with where each was first found.
+    visits: Vec<(u32, Visit)>,
     /// Nodes first recorded through a terminal edge and expanded later from another parent.
     via: NodeMap<u32>,
     pub discovered: usize,
     pub capped: bool,
 }
 
+impl Drop for Walk {
+    fn drop(&mut self) {
+        let marks = std::mem::take(&mut self.marks);
+        // A thread being torn down has no pool any more; the marks are then simply freed.
+        let _ = POOL.try_with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if pool.len() < POOL_SIZE {
+                pool.push(marks);
+            }
+        });
+    }
+}
+
 impl Walk {
+    fn new(nodes: usize) -> Self {
+        Self {
+            marks: Marks::take(nodes),
+            visits: Vec::new(),
+            via: NodeMap::default(),
+            discovered: 0,
+            capped: false,
+        }
+    }
+
+    fn record(&mut self, node: u32, visit: Visit) {
+        self.marks.set(node, self.visits.len());
+        self.visits.push((node, visit));
+    }
+
     pub fn visit(&self, node: u32) -> Option<Visit> {
-        self.visits.get(&node).copied()
+        self.marks.place(node).map(|i| self.visits[i].1)
     }
 
     pub fn contains(&self, node: u32) -> bool {
-        self.visits.contains_key(&node)
+        self.marks.place(node).is_some()
     }
 
-    /// The recorded nodes, sources included, in no particular order.
+    /// The recorded nodes, sources included, in discovery order.
     pub fn nodes(&self) -> impl Iterator<Item = u32> + '_ {
-        self.visits.keys().copied()
+        self.visits.iter().map(|v| v.0)
     }
 
     /// Nodes from a source to `node` (which must be recorded), following the edges the walk expanded.
     pub fn path_to(&self, node: u32) -> Vec<u32> {
         let mut path = vec![node];
-        let mut parent = self.visits.get(&node).and_then(|v| v.parent);
+        let mut parent = self.visit(node).and_then(|v| v.parent);
         while let Some(p) = parent {
             path.push(p);
             parent = match self.via.get(&p) {
                 Some(&v) => Some(v),
-                None => self.visits.get(&p).and_then(|v| v.parent),
+                None => self.visit(p).and_then(|v| v.parent),
             };
         }
         path.reverse();
@@ -169,13 +243,14 @@ impl Walk {
 impl Graph {
     /// Runs one bounded walk from `sources` (repeats ignored) as described in the module note.
     pub(crate) fn walk(&self, sources: &[u32], direction: WalkDirection, scope: Scope, limits: Limits) -> Walk {
-        let mut walk = Walk::default();
+        let mut walk = Walk::new(self.node_count());
         let mut queue = VecDeque::new();
         for &s in sources {
             if scope == Scope::Pure && self.kind(s) != SERVICE {
                 continue;
             }
-            if walk.visits.insert(s, Visit { dist: 0, parent: None }).is_none() {
+            if !walk.contains(s) {
+                walk.record(s, Visit { dist: 0, parent: None });
                 queue.push_back((s, 0u32));
             }
         }
@@ -194,13 +269,13 @@ impl Graph {
                 if direction == WalkDirection::Up && terminal && dist != 0 {
                     continue;
                 }
-                if !walk.visits.contains_key(&e.node) {
+                if !walk.contains(e.node) {
                     if walk.discovered == limits.work_cap {
                         walk.capped = true;
                         return walk;
                     }
                     walk.discovered += 1;
-                    walk.visits.insert(
+                    walk.record(
                         e.node,
                         Visit {
                             dist: dist + 1,
