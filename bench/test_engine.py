@@ -7,7 +7,9 @@ On the generated maps (bench/mapgen.py) at 10k, 100k and 1M nodes (1M skipped wi
 - ``walk``: the depth-5 mixed walks down and up from a random node's footprint (``reach``), one
   per round, p50 and p99 in ``extra_info``; networkx runs the same walk rules on a ``DiGraph``;
 - ``decide``: one event against 1,000 live incidents of 20 or 300 services, through the incident
-  index (both backends) and, for reference, through per-call candidates (compiled core);
+  index keeping the best match (both backends: walk, score, choose), the index returning every
+  match, and per-call candidates returning every match (the compiled core's path before the
+  index);
 - ``batch``: an event stream with a storm behind a core switch, decided in one call on one and on
   two threads; decisions per second and work-cap hits in ``extra_info``.
 
@@ -211,9 +213,9 @@ def candidates(index) -> list[tuple]:
 
 @sizes
 @pytest.mark.parametrize('size', [20, 300])
-@pytest.mark.parametrize('impl', ['rust', 'python', 'rust-per-call'])
+@pytest.mark.parametrize('impl', ['rust', 'python', 'rust-all-matches', 'rust-per-call'])
 def test_decide(benchmark, n, size, impl):
-    backend = impl.removesuffix('-per-call')
+    backend = impl.split('-')[0]
     index = incident_index(n, backend, size)
     nodes = sample_nodes(n, DECIDE_ROUNDS[backend] // (10 if impl == 'rust-per-call' else 1), seed=7)
     benchmark.group = f'decide {size_id(n)} x{INCIDENTS} incidents of {size}'
@@ -224,9 +226,10 @@ def test_decide(benchmark, n, size, impl):
         def run(x):
             return g.decide(x, 3, 1000.0, listed, *SCORING)
     else:
+        keep = None if impl == 'rust-all-matches' else 1
 
         def run(x):
-            return index.decide(x, 3, 1000.0, *SCORING)
+            return index.decide(x, 3, 1000.0, *SCORING, max_matches=keep)
 
     benchmark.pedantic(run, setup=lambda: ((next(it),), {}), rounds=len(nodes), iterations=1)
     record_percentiles(benchmark)
@@ -248,7 +251,11 @@ def test_batch(benchmark, n, impl, threads):
     events = stream(n, BATCH_EVENTS[impl])
     benchmark.group = f'batch {size_id(n)}'
     decisions = benchmark.pedantic(
-        index.decide_batch, (events, *SCORING), {'threads': threads}, rounds=3 if impl == 'rust' else 1, iterations=1
+        index.decide_batch,
+        (events, *SCORING),
+        {'threads': threads, 'max_matches': 1},
+        rounds=3 if impl == 'rust' else 1,
+        iterations=1,
     )
     benchmark.extra_info['events'] = len(events)
     benchmark.extra_info['decisions_per_s'] = round(len(events) / benchmark.stats.stats.median)

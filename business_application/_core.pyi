@@ -87,6 +87,7 @@ class IncidentIndex:
         w_service: _Float,
         w_dependency: _Float,
         w_infrastructure: _Float,
+        max_matches: _Int | None = None,
     ) -> _DecisionTuple: ...
     def decide_batch(
         self,
@@ -99,4 +100,5 @@ class IncidentIndex:
         w_dependency: _Float,
         w_infrastructure: _Float,
         threads: _Int = 1,
+        max_matches: _Int | None = None,
     ) -> list[_DecisionTuple]: ...

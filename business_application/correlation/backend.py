@@ -109,6 +109,7 @@ class RawIncidentIndex(Protocol):
         w_service: float,
         w_dependency: float,
         w_infrastructure: float,
+        max_matches: int | None = None,
     ) -> RawDecision: ...
 
     def decide_batch(
@@ -122,6 +123,7 @@ class RawIncidentIndex(Protocol):
         w_dependency: float,
         w_infrastructure: float,
         threads: int = 1,
+        max_matches: int | None = None,
     ) -> list[RawDecision]: ...
 
 

@@ -127,15 +127,17 @@ class IncidentIndex:
         w_service: float,
         w_dependency: float,
         w_infrastructure: float,
+        max_matches: int | None = None,
     ) -> DecisionTuple:
         """Scores an event against the indexed incidents; see docs/engine-api.md, "IncidentIndex"."""
         node, severity, time = _i64(node), _i64(severity), _real(time)
         depth, work_cap, threshold, window_s = _i64(depth), _i64(work_cap), _real(threshold), _real(window_s)
         weights = (_real(w_service), _real(w_dependency), _real(w_infrastructure))
+        keep = _max_matches(max_matches)
         node = self._graph._node(node, '')
         _check_severity(severity, '')
         _limits(depth, work_cap)
-        return self._decide(node, severity, time, depth, work_cap, threshold, window_s, weights)
+        return self._decide(node, severity, time, depth, work_cap, threshold, window_s, weights, keep)
 
     def decide_batch(
         self,
@@ -148,12 +150,15 @@ class IncidentIndex:
         w_dependency: float,
         w_infrastructure: float,
         threads: int = 1,
+        max_matches: int | None = None,
     ) -> list[DecisionTuple]:
         """``decide`` for each ``(node, severity, time)`` event, in input order; all checked first."""
         depth, work_cap, threshold, window_s = _i64(depth), _i64(work_cap), _real(threshold), _real(window_s)
         weights = (_real(w_service), _real(w_dependency), _real(w_infrastructure))
         threads = _i64(threads)
+        max_matches = None if max_matches is None else _i64(max_matches)
         parsed = _events(events)
+        keep = _max_matches(max_matches)
         if threads < 1:
             raise GraphError(f'threads must be >= 1, got {threads}')
         for i, (node, severity, _) in enumerate(parsed):
@@ -161,7 +166,7 @@ class IncidentIndex:
             _check_severity(severity, f'events[{i}]: ')
         _limits(depth, work_cap)
         return [
-            self._decide(node, severity, time, depth, work_cap, threshold, window_s, weights)
+            self._decide(node, severity, time, depth, work_cap, threshold, window_s, weights, keep)
             for node, severity, time in parsed
         ]
 
@@ -177,6 +182,7 @@ class IncidentIndex:
         threshold: float,
         window_s: float,
         weights: tuple[float, float, float],
+        keep: int | None,
     ) -> DecisionTuple:
         graph = self._graph
         walks = graph._event_walks(node, depth, work_cap)
@@ -192,7 +198,10 @@ class IncidentIndex:
             )
             if found is not None:
                 matches.append(found)
-        return _finish(matches, walks)
+        decision = _finish(matches, walks)
+        if keep is not None:
+            del decision[0][keep:]
+        return decision
 
     def _member(self, key: int, m: int, x: int) -> int | None:
         return None if x == -1 else self._graph._node(x, f'incident {key}, member {m}: ')
@@ -200,6 +209,16 @@ class IncidentIndex:
     def _link(self, key: int, m: int, node: int) -> None:
         for n in self._graph._footprint(node):
             self._by_node.setdefault(n, []).append((key, m))
+
+
+def _max_matches(value: int | None) -> int | None:
+    """``max_matches`` checked as the compiled core checks it (``None``: every match)."""
+    if value is None:
+        return None
+    value = _i64(value)
+    if value < 0:
+        raise GraphError(f'max_matches must be >= 0, got {value}')
+    return value
 
 
 def _events(events: Iterable[Sequence[Any]]) -> list[tuple[int, int, float]]:

@@ -226,10 +226,25 @@ class IncidentIndex:
         w_service: float,
         w_dependency: float,
         w_infrastructure: float,
+        max_matches: int | None = None,
     ) -> Decision:
-        """Scores an event against the indexed incidents; ``Match.candidate`` is the incident key."""
+        """Scores an event against the indexed incidents; ``Match.candidate`` is the incident key.
+
+        ``max_matches`` keeps only the best matches (1: just the incident to join), which spares
+        building the others' paths and Python objects; None keeps them all.
+        """
         raw = self._raw.decide(
-            node, severity, time, depth, work_cap, threshold, window_s, w_service, w_dependency, w_infrastructure
+            node,
+            severity,
+            time,
+            depth,
+            work_cap,
+            threshold,
+            window_s,
+            w_service,
+            w_dependency,
+            w_infrastructure,
+            max_matches,
         )
         return _decision(*raw)
 
@@ -244,6 +259,7 @@ class IncidentIndex:
         w_dependency: float,
         w_infrastructure: float,
         threads: int = 1,
+        max_matches: int | None = None,
     ) -> tuple[Decision, ...]:
         """Decides each ``(node, severity, time)`` against the index as it stands, in input order.
 
@@ -252,7 +268,16 @@ class IncidentIndex:
         the work cap.
         """
         raw = self._raw.decide_batch(
-            events, depth, work_cap, threshold, window_s, w_service, w_dependency, w_infrastructure, threads
+            events,
+            depth,
+            work_cap,
+            threshold,
+            window_s,
+            w_service,
+            w_dependency,
+            w_infrastructure,
+            threads=threads,
+            max_matches=max_matches,
         )
         return tuple(_decision(*one) for one in raw)
 

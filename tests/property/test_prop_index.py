@@ -89,6 +89,12 @@ def test_prop_index_backends_agree_on_updates_decisions_and_batches(compiled, fa
             assert exact(index.decide_batch(events, *settings_, threads=threads)) == exact(one_by_one)
     assert exact([python.decide(*event, *settings_) for event in events]) == exact(one_by_one)
 
+    keep = data.draw(st.integers(0, 3))
+    best = [(matches[:keep], capped, visited) for matches, capped, visited in one_by_one]
+    for index in (rust, python):
+        assert exact(index.decide_batch(events, *settings_, threads=2, max_matches=keep)) == exact(best)
+        assert exact(index.decide(*events[0], *settings_, max_matches=keep)) == exact(best[0])
+
 
 @COMPARE
 @given(
@@ -97,14 +103,18 @@ def test_prop_index_backends_agree_on_updates_decisions_and_batches(compiled, fa
     events=st.lists(st.tuples(st.integers(-2, 12), st.integers(-1, 4), st.sampled_from([0.0, 1.5, 'x'])), max_size=4),
     threads=st.integers(-1, 2),
     limits=st.tuples(st.integers(-1, 3), st.integers(-1, 3)),
+    max_matches=st.none() | st.integers(-1, 1),
 )
-def test_prop_index_backends_reject_bad_batches_alike(compiled, fallback, data, graph_map, events, threads, limits):
+def test_prop_index_backends_reject_bad_batches_alike(
+    compiled, fallback, data, graph_map, events, threads, limits, max_matches
+):
     outcomes = []
     for graph_class in (compiled, fallback):
         graph = graph_class(*graph_map.args)
         index = index_class_for(graph)(graph)
         try:
-            outcomes.append(exact(index.decide_batch(events, *limits, 0.0, 60.0, 0.8, 0.6, 0.4, threads=threads)))
+            scoring = (*limits, 0.0, 60.0, 0.8, 0.6, 0.4)
+            outcomes.append(exact(index.decide_batch(events, *scoring, threads=threads, max_matches=max_matches)))
         except GraphError as exc:
             outcomes.append(f'GraphError: {exc}')
     assert outcomes[0] == outcomes[1]

@@ -23,8 +23,8 @@ pub struct BatchEvent {
 }
 
 impl IncidentIndex {
-    /// Decides every event as `decide` would, the scoring settings taken from `settings` (its
-    /// `node`, `severity` and `time` are ignored), the answers in input order.
+    /// Decides every event as `decide` would (`max_matches` included), the scoring settings taken
+    /// from `settings` (its `node`, `severity` and `time` are ignored), the answers in input order.
     ///
     /// # Errors
     /// `ThreadCount` when `threads` is 0, then `UnknownNode` or `Severity` naming the event, then
@@ -34,6 +34,7 @@ impl IncidentIndex {
         graph: &Graph,
         events: &[BatchEvent],
         settings: &DecideQuery,
+        max_matches: Option<usize>,
         threads: usize,
     ) -> Result<Vec<Decision>, EngineError> {
         if threads == 0 {
@@ -54,7 +55,7 @@ impl IncidentIndex {
                 time: event.time,
                 ..*settings
             };
-            self.decide_checked(graph, &query, *node, limits)
+            self.decide_checked(graph, &query, *node, limits, max_matches)
         };
         let threads = threads.min(events.len()).max(1);
         if threads == 1 {
@@ -119,23 +120,29 @@ mod tests {
                 time: 1.0,
             })
             .collect();
-        let one = index.decide_batch(&g, &events, &settings, 1).unwrap();
+        let one = index.decide_batch(&g, &events, &settings, None, 1).unwrap();
         assert_eq!(
             one.iter().map(|d| d.capped).collect::<Vec<_>>(),
             vec![true, false, false, true, false]
         );
         assert_eq!(one[2].matches[0].candidate, 5);
         for threads in [2, 3, 64] {
-            assert_eq!(index.decide_batch(&g, &events, &settings, threads).unwrap(), one);
+            assert_eq!(index.decide_batch(&g, &events, &settings, None, threads).unwrap(), one);
         }
         let mut bad = events.clone();
         bad[3].severity = 9;
         assert_eq!(
-            index.decide_batch(&g, &bad, &settings, 2).unwrap_err().to_string(),
+            index
+                .decide_batch(&g, &bad, &settings, None, 2)
+                .unwrap_err()
+                .to_string(),
             "events[3]: severity 9 is outside 0..3"
         );
         assert_eq!(
-            index.decide_batch(&g, &events, &settings, 0).unwrap_err().to_string(),
+            index
+                .decide_batch(&g, &events, &settings, None, 0)
+                .unwrap_err()
+                .to_string(),
             "threads must be >= 1, got 0"
         );
     }

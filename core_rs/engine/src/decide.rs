@@ -17,7 +17,7 @@ use std::cmp::Ordering;
 
 use crate::error::EngineError;
 use crate::graph::Graph;
-use crate::walk::{Limits, NodeSet, Scope, Walk, WalkDirection};
+use crate::walk::{Limits, Scope, Walk, WalkDirection};
 
 /// Weights of the three link classes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -112,7 +112,8 @@ pub struct Decision {
 
 /// The event's footprint and its four walks.
 pub(crate) struct EventWalks {
-    footprint: NodeSet,
+    /// A handful of nodes: a linear scan beats hashing.
+    footprint: Vec<u32>,
     pub mixed: [Walk; 2],
     pub pure: [Walk; 2],
 }
@@ -207,7 +208,7 @@ impl Graph {
                 walk(WalkDirection::Down, Scope::Pure),
                 walk(WalkDirection::Up, Scope::Pure),
             ],
-            footprint: footprint.iter().copied().collect(),
+            footprint,
         }
     }
 
@@ -271,8 +272,8 @@ impl Graph {
 
     /// Classifies one mapped member: shared footprint, else pure walks, else mixed walks.
     fn link_member(&self, member: u32, walks: &EventWalks, weights: &Weights) -> Option<MemberLink> {
-        let footprint = self.footprint_of(member);
-        if let Some(&shared) = footprint.iter().find(|n| walks.footprint.contains(n)) {
+        let footprint = self.footprint_iter(member);
+        if let Some(shared) = footprint.clone().find(|n| walks.footprint.contains(n)) {
             return Some(MemberLink {
                 link: Link::Service,
                 weight: weights.service,
@@ -286,7 +287,7 @@ impl Graph {
             (Link::Infrastructure, &walks.mixed, weights.infrastructure),
         ];
         for (link, pair, weight) in classes {
-            if let Some((dist, up, anchor)) = nearest(&footprint, pair) {
+            if let Some((dist, up, anchor)) = nearest(footprint.clone(), pair) {
                 let direction = if up { Direction::Upstream } else { Direction::Downstream };
                 return Some(MemberLink {
                     link,
@@ -318,19 +319,20 @@ pub(crate) fn finish(mut matches: Vec<Match>, walks: &EventWalks) -> Decision {
 }
 
 /// The reached footprint node with the smallest `(distance, down before up, position)`.
-fn nearest(footprint: &[u32], pair: &[Walk; 2]) -> Option<(u32, bool, u32)> {
-    let mut best: Option<(u32, bool, usize)> = None;
-    for (position, &node) in footprint.iter().enumerate() {
+fn nearest(footprint: impl Iterator<Item = u32>, pair: &[Walk; 2]) -> Option<(u32, bool, u32)> {
+    // Positions are distinct, so the node never takes part in the comparison.
+    let mut best: Option<(u32, bool, usize, u32)> = None;
+    for (position, node) in footprint.enumerate() {
         for (up, walk) in [(false, &pair[0]), (true, &pair[1])] {
             if let Some(visit) = walk.visit(node) {
-                let key = (visit.dist, up, position);
+                let key = (visit.dist, up, position, node);
                 if best.map_or(true, |b| key < b) {
                     best = Some(key);
                 }
             }
         }
     }
-    best.map(|(dist, up, position)| (dist, up, footprint[position]))
+    best.map(|(dist, up, _, node)| (dist, up, node))
 }
 
 /// `1 - 0.5 * min(1, d / window_s)` with `d` the time since the last activity, or a step when the

@@ -114,7 +114,7 @@ impl Adjacency {
         }
     }
 
-    fn edges(&self, node: u32) -> impl Iterator<Item = Edge> + '_ {
+    fn edges(&self, node: u32) -> impl Iterator<Item = Edge> + Clone + '_ {
         let node = node as usize;
         let (start, end) = (self.offsets[node], self.offsets[node + 1]);
         (start..end).map(|i| {
@@ -269,13 +269,16 @@ impl Graph {
 
     /// The footprint of a node known to be in range.
     pub(crate) fn footprint_of(&self, x: u32) -> Vec<u32> {
-        let mut footprint = vec![x];
-        footprint.extend(
+        self.footprint_iter(x).collect()
+    }
+
+    /// The footprint of a node known to be in range, without collecting it.
+    pub(crate) fn footprint_iter(&self, x: u32) -> impl Iterator<Item = u32> + Clone + '_ {
+        std::iter::once(x).chain(
             self.out_edges(x)
                 .filter(|e| e.kind == CARRIES && self.kind(e.node) == SERVICE)
                 .map(|e| e.node),
-        );
-        footprint
+        )
     }
 
     /// Checks that a query's node id names a node; `context` prefixes the error message.
@@ -299,7 +302,7 @@ impl Graph {
         if down { &self.out } else { &self.inc }.edges(node)
     }
 
-    pub(crate) fn out_edges(&self, node: u32) -> impl Iterator<Item = Edge> + '_ {
+    pub(crate) fn out_edges(&self, node: u32) -> impl Iterator<Item = Edge> + Clone + '_ {
         self.out.edges(node)
     }
 

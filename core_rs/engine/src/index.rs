@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use crate::decide::{check_severity, finish, DecideQuery, Decision, Standing};
 use crate::error::EngineError;
 use crate::graph::Graph;
-use crate::walk::{Limits, NodeMap};
+use crate::walk::Limits;
 
 /// One live incident as the index keeps it.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +38,53 @@ pub struct Incident {
 #[derive(Debug, Clone, Default)]
 pub struct IncidentIndex {
     incidents: BTreeMap<i64, Incident>,
-    by_node: NodeMap<Vec<(i64, u32)>>,
+    by_node: ByNode,
+}
+
+/// Node -> pairs, as a dense array of list numbers (one `u32` per node up to the highest node
+/// seen) into a pool of lists: a lookup per recorded node is one array read, not a hash. A list
+/// that empties keeps its number, so the pool never holds more lists than nodes ever used.
+#[derive(Debug, Clone, Default)]
+struct ByNode {
+    list_of: Vec<u32>,
+    lists: Vec<Vec<(i64, u32)>>,
+}
+
+const NO_LIST: u32 = u32::MAX;
+
+impl ByNode {
+    fn get(&self, node: u32) -> &[(i64, u32)] {
+        match self.list_of.get(node as usize) {
+            Some(&list) if list != NO_LIST => &self.lists[list as usize],
+            _ => &[],
+        }
+    }
+
+    fn push(&mut self, node: u32, pair: (i64, u32)) {
+        let node = node as usize;
+        if self.list_of.len() <= node {
+            self.list_of.resize(node + 1, NO_LIST);
+        }
+        if self.list_of[node] == NO_LIST {
+            // At most one list per node, and node ids are u32.
+            self.list_of[node] = u32::try_from(self.lists.len()).unwrap_or(NO_LIST - 1);
+            self.lists.push(Vec::new());
+        }
+        self.lists[self.list_of[node] as usize].push(pair);
+    }
+
+    fn remove_key(&mut self, node: u32, key: i64) {
+        if let Some(&list) = self.list_of.get(node as usize) {
+            if list != NO_LIST {
+                self.lists[list as usize].retain(|(k, _)| *k != key);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.lists.iter().all(Vec::is_empty)
+    }
 }
 
 impl IncidentIndex {
@@ -145,38 +191,44 @@ impl IncidentIndex {
             return false;
         };
         for node in incident.members.iter().flatten() {
-            for n in graph.footprint_of(*node) {
-                if let Some(pairs) = self.by_node.get_mut(&n) {
-                    pairs.retain(|(k, _)| *k != key);
-                    if pairs.is_empty() {
-                        self.by_node.remove(&n);
-                    }
-                }
+            for n in graph.footprint_iter(*node) {
+                self.by_node.remove_key(n, key);
             }
         }
         true
     }
 
     /// Scores an event against the indexed incidents; equal to `Graph::decide` with the incidents
-    /// as candidates in ascending key order, each match's `candidate` being the incident's key.
+    /// as candidates in ascending key order, each match's `candidate` being the incident's key,
+    /// and only the first `max_matches` matches kept when it is given.
     ///
     /// # Errors
     /// `UnknownNode`, `Severity` or `NegativeLimit`, in that order.
-    pub fn decide(&self, graph: &Graph, query: &DecideQuery) -> Result<Decision, EngineError> {
+    pub fn decide(
+        &self,
+        graph: &Graph,
+        query: &DecideQuery,
+        max_matches: Option<usize>,
+    ) -> Result<Decision, EngineError> {
         let node = graph.node_id(query.node, "")?;
         check_severity(query.severity, "")?;
         let limits = Limits::new(query.depth, query.work_cap)?;
-        Ok(self.decide_checked(graph, query, node, limits))
+        Ok(self.decide_checked(graph, query, node, limits, max_matches))
     }
 
     /// `decide` once the event's node and the limits are known to be valid.
-    pub(crate) fn decide_checked(&self, graph: &Graph, query: &DecideQuery, node: u32, limits: Limits) -> Decision {
+    pub(crate) fn decide_checked(
+        &self,
+        graph: &Graph,
+        query: &DecideQuery,
+        node: u32,
+        limits: Limits,
+        max_matches: Option<usize>,
+    ) -> Decision {
         let walks = graph.event_walks(node, limits);
         let mut touched: Vec<(i64, u32)> = Vec::new();
         for n in walks.recorded() {
-            if let Some(pairs) = self.by_node.get(&n) {
-                touched.extend_from_slice(pairs);
-            }
+            touched.extend_from_slice(self.by_node.get(n));
         }
         touched.sort_unstable();
         touched.dedup();
@@ -200,14 +252,18 @@ impl IncidentIndex {
                 matches.push(found);
             }
         }
-        finish(matches, &walks)
+        let mut decision = finish(matches, &walks);
+        if let Some(keep) = max_matches {
+            decision.matches.truncate(keep);
+        }
+        decision
     }
 
     fn link(&mut self, graph: &Graph, key: i64, m: usize, node: u32) {
         // Member indexes fit in a u32: a u32 node id space and at most one member per add call.
         let m = u32::try_from(m).unwrap_or(u32::MAX);
-        for n in graph.footprint_of(node) {
-            self.by_node.entry(n).or_default().push((key, m));
+        for n in graph.footprint_iter(node) {
+            self.by_node.push(n, (key, m));
         }
     }
 }
@@ -272,7 +328,7 @@ mod tests {
             })
             .collect();
         for node in 0..6 {
-            let by_index = index.decide(&g, &query(node)).unwrap();
+            let by_index = index.decide(&g, &query(node), None).unwrap();
             let mut by_list = g.decide(&query(node), &candidates).unwrap();
             for m in &mut by_list.matches {
                 m.candidate = sorted[usize::try_from(m.candidate).unwrap()].0;
@@ -301,10 +357,10 @@ mod tests {
             "incident 8 is not in the index"
         );
         index.update_incident(1, 3, None).unwrap();
-        assert_eq!(index.decide(&g, &query(2)).unwrap().matches[0].member, 1);
+        assert_eq!(index.decide(&g, &query(2), None).unwrap().matches[0].member, 1);
         assert!(index.remove_incident(&g, 1));
         assert!(!index.remove_incident(&g, 1));
         assert!(index.by_node.is_empty());
-        assert!(index.decide(&g, &query(2)).unwrap().matches.is_empty());
+        assert!(index.decide(&g, &query(2), None).unwrap().matches.is_empty());
     }
 }

@@ -149,6 +149,20 @@ fn settings(
     }
 }
 
+/// `max_matches` as the engine takes it; a negative count is refused in the engine's words.
+fn max_matches_arg(value: Option<i64>) -> PyResult<Option<usize>> {
+    value
+        .map(|v| {
+            usize::try_from(v).map_err(|_| {
+                engine_error(&EngineError::NegativeLimit {
+                    name: "max_matches",
+                    value: v,
+                })
+            })
+        })
+        .transpose()
+}
+
 /// The `(node, severity, time)` triples of `decide_batch`, as tuples or lists.
 fn batch_events(values: &Bound<'_, PyAny>) -> PyResult<Vec<BatchEvent>> {
     if let Ok(triples) = values.extract::<Vec<(i64, i64, f64)>>() {
@@ -412,7 +426,7 @@ impl PyIncidentIndex {
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (
         node, severity, time, depth, work_cap, threshold, window_s,
-        w_service, w_dependency, w_infrastructure,
+        w_service, w_dependency, w_infrastructure, max_matches=None,
     ))]
     fn decide(
         &self,
@@ -427,11 +441,13 @@ impl PyIncidentIndex {
         w_service: f64,
         w_dependency: f64,
         w_infrastructure: f64,
+        max_matches: Option<i64>,
     ) -> PyResult<DecisionTuple> {
         let weights = (w_service, w_dependency, w_infrastructure);
         let query = settings(node, severity, time, depth, work_cap, threshold, window_s, weights);
+        let max_matches = max_matches_arg(max_matches)?;
         let decision = self
-            .read(py, |graph, index| index.decide(graph, &query))
+            .read(py, |graph, index| index.decide(graph, &query, max_matches))
             .map_err(|e| engine_error(&e))?;
         Ok(decision_tuple(decision))
     }
@@ -439,6 +455,7 @@ impl PyIncidentIndex {
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (
         events, depth, work_cap, threshold, window_s, w_service, w_dependency, w_infrastructure, threads=1,
+        max_matches=None,
     ))]
     fn decide_batch(
         &self,
@@ -452,15 +469,19 @@ impl PyIncidentIndex {
         w_dependency: f64,
         w_infrastructure: f64,
         threads: i64,
+        max_matches: Option<i64>,
     ) -> PyResult<Vec<DecisionTuple>> {
         let events = batch_events(events)?;
+        let max_matches = max_matches_arg(max_matches)?;
         // A negative count is the engine's error too, not an OverflowError of the conversion.
         let threads =
             usize::try_from(threads).map_err(|_| engine_error(&EngineError::ThreadCount { value: threads }))?;
         let weights = (w_service, w_dependency, w_infrastructure);
         let query = settings(0, 0, 0.0, depth, work_cap, threshold, window_s, weights);
         let decisions = self
-            .read(py, |graph, index| index.decide_batch(graph, &events, &query, threads))
+            .read(py, |graph, index| {
+                index.decide_batch(graph, &events, &query, max_matches, threads)
+            })
             .map_err(|e| engine_error(&e))?;
         Ok(decisions.into_iter().map(decision_tuple).collect())
     }
