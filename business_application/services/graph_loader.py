@@ -64,6 +64,8 @@ DELTA_RELOAD_THRESHOLD = 2_000
 RECORD_ROWS_LIMIT = 5_000
 
 RELOAD = 'reload'
+#: Rows fetched at a time by a full load, so it never holds a whole table's rows at once.
+_CHUNK = 20_000
 
 
 def _through(relation):
@@ -80,6 +82,10 @@ def _through(relation):
 # Full load
 
 
+def _rows(queryset):
+    return queryset.iterator(chunk_size=_CHUNK)
+
+
 def load_map(backend=None, network_roles=None) -> ServiceMap:
     """Build the engine graph from the database: one query per kind of object or relation, whatever the map size."""
     return _load_builder(network_roles).build(backend or get_settings().engine_backend)
@@ -90,19 +96,20 @@ def _load_builder(network_roles=None) -> SnapshotBuilder:
     settings = get_settings()
     builder = SnapshotBuilder(settings.network_roles if network_roles is None else network_roles)
 
-    for pk, name in TechnicalService.objects.values_list('pk', 'name').order_by('pk'):
+    for pk, name in _rows(TechnicalService.objects.values_list('pk', 'name').order_by('pk')):
         builder.add(SERVICE, pk, name)
-    for pk, appcode in BusinessApplication.objects.values_list('pk', 'appcode').order_by('pk'):
+    for pk, appcode in _rows(BusinessApplication.objects.values_list('pk', 'appcode').order_by('pk')):
         builder.add(APPLICATION, pk, appcode)
-    for pk, name in Cluster.objects.values_list('pk', 'name').order_by('pk'):
+    for pk, name in _rows(Cluster.objects.values_list('pk', 'name').order_by('pk')):
         builder.add(CLUSTER, pk, name)
     device_clusters = []
-    for pk, name, role, cluster in Device.objects.values_list('pk', 'name', 'role__slug', 'cluster_id').order_by('pk'):
+    device_rows = Device.objects.values_list('pk', 'name', 'role__slug', 'cluster_id').order_by('pk')
+    for pk, name, role, cluster in _rows(device_rows):
         node = builder.add(DEVICE, pk, name or f'device-{pk}')
         builder.roles[node] = role
         if cluster is not None:
             device_clusters.append((pk, node, cluster))
-    vm_rows = VirtualMachine.objects.values_list('pk', 'name', 'device_id', 'cluster_id').order_by('pk')
+    vm_rows = _rows(VirtualMachine.objects.values_list('pk', 'name', 'device_id', 'cluster_id').order_by('pk'))
     vm_places = []
     for pk, name, device, cluster in vm_rows:
         vm_places.append((pk, builder.add(VM, pk, name), device, cluster))
@@ -111,11 +118,11 @@ def _load_builder(network_roles=None) -> SnapshotBuilder:
     dependencies = ServiceDependency.objects.values_list(
         'pk', 'downstream_service_id', 'upstream_service_id', 'dependency_type', 'name'
     ).order_by('pk')
-    for pk, downstream, upstream, kind, name in dependencies:
+    for pk, downstream, upstream, kind, name in _rows(dependencies):
         builder.set_dependency(pk, node(SERVICE, downstream), node(SERVICE, upstream), kind, name)
     for relation, (name, *_) in enumerate(M2M_RELATIONS):
         through, left, right = _through(name)
-        for left_pk, right_pk in through.objects.values_list(left, right).order_by('pk'):
+        for left_pk, right_pk in _rows(through.objects.values_list(left, right).order_by('pk')):
             builder.set_pair(relation, left_pk, right_pk, True)
     for pk, device_node, cluster in device_clusters:
         builder.set_cluster(pk, device_node, node(CLUSTER, cluster))
@@ -123,7 +130,7 @@ def _load_builder(network_roles=None) -> SnapshotBuilder:
         builder.set_placement(pk, vm_node, _host(builder, device, cluster))
     ends = defaultdict(lambda: ([], []))
     rows = CableTermination.objects.filter(_device__isnull=False).values_list('cable_id', 'cable_end', '_device_id')
-    for cable, end, device in rows.order_by('cable_id', 'pk'):
+    for cable, end, device in _rows(rows.order_by('cable_id', 'pk')):
         device_node = node(DEVICE, device)
         if device_node is not None:
             ends[cable][0 if end == 'A' else 1].append(device_node)

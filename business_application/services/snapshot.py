@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
+from array import array
 from collections.abc import Hashable, Iterable
 
 from ..correlation.kinds import APPLICATION, CLUSTER, DEVICE, SERVICE, VM
-from ..correlation.mapbuilder import MapBuilder
+from ..correlation.mapbuilder import KIND_PREFIX, MapBuilder
 
 __all__ = ('M2M_RELATIONS', 'SnapshotBuilder', 'canonical_key')
 
@@ -65,30 +65,41 @@ class SnapshotBuilder(MapBuilder):
 
     def __init__(self, network_roles: Iterable[str] = ()):
         super().__init__(network_roles)
+        # Typed arrays instead of lists of ints: a few bytes per node and edge instead of dozens.
+        self.kinds = array('b')  # type: ignore[assignment]
+        self.src = array('i')  # type: ignore[assignment]
+        self.dst = array('i')  # type: ignore[assignment]
+        self.edge_kind = array('b')  # type: ignore[assignment]
+        self.group = array('i')  # type: ignore[assignment]
         self.owners: dict[int, int | list[int]] = {}
         self._owner: int | None = None
         self.dead: set[int] = set()
         self.roles: dict[int, str | None] = {}  # device node -> role slug
         self.cable_ends: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}  # cable pk -> device nodes
-        self.device_cables: dict[int, set[int]] = defaultdict(set)  # device node -> cable pks
         self.by_label: dict[str, int] = {}
         self.keys: list[tuple[int, Hashable]] = []  # node -> (kind, pk), kept for deleted nodes too
         # Connected components: a union-find kept up to date as edges are added; a removal makes it
         # stale and the next question recomputes it from the edges.
-        self._parent: list[int] = []
-        self._least: list[int] = []  # per root: the least canonical key in its component
+        self._parent = array('i')
+        self._least = array('i')  # per root: the least canonical key in its component
         self._components_stale = False
         self._components_lock = threading.Lock()
 
     # Nodes
 
     def add(self, kind: int, key: Hashable, name: str) -> int:
-        existing = self.index.get((kind, key))
+        index_key = (kind, key)
+        existing = self.index.get(index_key)
         if existing is not None:
             return existing
-        node = super().add(kind, key, name)
-        self.by_label[self.labels[node]] = node
-        self.keys.append((kind, key))
+        node = len(self.kinds)
+        self.kinds.append(kind)
+        label = f'{KIND_PREFIX[kind]}:{name}'
+        self.labels.append(label)
+        self.names.append(name)
+        self.index[index_key] = node
+        self.by_label[label] = node
+        self.keys.append(index_key)
         self._parent.append(node)
         self._least.append(canonical_key(kind, key))
         return node
@@ -216,18 +227,11 @@ class SnapshotBuilder(MapBuilder):
         self.done()
 
     def set_cable(self, cable_pk: int, a_side: Iterable[int], b_side: Iterable[int]) -> None:
-        old = self.cable_ends.pop(cable_pk, None)
-        if old is not None:
-            for node in (*old[0], *old[1]):
-                cables = self.device_cables.get(node)
-                if cables is not None:
-                    cables.discard(cable_pk)
+        self.cable_ends.pop(cable_pk, None)
         a_side, b_side = tuple(dict.fromkeys(a_side)), tuple(dict.fromkeys(b_side))
         self.replace(_CABLE, cable_pk)
         if a_side or b_side:
             self.cable_ends[cable_pk] = (a_side, b_side)
-            for node in (*a_side, *b_side):
-                self.device_cables[node].add(cable_pk)
             for a in a_side:
                 for b in b_side:
                     self.cable(a, self.roles.get(a), b, self.roles.get(b))
@@ -235,7 +239,8 @@ class SnapshotBuilder(MapBuilder):
 
     def recable(self, device: int) -> None:
         """Re-derive the cables of a device whose role changed (a cable's direction depends on roles)."""
-        for cable_pk in list(self.device_cables.get(device, ())):
+        touching = [pk for pk, (a_side, b_side) in self.cable_ends.items() if device in a_side or device in b_side]
+        for cable_pk in touching:  # a pass over the cables: role changes are rare
             a_side, b_side = self.cable_ends[cable_pk]
             self.set_cable(cable_pk, a_side, b_side)
 
@@ -258,8 +263,8 @@ class SnapshotBuilder(MapBuilder):
                 self._least[a] = self._least[b]
 
     def _recompute_components(self) -> None:
-        self._parent = list(range(len(self.kinds)))
-        self._least = [canonical_key(kind, pk) for kind, pk in self.keys]
+        self._parent = array('i', range(len(self.kinds)))
+        self._least = array('i', (canonical_key(kind, pk) for kind, pk in self.keys))
         self._components_stale = False
         for s, d in zip(self.src, self.dst, strict=True):
             if s != d:

@@ -26,6 +26,9 @@ from business_application.models import BusinessApplication, ServiceDependency, 
 
 __all__ = ('write_map',)
 
+#: Cable terminations point at interface ids from here on, which no real interface will have.
+FAKE_INTERFACE_IDS = 1 << 40
+
 
 def _reserve(model, count):
     """``count`` fresh primary keys of the model's table."""
@@ -175,7 +178,7 @@ def write_map(objects, prefix='m', seed=1):
                 'id': terminations[2 * i],
                 'cable_id': cable,
                 'cable_end': 'A',
-                'termination_id': terminations[2 * i],
+                'termination_id': FAKE_INTERFACE_IDS + terminations[2 * i],
                 '_device_id': switch,
                 '_site_id': site.pk,
             }
@@ -183,7 +186,7 @@ def write_map(objects, prefix='m', seed=1):
                 'id': terminations[2 * i + 1],
                 'cable_id': cable,
                 'cable_end': 'B',
-                'termination_id': terminations[2 * i + 1],
+                'termination_id': FAKE_INTERFACE_IDS + terminations[2 * i + 1],
                 '_device_id': server,
                 '_site_id': site.pk,
             }
