@@ -25,7 +25,7 @@ from django.db import connection
 from dcim.models import CableTermination, Device
 from virtualization.models import Cluster, VirtualMachine
 
-from ..correlation.kinds import APPLICATION, CLUSTER, DEVICE, SERVICE, VM
+from ..correlation.kinds import APPLICATION, CLUSTER, CLUSTER_MEMBER, DEVICE, HOSTS, SERVICE, VM
 from ..correlation.mapbuilder import ServiceMap
 from ..models import BusinessApplication, ServiceDependency, TechnicalService
 from ..settings import get_settings
@@ -95,6 +95,7 @@ def _load_builder(network_roles=None) -> SnapshotBuilder:
     started = time.perf_counter()
     settings = get_settings()
     builder = SnapshotBuilder(settings.network_roles if network_roles is None else network_roles)
+    builder.defer_components()
 
     for pk, name in _rows(TechnicalService.objects.values_list('pk', 'name').order_by('pk')):
         builder.add(SERVICE, pk, name)
@@ -122,12 +123,11 @@ def _load_builder(network_roles=None) -> SnapshotBuilder:
         builder.set_dependency(pk, node(SERVICE, downstream), node(SERVICE, upstream), kind, name)
     for relation, (name, *_) in enumerate(M2M_RELATIONS):
         through, left, right = _through(name)
-        for left_pk, right_pk in _rows(through.objects.values_list(left, right).order_by('pk')):
-            builder.set_pair(relation, left_pk, right_pk, True)
-    for pk, device_node, cluster in device_clusters:
-        builder.set_cluster(pk, device_node, node(CLUSTER, cluster))
-    for pk, vm_node, device, cluster in vm_places:
-        builder.set_placement(pk, vm_node, _host(builder, device, cluster))
+        builder.bulk_pairs(relation, _rows(through.objects.values_list(left, right).order_by('pk')))
+    memberships = ((device_node, node(CLUSTER, cluster)) for _, device_node, cluster in device_clusters)
+    builder.bulk_own_edges(memberships, CLUSTER_MEMBER, towards_owner=False)
+    placements = ((vm_node, _host(builder, device, cluster)) for _, vm_node, device, cluster in vm_places)
+    builder.bulk_own_edges(placements, HOSTS, towards_owner=True)
     ends = defaultdict(lambda: ([], []))
     rows = CableTermination.objects.filter(_device__isnull=False).values_list('cable_id', 'cable_end', '_device_id')
     for cable, end, device in _rows(rows.order_by('cable_id', 'pk')):

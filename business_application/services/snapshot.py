@@ -23,7 +23,7 @@ import threading
 from array import array
 from collections.abc import Hashable, Iterable
 
-from ..correlation.kinds import APPLICATION, CLUSTER, DEVICE, SERVICE, VM
+from ..correlation.kinds import APPLICATION, CARRIES, CLUSTER, DEVICE, NO_GROUP, NODE_KINDS, SERVICE, SUPPORTS, VM
 from ..correlation.mapbuilder import KIND_PREFIX, MapBuilder
 
 __all__ = ('M2M_RELATIONS', 'SnapshotBuilder', 'canonical_key')
@@ -33,7 +33,7 @@ logger = logging.getLogger('business_application.services.snapshot')
 # Owner tags: an owner key is ``pk * TAGS + tag`` (a membership pair packs both keys), a plain int
 # rather than a tuple, which keeps the owner index small on million-object maps.
 _TAGS = 16
-_DEP, _PLACE, _MEMBER, _CABLE = 1, 2, 3, 4
+_DEP, _CABLE = 1, 4
 _M2M_BASE = 5  # 5..10: one tag per relation in M2M_RELATIONS
 _PAIR_SHIFT = 1 << 32
 
@@ -60,6 +60,98 @@ def canonical_key(kind: int, pk: Hashable) -> int:
     return (kind << _KEY_BITS) | (int(pk) & _KEY_MASK)  # type: ignore[call-overload]
 
 
+class _KindIndex:
+    """(kind, pk) -> node as one dict per kind keyed by the plain pk: cheaper to hash and to hold than tuples."""
+
+    __slots__ = ('by_kind',)
+
+    def __init__(self):
+        self.by_kind: dict[int, dict] = {kind: {} for kind in NODE_KINDS}
+
+    def get(self, key, default=None):
+        by_pk = self.by_kind.get(key[0])
+        return default if by_pk is None else by_pk.get(key[1], default)
+
+    def __getitem__(self, key):
+        return self.by_kind[key[0]][key[1]]
+
+    def __setitem__(self, key, node):
+        self.by_kind[key[0]][key[1]] = node
+
+    def __contains__(self, key):
+        return self.get(key) is not None
+
+    def pop(self, key, default=None):
+        by_pk = self.by_kind.get(key[0])
+        return default if by_pk is None else by_pk.pop(key[1], default)
+
+    def items(self):
+        for kind, by_pk in self.by_kind.items():
+            for pk, node in by_pk.items():
+                yield (kind, pk), node
+
+    def __len__(self):
+        return sum(len(by_pk) for by_pk in self.by_kind.values())
+
+
+class _Keys:
+    """node -> (kind, pk), read from the kind and pk arrays."""
+
+    __slots__ = ('_kinds', '_pks')
+
+    def __init__(self, kinds, pks):
+        self._kinds, self._pks = kinds, pks
+
+    def __getitem__(self, node: int) -> tuple[int, int]:
+        return self._kinds[node], self._pks[node]
+
+    def __len__(self) -> int:
+        return len(self._pks)
+
+    def __iter__(self):
+        return zip(self._kinds, self._pks, strict=True)
+
+
+class _Names:
+    """A node's name, read from its label (``kind:name``) rather than kept twice."""
+
+    __slots__ = ('_labels',)
+
+    def __init__(self, labels: list[str]):
+        self._labels = labels
+
+    def __getitem__(self, node: int) -> str:
+        return self._labels[node].split(':', 1)[1]
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+
+class _LabelIndex:
+    """Label -> node, built on first use after a change (only old blast-radius rows without ids ask)."""
+
+    def __init__(self, labels: list[str], dead: set[int]):
+        self._labels, self._dead = labels, dead
+        self._index: dict[str, int] | None = None
+
+    def forget(self) -> None:
+        self._index = None
+
+    def get(self, label: str, default: int | None = None) -> int | None:
+        if self._index is None:
+            self._index = {lab: node for node, lab in enumerate(self._labels) if node not in self._dead}
+        return self._index.get(label, default)
+
+    def __getitem__(self, label: str) -> int:
+        node = self.get(label)
+        if node is None:
+            raise KeyError(label)
+        return node
+
+    def __contains__(self, label: str) -> bool:
+        return self.get(label) is not None
+
+
 class SnapshotBuilder(MapBuilder):
     """A ``MapBuilder`` that also remembers who owns each edge, so the map can change in place."""
 
@@ -76,8 +168,12 @@ class SnapshotBuilder(MapBuilder):
         self.dead: set[int] = set()
         self.roles: dict[int, str | None] = {}  # device node -> role slug
         self.cable_ends: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}  # cable pk -> device nodes
-        self.by_label: dict[str, int] = {}
-        self.keys: list[tuple[int, Hashable]] = []  # node -> (kind, pk), kept for deleted nodes too
+        self.names = _Names(self.labels)  # type: ignore[assignment]
+        self.by_label = _LabelIndex(self.labels, self.dead)
+        self._own_edge = array('i')  # node -> its placement (VM) or cluster membership (device) edge, or -1
+        self.index = _KindIndex()  # type: ignore[assignment]
+        self._pks = array('q')
+        self.keys = _Keys(self.kinds, self._pks)  # node -> (kind, pk), kept for deleted nodes too
         # Connected components: a union-find kept up to date as edges are added; a removal makes it
         # stale and the next question recomputes it from the edges.
         self._parent = array('i')
@@ -87,19 +183,22 @@ class SnapshotBuilder(MapBuilder):
 
     # Nodes
 
+    def node(self, kind: int, key: Hashable) -> int | None:
+        return self.index.by_kind[kind].get(key)
+
     def add(self, kind: int, key: Hashable, name: str) -> int:
-        index_key = (kind, key)
-        existing = self.index.get(index_key)
+        by_pk = self.index.by_kind[kind]
+        existing = by_pk.get(key)
         if existing is not None:
             return existing
         node = len(self.kinds)
         self.kinds.append(kind)
         label = f'{KIND_PREFIX[kind]}:{name}'
         self.labels.append(label)
-        self.names.append(name)
-        self.index[index_key] = node
-        self.by_label[label] = node
-        self.keys.append(index_key)
+        by_pk[key] = node
+        self.by_label.forget()
+        self._pks.append(key)  # type: ignore[arg-type]
+        self._own_edge.append(-1)
         self._parent.append(node)
         self._least.append(canonical_key(kind, key))
         return node
@@ -107,21 +206,16 @@ class SnapshotBuilder(MapBuilder):
     def rename(self, node: int, name: str) -> None:
         if self.names[node] == name:
             return
-        label = self.labels[node]
-        if self.by_label.get(label) == node:
-            del self.by_label[label]
-        self.names[node] = name
-        self.labels[node] = label.split(':', 1)[0] + ':' + name
-        self.by_label[self.labels[node]] = node
+        self.labels[node] = self.labels[node].split(':', 1)[0] + ':' + name
+        self.by_label.forget()
 
     def remove_node(self, kind: int, key: Hashable) -> int | None:
         """Forget a deleted object: its node leaves the index; its edges go at the next ``sweep_dead``."""
         node = self.index.pop((kind, key), None)
         if node is None:
             return None
-        if self.by_label.get(self.labels[node]) == node:
-            del self.by_label[self.labels[node]]
         self.dead.add(node)
+        self.by_label.forget()
         self.roles.pop(node, None)
         return node
 
@@ -197,17 +291,27 @@ class SnapshotBuilder(MapBuilder):
             self.depends(downstream, upstream, group)
         self.done()
 
+    def _replace_own_edge(self, node: int) -> None:
+        # A VM's placement and a device's cluster are one edge each: kept by node in an array, not
+        # in the owner index, which saves a dict entry for most nodes of a large map.
+        old = self._own_edge[node]
+        if old >= 0 and self.src[old] != self.dst[old]:
+            self.dst[old] = self.src[old]
+            self._components_stale = True
+        self._own_edge[node] = -1
+        self._owner = None
+
     def set_placement(self, vm_pk: int, vm: int, host: int | None) -> None:
-        self.replace(_PLACE, vm_pk)
+        self._replace_own_edge(vm)
         if host is not None:
+            self._own_edge[vm] = len(self.src)
             self.hosts(host, vm)
-        self.done()
 
     def set_cluster(self, device_pk: int, device: int, cluster: int | None) -> None:
-        self.replace(_MEMBER, device_pk)
+        self._replace_own_edge(device)
         if cluster is not None:
+            self._own_edge[device] = len(self.src)
             self.cluster_member(device, cluster)
-        self.done()
 
     def set_pair(self, relation: int, left_pk: int, right_pk: int, present: bool) -> None:
         name, left_kind, right_kind, maker = M2M_RELATIONS[relation]
@@ -263,12 +367,62 @@ class SnapshotBuilder(MapBuilder):
                 self._least[a] = self._least[b]
 
     def _recompute_components(self) -> None:
-        self._parent = array('i', range(len(self.kinds)))
-        self._least = array('i', (canonical_key(kind, pk) for kind, pk in self.keys))
+        parent = self._parent = array('i', range(len(self.kinds)))
+        least = self._least = array('i', map(canonical_key, self.kinds, self._pks))
         self._components_stale = False
-        for s, d in zip(self.src, self.dst, strict=True):
+        for s, d in zip(self.src, self.dst, strict=True):  # _union inlined: this runs once per edge
+            if s == d:
+                continue
+            while parent[s] != s:
+                parent[s] = parent[parent[s]]
+                s = parent[s]
+            while parent[d] != d:
+                parent[d] = parent[parent[d]]
+                d = parent[d]
             if s != d:
-                self._union(s, d)
+                if s > d:
+                    s, d = d, s
+                parent[d] = s
+                if least[d] < least[s]:
+                    least[s] = least[d]
+
+    # Full load: the same edges as the set_* methods, without a method call per edge
+
+    def defer_components(self) -> None:
+        """Skip the union-find while loading; the first lock question computes it in one pass."""
+        self._components_stale = True
+
+    def bulk_pairs(self, relation: int, rows: Iterable[tuple[int, int]]) -> None:
+        _, left_kind, right_kind, maker = M2M_RELATIONS[relation]
+        left_index, right_index, owners = self.index.by_kind[left_kind], self.index.by_kind[right_kind], self.owners
+        src, dst, edge_kind, group = self.src, self.dst, self.edge_kind, self.group
+        supports = maker == 'supports'
+        kind = SUPPORTS if supports else CARRIES
+        tag = _M2M_BASE + relation
+        for left_pk, right_pk in rows:
+            left, right = left_index.get(left_pk), right_index.get(right_pk)
+            owner = (left_pk * _PAIR_SHIFT + right_pk) * _TAGS + tag
+            if left is None or right is None or owner in owners:
+                continue
+            owners[owner] = len(src)
+            src.append(left if supports else right)
+            dst.append(right if supports else left)
+            edge_kind.append(kind)
+            group.append(NO_GROUP)
+        self._components_stale = True
+
+    def bulk_own_edges(self, edges: Iterable[tuple[int, int | None]], kind: int, towards_owner: bool) -> None:
+        """(owner node, other node) pairs: VM placements (host -> VM) or cluster memberships (device -> cluster)."""
+        own, src, dst, edge_kind, group = self._own_edge, self.src, self.dst, self.edge_kind, self.group
+        for owner, other in edges:
+            if other is None or own[owner] >= 0:
+                continue
+            own[owner] = len(src)
+            src.append(other if towards_owner else owner)
+            dst.append(owner if towards_owner else other)
+            edge_kind.append(kind)
+            group.append(NO_GROUP)
+        self._components_stale = True
 
     def component(self, node: int) -> int:
         """The least canonical key of the node's component: the same number in every process."""
