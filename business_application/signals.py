@@ -9,8 +9,9 @@ from django.dispatch import receiver
 from dcim.models import Cable, CableTermination, Device
 from virtualization.models import Cluster, VirtualMachine
 
+from .correlation.kinds import APPLICATION, CLUSTER, DEVICE, SERVICE, VM
 from .models import BusinessApplication, Event, ServiceDependency, TechnicalService
-from .services.graph_loader import bump_map_version, forget_map
+from .services.graph_loader import record_change
 from .settings import get_settings
 
 logger = logging.getLogger('business_application.signals')
@@ -68,14 +69,72 @@ def _enqueue(event_id, arrival):
         logger.exception('could not queue event %s; the periodic sweep will process it', event_id)
 
 
-def _map_changed(**kwargs):
-    # This process sees its own change at once (even inside the transaction); the others after commit.
-    forget_map()
-    transaction.on_commit(bump_map_version)
+# What each map model's change is to a snapshot: re-read that object (and its own relations), or
+# the dependency, or the cable.
+_OBJECT_KINDS = {
+    TechnicalService: SERVICE,
+    BusinessApplication: APPLICATION,
+    Cluster: CLUSTER,
+    Device: DEVICE,
+    VirtualMachine: VM,
+}
+_RELATION_NAMES = dict(
+    zip(
+        MAP_RELATIONS,
+        ('service_apps', 'service_devices', 'service_vms', 'service_clusters', 'app_devices', 'app_vms'),
+        strict=True,
+    )
+)
+
+
+def _map_changed(sender, instance, **kwargs):
+    """A map object was saved or deleted: every snapshot re-reads it (this process at once, the others
+    after commit)."""
+    if kwargs.get('raw'):
+        return
+    if sender is ServiceDependency:
+        record = ['dep', instance.pk]
+    elif sender is Cable:
+        record = ['cable', instance.pk]
+    elif sender is CableTermination:
+        if instance.cable_id is None:
+            return
+        record = ['cable', instance.cable_id]
+    else:
+        record = ['obj', _OBJECT_KINDS[sender], instance.pk]
+    record_change([record])
+
+
+def _membership_changed(sender, instance, action, reverse, pk_set, **kwargs):
+    """A membership (service to device, application to VM, ...) changed: the pairs it touched are re-read."""
+    name = _RELATION_NAMES[sender]
+    if action == 'pre_clear':
+        # NetBox does not say which pairs a clear removes: read them while they still exist.
+        left, right = _THROUGH_COLUMNS[name]
+        column, other = (right, left) if reverse else (left, right)
+        pk_set = set(sender.objects.filter(**{column: instance.pk}).values_list(other, flat=True))
+    elif action not in ('post_add', 'post_remove'):
+        return
+    if not pk_set:
+        return
+    pairs = [[other, instance.pk] if reverse else [instance.pk, other] for other in sorted(pk_set)]
+    record_change([['pairs', name, pairs]])
+
+
+_THROUGH_COLUMNS = {
+    'service_apps': ('technicalservice_id', 'businessapplication_id'),
+    'service_devices': ('technicalservice_id', 'device_id'),
+    'service_vms': ('technicalservice_id', 'virtualmachine_id'),
+    'service_clusters': ('technicalservice_id', 'cluster_id'),
+    'app_devices': ('businessapplication_id', 'device_id'),
+    'app_vms': ('businessapplication_id', 'virtualmachine_id'),
+}
 
 
 for model in MAP_MODELS:
     post_save.connect(_map_changed, sender=model, dispatch_uid=f'business_application_map_save_{model.__name__}')
     post_delete.connect(_map_changed, sender=model, dispatch_uid=f'business_application_map_delete_{model.__name__}')
 for relation in MAP_RELATIONS:
-    m2m_changed.connect(_map_changed, sender=relation, dispatch_uid=f'business_application_map_m2m_{relation.__name__}')
+    m2m_changed.connect(
+        _membership_changed, sender=relation, dispatch_uid=f'business_application_map_m2m_{relation.__name__}'
+    )

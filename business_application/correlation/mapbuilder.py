@@ -7,7 +7,7 @@ the two paths build the very same graph.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import TYPE_CHECKING
 
 from .kinds import (
@@ -48,29 +48,41 @@ class ServiceMap(MapView):
         index: dict[tuple[int, Hashable], int],
         skipped: list[str],
         edges: tuple[list[int], list[int]] = ([], []),
+        keys: list[tuple[int, Hashable]] | None = None,
+        by_label: dict[str, int] | None = None,
+        component_of: Callable[[int], int] | None = None,
     ):
         super().__init__(graph, kinds, labels, names)
         self.index = index
-        self.keys: list[tuple[int, Hashable]] = [None] * len(kinds)  # type: ignore[list-item]
-        for key, node in index.items():
-            self.keys[node] = key
+        if keys is None:
+            keys = [None] * len(kinds)  # type: ignore[list-item]
+            for key, node in index.items():
+                keys[node] = key
+        self.keys: list[tuple[int, Hashable]] = keys
         self.skipped = skipped
-        self.by_label = {label: node for node, label in enumerate(labels)}
+        self.by_label = {label: node for node, label in enumerate(labels)} if by_label is None else by_label
         self._edges = edges
         self._components: list[int] | None = None
+        self._component_of = component_of
+        # A snapshot that changes in place (services.snapshot) may add nodes after this map was built;
+        # this map answers only for the nodes its graph has.
+        self._node_count = graph.node_count
 
     def component(self, node: int) -> int:
         """An id shared by every node connected to this one (in either direction): events in different
         components can never link, so their decisions may run in parallel."""
+        if self._component_of is not None:
+            return self._component_of(node)
         if self._components is None:
             self._components = _components(len(self.kinds), *self._edges)
         return self._components[node]
 
     def node(self, kind: int, key: Hashable) -> int | None:
-        return self.index.get((kind, key))
+        node = self.index.get((kind, key))
+        return node if node is not None and node < self._node_count else None
 
     def __len__(self) -> int:
-        return len(self.kinds)
+        return self._node_count
 
 
 def _components(count: int, src: list[int], dst: list[int]) -> list[int]:
@@ -172,4 +184,17 @@ class MapBuilder:
         from .graph import DependencyGraph
 
         graph = DependencyGraph.build(self.kinds, self.src, self.dst, self.edge_kind, self.group, backend=backend)
-        return ServiceMap(graph, self.kinds, self.labels, self.names, self.index, self.skipped, (self.src, self.dst))
+        return ServiceMap(
+            graph,
+            self.kinds,
+            self.labels,
+            self.names,
+            self.index,
+            self.skipped,
+            (self.src, self.dst),
+            **self._map_options(),
+        )
+
+    def _map_options(self) -> dict:
+        """Extra arguments for the ``ServiceMap`` (a builder that keeps its own indexes passes them)."""
+        return {}

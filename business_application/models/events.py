@@ -3,7 +3,7 @@
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -113,6 +113,14 @@ class Event(NetBoxModel):
         indexes = (
             models.Index(fields=('status', 'created'), name='ba_event_status_created'),
             models.Index(fields=('content_type', 'object_id'), name='ba_event_object'),
+            # The event list's default order and the sweep's time window.
+            models.Index(fields=('last_seen_at',), name='ba_event_last_seen'),
+            # The sweep's "not yet decided" events: few among many once the correlation keeps up.
+            models.Index(
+                fields=('event_time', 'last_seen_at'),
+                condition=~Q(processed_status=F('status')),
+                name='ba_event_unprocessed',
+            ),
         )
 
     #: Written only by the correlation service, with queryset updates.

@@ -73,7 +73,12 @@ class Incident(NetBoxModel):
         ordering = ('-detected_at', '-pk')
         verbose_name = _('incident')
         verbose_name_plural = _('incidents')
-        indexes = (models.Index(fields=('status', 'last_activity_at'), name='ba_incident_status_activity'),)
+        indexes = (
+            models.Index(fields=('status', 'last_activity_at'), name='ba_incident_status_activity'),
+            # The incident list's default order and the live-incident read's age limit.
+            models.Index(fields=('status', 'detected_at'), name='ba_incident_status_detected'),
+            models.Index(fields=('detected_at',), name='ba_incident_detected'),
+        )
 
     def __str__(self):
         return self.title
@@ -125,7 +130,11 @@ class IncidentEvent(models.Model):
                 fields=('event', 'occurrence'), name='business_application_incidentevent_one_incident_per_occurrence'
             ),
         )
-        indexes = (models.Index(fields=('incident', 'status'), name='ba_incidentevent_status'),)
+        indexes = (
+            models.Index(fields=('incident', 'status'), name='ba_incidentevent_status'),
+            # Members of the live incidents, read in join order at every decision.
+            models.Index(fields=('incident', 'joined_at'), name='ba_incidentevent_joined'),
+        )
 
     def __str__(self):
         return f'{self.event_id} in {self.incident_id}'
@@ -145,6 +154,7 @@ class IncidentTimelineEntry(models.Model):
 
     class Meta:
         ordering = ('time', 'pk')
+        indexes = (models.Index(fields=('incident', 'time'), name='ba_timeline_incident_time'),)
         verbose_name = _('timeline entry')
         verbose_name_plural = _('timeline entries')
 

@@ -1,28 +1,50 @@
 """Loads NetBox's dependency map into the engine with a fixed handful of bulk queries, and keeps it fresh.
 
-Each process keeps one snapshot. Every change to the map (services, dependencies, memberships,
-VM placement, devices, cables) bumps a version number in NetBox's cache (Redis) after commit;
-before each decision the snapshot compares its version with the cache's and rebuilds when they
-differ, so a decision never uses a map older than the last committed change.
+Each process keeps one snapshot (``services.snapshot.SnapshotBuilder`` plus the engine graph built
+from it). Every change to the map (services, dependencies, memberships, VM placement, devices,
+clusters, cables) is published after commit as a *delta*: a refresh record naming the changed
+rows, stored in Redis under the next map version (``MapDeltas``). Before each decision the
+snapshot compares its version with Redis's; when they differ it fetches the deltas in between,
+re-reads only the rows they name and rebuilds the engine graph from its in-memory arrays. A full
+reload from the database happens only when deltas are missing (trimmed, Redis flushed, a gap),
+when there are more than ``DELTA_RELOAD_THRESHOLD`` of them, or when a bulk change asked for one.
+So a decision never uses a map older than the last committed change (docs/correlation.md,
+"Keeping the map fresh").
 """
 
+import json
 import logging
 import threading
 import time
+import uuid
 from collections import defaultdict
 
 from django.contrib.contenttypes.models import ContentType
-from django.core.cache import cache
+from django.db import connection
 
 from dcim.models import CableTermination, Device
 from virtualization.models import Cluster, VirtualMachine
 
-from ..correlation.kinds import APPLICATION, CLUSTER, DEVICE, SERVICE, VM
-from ..correlation.mapbuilder import MapBuilder, ServiceMap
+from ..correlation.kinds import APPLICATION, CLUSTER, CLUSTER_MEMBER, DEVICE, HOSTS, SERVICE, VM
+from ..correlation.mapbuilder import ServiceMap
 from ..models import BusinessApplication, ServiceDependency, TechnicalService
 from ..settings import get_settings
+from .snapshot import M2M_INDEX, M2M_RELATIONS, SnapshotBuilder
 
-__all__ = ('MODEL_KINDS', 'bump_map_version', 'current_map', 'load_map', 'node_of')
+__all__ = (
+    'DELTA_RELOAD_THRESHOLD',
+    'DELTA_WINDOW',
+    'MODEL_KINDS',
+    'MapDeltas',
+    'bump_map_version',
+    'current_map',
+    'forget_map',
+    'load_map',
+    'node_of',
+    'publish_change',
+    'record_change',
+    'stats',
+)
 
 logger = logging.getLogger('business_application.services.graph_loader')
 
@@ -34,125 +56,344 @@ MODEL_KINDS = {
     ('business_application', 'technicalservice'): SERVICE,
     ('business_application', 'businessapplication'): APPLICATION,
 }
-VERSION_KEY = 'business_application:map_version'
+#: How many deltas Redis keeps; a snapshot further behind than that reloads in full.
+DELTA_WINDOW = 10_000
+#: More pending deltas than this are cheaper to read as one full reload.
+DELTA_RELOAD_THRESHOLD = 2_000
+#: A delta record naming more rows than this (a bulk change) asks every snapshot for a full reload.
+RECORD_ROWS_LIMIT = 5_000
 
-_lock = threading.Lock()
-_snapshot: dict = {'version': None, 'map': None, 'shape': None}
+RELOAD = 'reload'
+#: Rows fetched at a time by a full load, so it never holds a whole table's rows at once.
+_CHUNK = 20_000
+
+
+def _through(relation):
+    return {
+        'service_apps': (TechnicalService.business_apps.through, 'technicalservice_id', 'businessapplication_id'),
+        'service_devices': (TechnicalService.devices.through, 'technicalservice_id', 'device_id'),
+        'service_vms': (TechnicalService.vms.through, 'technicalservice_id', 'virtualmachine_id'),
+        'service_clusters': (TechnicalService.clusters.through, 'technicalservice_id', 'cluster_id'),
+        'app_devices': (BusinessApplication.devices.through, 'businessapplication_id', 'device_id'),
+        'app_vms': (BusinessApplication.virtual_machines.through, 'businessapplication_id', 'virtualmachine_id'),
+    }[relation]
+
+
+# Full load
+
+
+def _rows(queryset):
+    return queryset.iterator(chunk_size=_CHUNK)
 
 
 def load_map(backend=None, network_roles=None) -> ServiceMap:
     """Build the engine graph from the database: one query per kind of object or relation, whatever the map size."""
+    return _load_builder(network_roles).build(backend or get_settings().engine_backend)
+
+
+def _load_builder(network_roles=None) -> SnapshotBuilder:
     started = time.perf_counter()
     settings = get_settings()
-    builder = MapBuilder(settings.network_roles if network_roles is None else network_roles)
+    builder = SnapshotBuilder(settings.network_roles if network_roles is None else network_roles)
+    builder.defer_components()
 
-    for pk, name in TechnicalService.objects.values_list('pk', 'name').order_by('pk'):
+    for pk, name in _rows(TechnicalService.objects.values_list('pk', 'name').order_by('pk')):
         builder.add(SERVICE, pk, name)
-    for pk, appcode in BusinessApplication.objects.values_list('pk', 'appcode').order_by('pk'):
+    for pk, appcode in _rows(BusinessApplication.objects.values_list('pk', 'appcode').order_by('pk')):
         builder.add(APPLICATION, pk, appcode)
-    for pk, name in Cluster.objects.values_list('pk', 'name').order_by('pk'):
+    for pk, name in _rows(Cluster.objects.values_list('pk', 'name').order_by('pk')):
         builder.add(CLUSTER, pk, name)
-    roles = {}
     device_clusters = []
-    for pk, name, role, cluster in Device.objects.values_list('pk', 'name', 'role__slug', 'cluster_id').order_by('pk'):
+    device_rows = Device.objects.values_list('pk', 'name', 'role__slug', 'cluster_id').order_by('pk')
+    for pk, name, role, cluster in _rows(device_rows):
         node = builder.add(DEVICE, pk, name or f'device-{pk}')
-        roles[node] = role
+        builder.roles[node] = role
         if cluster is not None:
-            device_clusters.append((node, cluster))
-    vm_rows = VirtualMachine.objects.values_list('pk', 'name', 'device_id', 'cluster_id').order_by('pk')
+            device_clusters.append((pk, node, cluster))
+    vm_rows = _rows(VirtualMachine.objects.values_list('pk', 'name', 'device_id', 'cluster_id').order_by('pk'))
     vm_places = []
     for pk, name, device, cluster in vm_rows:
-        vm_places.append((builder.add(VM, pk, name), device, cluster))
+        vm_places.append((pk, builder.add(VM, pk, name), device, cluster))
 
-    _relations(builder)
-    for node, cluster in device_clusters:
-        builder.cluster_member(node, builder.node(CLUSTER, cluster))
-    for node, device, cluster in vm_places:
-        if device is not None:
-            builder.hosts(builder.node(DEVICE, device), node)
-        elif cluster is not None:
-            builder.hosts(builder.node(CLUSTER, cluster), node)
-    _cables(builder, roles)
-
-    service_map = builder.build(backend or settings.engine_backend)
-    logger.debug(
-        'loaded the dependency map: %s nodes, %s edges in %.3f s (%s backend)',
-        len(service_map),
-        service_map.graph.edge_count,
-        time.perf_counter() - started,
-        service_map.graph.backend,
-    )
-    for message in service_map.skipped:
-        logger.warning('dependency map: %s', message)
-    return service_map
-
-
-def _relations(builder: MapBuilder) -> None:
     node = builder.node
     dependencies = ServiceDependency.objects.values_list(
-        'downstream_service_id', 'upstream_service_id', 'dependency_type', 'name'
+        'pk', 'downstream_service_id', 'upstream_service_id', 'dependency_type', 'name'
     ).order_by('pk')
-    for downstream, upstream, kind, name in dependencies:
-        group = (name or 'redundancy') if kind == 'redundancy' else None
-        builder.depends(node(SERVICE, downstream), node(SERVICE, upstream), group)
-    through = TechnicalService.business_apps.through.objects.values_list(
-        'technicalservice_id', 'businessapplication_id'
-    )
-    for service, app in through.order_by('pk'):
-        builder.supports(node(SERVICE, service), node(APPLICATION, app))
-    for service, device in TechnicalService.devices.through.objects.values_list('technicalservice_id', 'device_id'):
-        builder.carries(node(DEVICE, device), node(SERVICE, service))
-    for service, vm in TechnicalService.vms.through.objects.values_list('technicalservice_id', 'virtualmachine_id'):
-        builder.carries(node(VM, vm), node(SERVICE, service))
-    for service, cluster in TechnicalService.clusters.through.objects.values_list('technicalservice_id', 'cluster_id'):
-        builder.carries(node(CLUSTER, cluster), node(SERVICE, service))
-    for app, device in BusinessApplication.devices.through.objects.values_list('businessapplication_id', 'device_id'):
-        builder.carries(node(DEVICE, device), node(APPLICATION, app))
-    app_vms = BusinessApplication.virtual_machines.through.objects.values_list(
-        'businessapplication_id', 'virtualmachine_id'
-    )
-    for app, vm in app_vms:
-        builder.carries(node(VM, vm), node(APPLICATION, app))
-
-
-def _cables(builder: MapBuilder, roles: dict) -> None:
-    """Cables between devices, from the cached device of each termination (one query)."""
+    for pk, downstream, upstream, kind, name in _rows(dependencies):
+        builder.set_dependency(pk, node(SERVICE, downstream), node(SERVICE, upstream), kind, name)
+    for relation, (name, *_) in enumerate(M2M_RELATIONS):
+        through, left, right = _through(name)
+        builder.bulk_pairs(relation, _rows(through.objects.values_list(left, right).order_by('pk')))
+    memberships = ((device_node, node(CLUSTER, cluster)) for _, device_node, cluster in device_clusters)
+    builder.bulk_own_edges(memberships, CLUSTER_MEMBER, towards_owner=False)
+    placements = ((vm_node, _host(builder, device, cluster)) for _, vm_node, device, cluster in vm_places)
+    builder.bulk_own_edges(placements, HOSTS, towards_owner=True)
     ends = defaultdict(lambda: ([], []))
     rows = CableTermination.objects.filter(_device__isnull=False).values_list('cable_id', 'cable_end', '_device_id')
-    for cable, end, device in rows.order_by('cable_id', 'pk'):
-        ends[cable][0 if end == 'A' else 1].append(builder.node(DEVICE, device))
-    for a_side, b_side in ends.values():
-        for a in dict.fromkeys(a_side):
-            for b in dict.fromkeys(b_side):
-                builder.cable(a, roles.get(a), b, roles.get(b))
+    for cable, end, device in _rows(rows.order_by('cable_id', 'pk')):
+        device_node = node(DEVICE, device)
+        if device_node is not None:
+            ends[cable][0 if end == 'A' else 1].append(device_node)
+    for cable, (a_side, b_side) in ends.items():
+        builder.set_cable(cable, a_side, b_side)
+
+    _stats['full_loads'] += 1
+    logger.debug(
+        'loaded the dependency map from the database: %s nodes, %s edges in %.3f s',
+        len(builder.kinds),
+        len(builder.src),
+        time.perf_counter() - started,
+    )
+    for message in builder.skipped:
+        logger.warning('dependency map: %s', message)
+    return builder
+
+
+def _host(builder, device, cluster):
+    if device is not None:
+        return builder.node(DEVICE, device)
+    if cluster is not None:
+        return builder.node(CLUSTER, cluster)
+    return None
+
+
+# Applying refresh records
+
+
+def apply_records(builder: SnapshotBuilder, records) -> None:
+    """Re-read the rows the records name and change the builder to match (a few queries per kind)."""
+    objects = defaultdict(set)  # kind -> pks
+    dependencies, cables = set(), set()
+    pairs = defaultdict(set)  # relation index -> {(left, right)}
+    for record in records:
+        op = record[0]
+        if op == 'obj':
+            objects[record[1]].add(record[2])
+        elif op == 'dep':
+            dependencies.add(record[1])
+        elif op == 'cable':
+            cables.add(record[1])
+        elif op == 'pairs':
+            pairs[M2M_INDEX[record[1]]].update(tuple(pair) for pair in record[2])
+        else:
+            raise ValueError(f'unknown map delta {record!r}')
+
+    dead = set()
+    node = builder.node
+    for pk, name in TechnicalService.objects.filter(pk__in=objects[SERVICE]).values_list('pk', 'name'):
+        builder.rename(builder.add(SERVICE, pk, name), name)
+        objects[SERVICE].discard(pk)
+    for pk, name in BusinessApplication.objects.filter(pk__in=objects[APPLICATION]).values_list('pk', 'appcode'):
+        builder.rename(builder.add(APPLICATION, pk, name), name)
+        objects[APPLICATION].discard(pk)
+    for pk, name in Cluster.objects.filter(pk__in=objects[CLUSTER]).values_list('pk', 'name'):
+        builder.rename(builder.add(CLUSTER, pk, name), name)
+        objects[CLUSTER].discard(pk)
+    device_rows = Device.objects.filter(pk__in=objects[DEVICE]).values_list('pk', 'name', 'role__slug', 'cluster_id')
+    for pk, name, role, cluster in device_rows:
+        name = name or f'device-{pk}'
+        device = builder.add(DEVICE, pk, name)
+        builder.rename(device, name)
+        old_role = builder.roles.get(device)
+        builder.roles[device] = role
+        if old_role != role:
+            builder.recable(device)
+        builder.set_cluster(pk, device, node(CLUSTER, cluster) if cluster is not None else None)
+        objects[DEVICE].discard(pk)
+    for pk, name, device, cluster in VirtualMachine.objects.filter(pk__in=objects[VM]).values_list(
+        'pk', 'name', 'device_id', 'cluster_id'
+    ):
+        vm = builder.add(VM, pk, name)
+        builder.rename(vm, name)
+        builder.set_placement(pk, vm, _host(builder, device, cluster))
+        objects[VM].discard(pk)
+    for kind, gone in objects.items():  # what is left was not found: deleted
+        for pk in gone:
+            removed = builder.remove_node(kind, pk)
+            if removed is not None:
+                dead.add(removed)
+    builder.sweep_dead(dead)
+
+    found = set()
+    rows = ServiceDependency.objects.filter(pk__in=dependencies).values_list(
+        'pk', 'downstream_service_id', 'upstream_service_id', 'dependency_type', 'name'
+    )
+    for pk, downstream, upstream, kind, name in rows:
+        builder.set_dependency(pk, node(SERVICE, downstream), node(SERVICE, upstream), kind, name)
+        found.add(pk)
+    for pk in dependencies - found:
+        builder.set_dependency(pk, None, None, '', '')
+
+    for relation, wanted in pairs.items():
+        through, left, right = _through(M2M_RELATIONS[relation][0])
+        lefts, rights = {pair[0] for pair in wanted}, {pair[1] for pair in wanted}
+        present = set(through.objects.filter(**{f'{left}__in': lefts, f'{right}__in': rights}).values_list(left, right))
+        for left_pk, right_pk in wanted:
+            builder.set_pair(relation, left_pk, right_pk, (left_pk, right_pk) in present)
+
+    if cables:
+        ends = {pk: ([], []) for pk in cables}
+        rows = CableTermination.objects.filter(cable_id__in=cables, _device__isnull=False).values_list(
+            'cable_id', 'cable_end', '_device_id'
+        )
+        for cable, end, device in rows.order_by('cable_id', 'pk'):
+            device_node = node(DEVICE, device)
+            if device_node is not None:
+                ends[cable][0 if end == 'A' else 1].append(device_node)
+        for cable, (a_side, b_side) in ends.items():
+            builder.set_cable(cable, a_side, b_side)
+    _stats['records_applied'] += len(records)
+
+
+# Publishing changes
+
+
+class MapDeltas:
+    """The map's version counter and its recent deltas in Redis (NetBox's caching database).
+
+    ``business_application:map:version`` counts committed map changes; ``...:epoch`` names the
+    counter's life (a flushed Redis starts a new one); ``...:deltas`` is a sorted set of the last
+    ``DELTA_WINDOW`` deltas scored by version. One Lua script bumps, stores and trims atomically,
+    so versions are gap-free in the set unless trimmed.
+    """
+
+    VERSION = 'business_application:map:version'
+    EPOCH = 'business_application:map:epoch'
+    DELTAS = 'business_application:map:deltas'
+    _PUBLISH = """
+local v = redis.call('INCR', KEYS[1])
+if v == 1 or redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[2], ARGV[3]) end
+redis.call('ZADD', KEYS[3], v, v .. ' ' .. ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', v - tonumber(ARGV[2]))
+return v
+"""
+
+    @staticmethod
+    def client():
+        from django_redis import get_redis_connection
+
+        return get_redis_connection('default')
+
+    @classmethod
+    def publish(cls, records) -> int:
+        payload = json.dumps(records, separators=(',', ':'))
+        client = cls.client()
+        keys = (cls.VERSION, cls.EPOCH, cls.DELTAS)
+        return int(client.eval(cls._PUBLISH, 3, *keys, payload, DELTA_WINDOW, uuid.uuid4().hex))
+
+    @classmethod
+    def head(cls):
+        """(epoch, version) now; (None, 0) when nothing was ever published."""
+        epoch, version = cls.client().mget(cls.EPOCH, cls.VERSION)
+        return (epoch.decode() if epoch else None), int(version or 0)
+
+    @classmethod
+    def since(cls, version: int, upto: int):
+        """The deltas after ``version`` up to ``upto``, in order; None when any is missing."""
+        if upto <= version:
+            return []
+        rows = cls.client().zrangebyscore(cls.DELTAS, version + 1, upto)
+        deltas = []
+        for expected, row in enumerate(rows, start=version + 1):
+            number, _, payload = row.decode().partition(' ')
+            if int(number) != expected:
+                return None
+            deltas.append(json.loads(payload))
+        return deltas if len(deltas) == upto - version else None
+
+
+def publish_change(records) -> None:
+    """Announce committed map changes to every process (call after commit)."""
+    if len(records) > RECORD_ROWS_LIMIT:
+        records = [[RELOAD]]
+    try:
+        MapDeltas.publish(records)
+    except Exception:
+        # Without the delta the other snapshots cannot know: forget ours and let theirs find out
+        # at their next full reload. TODO(#5): a worker whose Redis is down keeps deciding on its snapshot.
+        logger.exception('could not publish a map change; snapshots reload when Redis answers again')
 
 
 def bump_map_version() -> None:
-    """Tell every process that the map changed (called after the change commits)."""
-    try:
-        cache.incr(VERSION_KEY)
-    except ValueError:
-        cache.set(VERSION_KEY, 1, timeout=None)
+    """Tell every process that the map changed in bulk: each snapshot reloads in full."""
+    publish_change([[RELOAD]])
 
 
-def _version():
-    return cache.get(VERSION_KEY, 0)
+def record_change(records) -> None:
+    """A map change inside the current transaction: this process sees it at its next decision (even
+    before commit); the others see it after commit."""
+    with _lock:
+        _local.extend(records)
+    from django.db import transaction
+
+    transaction.on_commit(lambda: publish_change(records))
+
+
+# The process's snapshot
+
+_lock = threading.Lock()
+_snapshot: dict = {'epoch': None, 'version': None, 'builder': None, 'map': None, 'shape': None, 'tainted': False}
+_local: list = []  # records of this process's own changes, re-applied until its transaction ends
+#: More own changes than this in one transaction are read with a full load instead.
+LOCAL_RECORDS_LIMIT = 500
+_stats = {'full_loads': 0, 'delta_batches': 0, 'records_applied': 0}
+
+
+def stats() -> dict:
+    """Counters of this process's snapshot work (full loads, delta batches applied, records applied)."""
+    return dict(_stats)
 
 
 def current_map() -> ServiceMap:
-    """This process's snapshot of the map, rebuilt when the map changed since it was loaded."""
-    version = _version()
+    """This process's snapshot of the map, brought up to date with every committed change first."""
+    epoch, version = MapDeltas.head()
     settings = get_settings()
     shape = (settings.engine_backend, settings.network_roles)  # settings that change the graph itself
     with _lock:
-        if _snapshot['map'] is None or _snapshot['version'] != version or _snapshot['shape'] != shape:
-            _snapshot.update(map=load_map(settings.engine_backend), version=version, shape=shape)
-        return _snapshot['map']
+        snap = _snapshot
+        builder = snap['builder']
+        records = None
+        # A snapshot loaded before anything was ever published can follow the first epoch from its start.
+        same_epoch = snap['epoch'] == epoch or (snap['epoch'] is None and snap['version'] == 0)
+        if builder is not None and snap['shape'] == shape and same_epoch:
+            if snap['version'] == version:
+                records = []
+            elif snap['version'] < version and version - snap['version'] <= DELTA_RELOAD_THRESHOLD:
+                deltas = MapDeltas.since(snap['version'], version)
+                if deltas is not None and all(record[0] != RELOAD for delta in deltas for record in delta):
+                    records = [record for delta in deltas for record in delta]
+        in_transaction = connection.in_atomic_block
+        if len(_local) > LOCAL_RECORDS_LIMIT or (snap['tainted'] and not in_transaction):
+            records = None  # our own changes are many: read them all at once
+        if records is None:
+            builder = _load_builder()  # a full load sees this process's own uncommitted changes too
+            # Own changes of a transaction still open are kept, to be re-read after it ends; when
+            # there are too many, the first decision outside a transaction reloads in full instead.
+            tainted = in_transaction and len(_local) > LOCAL_RECORDS_LIMIT
+            if tainted or not in_transaction:
+                _local.clear()
+            snap.update(builder=builder, map=None, epoch=epoch, version=version, shape=shape, tainted=tainted)
+        else:
+            # This process's own changes are re-read at every decision until its transaction has
+            # ended, so the snapshot follows them before commit and forgets them after a rollback.
+            records = records + _local
+            if not in_transaction:
+                _local.clear()
+            if records:
+                apply_records(builder, records)
+                _stats['delta_batches'] += 1
+                snap['map'] = None
+            snap.update(epoch=epoch, version=version)
+        if snap['map'] is None:
+            snap['map'] = builder.build(settings.engine_backend)
+        return snap['map']
 
 
 def forget_map() -> None:
+    """Drop this process's snapshot: the next decision loads the map in full."""
     with _lock:
-        _snapshot.update(map=None, version=None, shape=None)
+        _snapshot.update(epoch=None, version=None, builder=None, map=None, shape=None, tainted=False)
+        _local.clear()
 
 
 def node_of(service_map: ServiceMap, content_type_id, object_id):

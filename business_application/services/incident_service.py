@@ -18,6 +18,7 @@ from django.db.models import Exists, Max, OuterRef, Q
 from ..choices import IncidentStatusChoices
 from ..correlation.kinds import SEVERITIES, severity_rank
 from ..correlation.lifecycle import MERGED, OPEN, RESOLVED, AlertState, Correlator, IncidentState, MemberState
+from ..correlation.mapbuilder import KIND_PREFIX
 from ..models import Event, Incident, IncidentEvent, IncidentTimelineEntry, Maintenance
 from ..notifications import OUTCOME_ACTIONS, notify
 from ..settings import get_settings
@@ -38,6 +39,7 @@ logger = logging.getLogger('business_application.services.incident_service')
 #: First half of the PostgreSQL advisory locks that serialise decisions within one map component.
 LOCK_NAMESPACE = 0x4E42
 KIND_MODELS = {kind: model for model, kind in MODEL_KINDS.items()}
+PREFIX_KINDS = {prefix: kind for kind, prefix in KIND_PREFIX.items()}
 
 
 def to_epoch(moment):
@@ -172,7 +174,11 @@ class DjangoStore:
     def _blast_nodes(self, blast, side):
         nodes = []
         for item in (blast or {}).get(side, ()):
-            node = self.map.by_label.get(f'{item.get("type")}:{item.get("name")}')
+            kind = PREFIX_KINDS.get(item.get('type'))
+            if kind is not None and item.get('id') is not None:
+                node = self.map.node(kind, item['id'])
+            else:  # written before ids were recorded
+                node = self.map.by_label.get(f'{item.get("type")}:{item.get("name")}')
             if node is not None:
                 nodes.append(node)
         return nodes
