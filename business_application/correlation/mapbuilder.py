@@ -48,6 +48,7 @@ class ServiceMap(MapView):
         index: dict[tuple[int, Hashable], int],
         skipped: list[str],
         edges: tuple[list[int], list[int]] = ([], []),
+        edge_kinds: list[int] | None = None,
     ):
         super().__init__(graph, kinds, labels, names)
         self.index = index
@@ -57,6 +58,7 @@ class ServiceMap(MapView):
         self.skipped = skipped
         self.by_label = {label: node for node, label in enumerate(labels)}
         self._edges = edges
+        self._edge_kinds = edge_kinds if edge_kinds is not None else [-1] * len(edges[0])
         self._components: list[int] | None = None
 
     def component(self, node: int) -> int:
@@ -68,6 +70,10 @@ class ServiceMap(MapView):
 
     def node(self, kind: int, key: Hashable) -> int | None:
         return self.index.get((kind, key))
+
+    def edges(self) -> tuple[list[int], list[int], list[int]]:
+        """The edges as parallel lists: source, destination (which depends on the source) and edge kind."""
+        return self._edges[0], self._edges[1], self._edge_kinds
 
     def __len__(self) -> int:
         return len(self.kinds)
@@ -172,4 +178,6 @@ class MapBuilder:
         from .graph import DependencyGraph
 
         graph = DependencyGraph.build(self.kinds, self.src, self.dst, self.edge_kind, self.group, backend=backend)
-        return ServiceMap(graph, self.kinds, self.labels, self.names, self.index, self.skipped, (self.src, self.dst))
+        return ServiceMap(
+            graph, self.kinds, self.labels, self.names, self.index, self.skipped, (self.src, self.dst), self.edge_kind
+        )
