@@ -660,6 +660,10 @@ class IncidentListView(generic.ObjectListView):
     table = tables.IncidentTable
 
 
+#: How many down and how many degraded objects the blast-radius list names before it only counts the rest.
+BLAST_LIST_LIMIT = 15
+
+
 @register_model_view(Incident)
 class IncidentView(generic.ObjectView):
     template_name = 'generic/object.html'
@@ -670,6 +674,11 @@ class IncidentView(generic.ObjectView):
             RootCausePanel(),
             panels.TemplatePanel('business_application/panels/incident_actions.html', title=_('Actions')),
             panels.TemplatePanel('business_application/panels/blast_radius.html', title=_('Blast radius')),
+        ],
+        bottom_panels=[
+            panels.TemplatePanel('business_application/panels/blast_picture.html', title=_('Blast radius picture')),
+            panels.ContextTablePanel('member_table', title=_('Events and why they joined')),
+            panels.ContextTablePanel('timeline_table', title=_('Timeline')),
             panels.ObjectsTablePanel(
                 'business_application.technicalservice',
                 title=_('Affected services'),
@@ -680,11 +689,6 @@ class IncidentView(generic.ObjectView):
                 title=_('Affected business applications'),
                 filters={'id': lambda ctx: ctx['affected_app_ids']},
             ),
-        ],
-        bottom_panels=[
-            panels.TemplatePanel('business_application/panels/blast_picture.html', title=_('Blast radius picture')),
-            panels.ContextTablePanel('member_table', title=_('Events and why they joined')),
-            panels.ContextTablePanel('timeline_table', title=_('Timeline')),
         ],
     )
 
@@ -703,11 +707,17 @@ class IncidentView(generic.ObjectView):
         timeline = instance.timeline.prefetch_related(Prefetch('event', queryset=visible_events))
         blast_radius = instance.blast_radius if isinstance(instance.blast_radius, dict) else {}
         can_change = Incident.objects.restrict(request.user, 'change').filter(pk=instance.pk).exists()
+        down = blast_radius_items(blast_radius.get('down'))
+        degraded = blast_radius_items(blast_radius.get('degraded'))
         return {
             'member_table': tables.IncidentMemberTable(memberships, orderable=False),
             'timeline_table': tables.IncidentTimelineTable(timeline, orderable=False),
-            'blast_down': blast_radius_items(blast_radius.get('down')),
-            'blast_degraded': blast_radius_items(blast_radius.get('degraded')),
+            'blast_down': down[:BLAST_LIST_LIMIT],
+            'blast_down_count': len(down),
+            'blast_down_more': max(0, len(down) - BLAST_LIST_LIMIT),
+            'blast_degraded': degraded[:BLAST_LIST_LIMIT],
+            'blast_degraded_count': len(degraded),
+            'blast_degraded_more': max(0, len(degraded) - BLAST_LIST_LIMIT),
             'blast_capped': bool(blast_radius.get('capped')),
             'blast_picture': blast_picture(service_map, request.user, failing, blast_radius),
             'affected_app_ids': affected_application_ids(instance, blast_radius),

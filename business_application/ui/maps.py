@@ -190,17 +190,24 @@ def blast_picture(service_map, user, failing, blast_radius, per_layer=12):
     targets = down | degraded
     graph = adjacency(service_map)
 
-    # Forward from the failing components: each node's distance, the failure spreading along the edges.
-    distance = {node: 0 for node in failing}
-    queue = deque(failing)
-    while queue and len(distance) < WORK_CAP:
-        node = queue.popleft()
-        if distance[node] >= BLAST_DEPTH:
-            continue
-        for nxt in graph.down.get(node, ()):
-            if nxt not in distance:
-                distance[nxt] = distance[node] + 1
-                queue.append(nxt)
+    # Forward from the failing components that no other failing component feeds (a switch before the servers
+    # cabled to it), so the picture reads as the failure spreading; then from any failing component not reached.
+    failing = sorted(failing)
+    failing_set = set(failing)
+    roots = [node for node in failing if not any(before in failing_set for before in graph.up.get(node, ()))]
+    distance = {}
+    for seeds in (roots, failing):
+        fresh = [node for node in seeds if node not in distance]
+        distance.update(dict.fromkeys(fresh, 0))
+        queue = deque(fresh)
+        while queue and len(distance) < WORK_CAP:
+            node = queue.popleft()
+            if distance[node] >= BLAST_DEPTH:
+                continue
+            for nxt in graph.down.get(node, ()):
+                if nxt not in distance:
+                    distance[nxt] = distance[node] + 1
+                    queue.append(nxt)
 
     # Back from the impacted nodes: keep only what lies on a path to them.
     keep = set(failing) | (targets & distance.keys())
@@ -217,13 +224,15 @@ def blast_picture(service_map, user, failing, blast_radius, per_layer=12):
     visible = _visible(service_map, user, keep | unreached)
     nodes = []
     for node in keep | unreached:
-        state = 'failing' if node in failing else 'down' if node in down else 'degraded' if node in degraded else 'path'
+        state = (
+            'failing' if node in failing_set else 'down' if node in down else 'degraded' if node in degraded else 'path'
+        )
         layer = distance.get(node, last)
         nodes.append(_node(service_map, node, layer, state, visible, weight=len(graph.down.get(node, ()))))
     edges = [
         svg.Edge(a, b) for a in keep for b in graph.down.get(a, ()) if b in keep and distance.get(b) == distance[a] + 1
     ]
-    titles = {0: 'Failing', **{layer: '' for layer in range(1, last + 1)}}
+    titles = {0: 'Where it starts'}
     return svg.render(
         nodes,
         edges,

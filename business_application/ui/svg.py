@@ -34,10 +34,10 @@ PLURALS = {
     'cluster': 'clusters',
 }
 
-BOX_W, BOX_H = 176, 34
-COL_GAP, ROW_GAP = 64, 10
+BOX_W, BOX_H = 160, 34
+COL_GAP, ROW_GAP = 48, 10
 MARGIN, LEGEND_H = 12, 28
-MAX_LABEL = 24
+MAX_LABEL = 22
 
 
 @dataclasses.dataclass

@@ -511,6 +511,7 @@ class QueryCountTestCase(MapFixture, TestCase):
         big, content = self.queries(self.big.get_absolute_url())
         assert big == small
         assert '+ 189 more services' in content  # 200 down, 11 drawn with the summary in the twelfth row
+        assert '+ 185 more' in content  # the list names 15
 
     def test_service_page(self):
         small, _ = self.queries(self.checkout.get_absolute_url())
