@@ -217,3 +217,12 @@ def test_demo_storm_in_the_browser(browser, live_url):
     # The top of the page (fields, root cause, actions, the picture) is the README's screenshot (docs/images/)
     screenshot(browser, 'incident-page', height=2150)
     screenshot(browser, 'incident-page-full', height='page')
+
+    # A service the storm took down: its dependency map around it
+    browser.set_window_size(1440, 1000)
+    down = next(item for item in incident.blast_radius['down'] if item['type'] == 'service')
+    browser.get(f'{live_url}/plugins/business-application/technical-services/{down["id"]}/?depth=2')
+    service_map = browser.find_element(By.ID, 'ba-service-map')
+    assert service_map.find_elements(By.CSS_SELECTOR, 'g.ba-focus')
+    assert service_map.find_elements(By.CSS_SELECTOR, 'g.ba-down')
+    screenshot(browser, 'service-page', height='page')

@@ -307,6 +307,30 @@ class IncidentActionTestCase(MapFixture, TestCase):
         self.assertHttpStatus(response, 302)
         assert '/login/' in response['Location']
 
+    def test_actions_take_the_correlators_locks(self):
+        """The locks of the incidents' map components, the same (namespace, key) pairs a decision takes."""
+        from django.db import transaction
+
+        from business_application.services.graph_loader import current_map
+        from business_application.services.incident_service import LOCK_NAMESPACE, lock_key
+        from business_application.ui.actions import lock_incidents
+
+        service_map = current_map()
+        rows = Event.objects.filter(pk__in=[self.root.pk, self.db_event.pk]).values(
+            'content_type_id', 'object_id', 'unmapped_label'
+        )
+        expected = {lock_key(service_map, row) for row in rows}
+        with transaction.atomic():
+            locked = lock_incidents([self.incident.pk])
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND pid = pg_backend_pid()",
+                    [LOCK_NAMESPACE],
+                )
+                held = {row[0] for row in cursor.fetchall()}
+        assert set(locked) == {self.incident.pk}
+        assert {key & 0xFFFFFFFF for key in expected} <= held
+
     def test_csrf_is_required(self):
         self.add_permissions('business_application.change_incident', 'business_application.view_incident')
         client = Client(enforce_csrf_checks=True)
