@@ -324,7 +324,8 @@ class IncidentActionTestCase(MapFixture, TestCase):
             locked = lock_incidents([self.incident.pk])
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND pid = pg_backend_pid()",
+                    "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s"
+                    ' AND pid = pg_backend_pid()',
                     [LOCK_NAMESPACE],
                 )
                 held = {row[0] for row in cursor.fetchall()}
