@@ -4,7 +4,7 @@ Each action is a POST (CSRF-protected by Django's middleware), needs the change 
 touches, object constraints included, and is written under the same locks as the correlator's decisions: the
 advisory lock of every map component the incidents' events live in, then the incident rows. So a correlation
 running at the same moment sees the incident before or after the action, never half of it. Every action leaves a
-timeline entry and a change-log record.
+timeline entry and a change-log record, and notifies the configured webhooks as the correlator's changes do.
 """
 
 import logging
@@ -23,6 +23,7 @@ from utilities.views import register_model_view
 
 from ..choices import IncidentStatusChoices
 from ..models import Event, Incident, IncidentEvent, IncidentTimelineEntry
+from ..notifications import notify
 from ..services.incident_service import lock_decisions
 
 __all__ = ('IncidentAcknowledgeView', 'IncidentMoveEventView', 'IncidentResolveView')
@@ -97,6 +98,7 @@ class IncidentAcknowledgeView(IncidentActionView):
                 fields.append('commander')
             self.save(incident, fields)
             self.record(incident, 'acknowledged', f'Acknowledged by {request.user.username}')
+            notify(incident.pk, 'updated')
         logger.info('incident %s acknowledged by %s', incident.pk, request.user.username)
         messages.success(request, _('Incident acknowledged.'))
         return redirect(incident.get_absolute_url())
@@ -117,6 +119,7 @@ class IncidentResolveView(IncidentActionView):
             firing = incident.memberships.filter(status='triggered').count()
             note = f' ({firing} events still firing)' if firing else ''
             self.record(incident, 'resolved', f'Resolved by {request.user.username}{note}')
+            notify(incident.pk, 'resolved')
         logger.info('incident %s resolved by %s', incident.pk, request.user.username)
         messages.success(request, _('Incident resolved.'))
         return redirect(incident.get_absolute_url())
@@ -158,6 +161,7 @@ class IncidentMoveEventView(IncidentActionView):
             self.record(target, 'moved-in', f'Event {event_id} moved here from incident {source.pk} by {who}', event)
             for changed in (source, target):
                 self.save(changed, [])
+                notify(changed.pk, 'updated')
         logger.info('event %s moved from incident %s to %s by %s', event_id, source.pk, target.pk, who)
         messages.success(request, _('Event moved.'))
         return redirect(source.get_absolute_url())

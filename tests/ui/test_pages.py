@@ -220,6 +220,28 @@ class IncidentActionTestCase(MapFixture, TestCase):
         assert self.timeline(self.incident) == ['acknowledged']
         assert self.incident.timeline.get().message == f'Acknowledged by {self.user.username}'
 
+    def test_actions_notify_webhooks(self):
+        self.add_permissions('business_application.change_incident', 'business_application.view_incident')
+        hook = override_settings(BUSINESS_APP_NOTIFICATION_WEBHOOKS=['http://127.0.0.1:9/never-called'])
+        with hook, self.captureOnCommitCallbacks(execute=False) as callbacks:
+            self.client.post(url('incident_resolve', pk=self.incident.pk))
+        notifications = [c for c in callbacks if getattr(c, '__module__', '') == 'business_application.notifications']
+        assert len(notifications) == 1
+
+    def test_escaped_in_the_move_form(self):
+        self.add_permissions(
+            'business_application.change_incident',
+            'business_application.view_incident',
+            'business_application.view_event',
+        )
+        self.db_event.message = XSS
+        self.db_event.save()
+        Incident.objects.filter(pk=self.target.pk).update(title=XSS)
+        response = self.client.get(self.incident.get_absolute_url())
+        self.assertContains(response, 'id="ba-move-event"')
+        self.assertNotContains(response, XSS)
+        self.assertContains(response, '&lt;script&gt;')
+
     def test_resolve(self):
         self.add_permissions('business_application.change_incident', 'business_application.view_incident')
         self.assertHttpStatus(self.client.post(url('incident_resolve', pk=self.incident.pk)), 302)
