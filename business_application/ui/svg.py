@@ -16,7 +16,7 @@ __all__ = ('STATES', 'Edge', 'Node', 'Picture', 'render')
 
 #: How each state is drawn: fill, stroke and the word the legend uses.
 STATES = {
-    'failing': ('#fbe3e3', '#b42318', 'failing (alerting)'),
+    'failing': ('#f6b8b8', '#a61b1b', 'failing (alerting)'),
     'down': ('#fde2e1', '#d63939', 'down'),
     'degraded': ('#fff1db', '#f59f00', 'degraded'),
     'focus': ('#e3eefc', '#206bc4', 'this service'),
@@ -95,12 +95,12 @@ def _summary_text(hidden):
     return f'+ {len(hidden)} more'
 
 
-def _box(x, y, fill, stroke, text, tooltip, url=None, dashed=False, css=''):
+def _box(x, y, fill, stroke, text, tooltip, url=None, dashed=False, css='', width=1.5):
     dash = ' stroke-dasharray="4 3"' if dashed else ''
     parts = [
         f'<g class="ba-node{css}"><title>{escape(tooltip)}</title>',
         f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="5" fill="{fill}" stroke="{stroke}"'
-        f' stroke-width="1.5"{dash}/>',
+        f' stroke-width="{width}"{dash}/>',
         f'<text x="{x + 8}" y="{y + BOX_H / 2 + 4:.0f}" font-size="12" fill="#1d273b">{escape(text)}</text>',
         '</g>',
     ]
@@ -175,7 +175,10 @@ def render(nodes, edges, *, title, per_layer=12, element_id='ba-map', layer_titl
             fill, stroke, word = STATES.get(node.state, STATES['normal'])
             x, y = position[node.key]
             tooltip = f'{node.kind}: {node.name} ({word})'
-            out.append(_box(x, y, fill, stroke, _label(node.name), tooltip, node.url, css=f' ba-{node.state}'))
+            width = 2.5 if node.state in ('failing', 'focus') else 1.5
+            out.append(
+                _box(x, y, fill, stroke, _label(node.name), tooltip, node.url, css=f' ba-{node.state}', width=width)
+            )
         if hidden[layer]:
             x, y = summary_box[layer]
             text = _summary_text(hidden[layer])
