@@ -37,5 +37,6 @@ if PluginConfig is not None:
 
             plugin_settings.validate()
             from . import jobs, signals  # noqa: F401
+            from .ui import tabs  # noqa: F401  (core models' URLs are built from the views registered by now)
 
     config = BusinessApplicationConfig

@@ -2,7 +2,7 @@
 
 import django_filters
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext as _
 
 from dcim.models import Device
@@ -24,6 +24,7 @@ from .models import (
     Event,
     EventSource,
     Incident,
+    IncidentEvent,
     Maintenance,
     ServiceDependency,
     TechnicalService,
@@ -286,6 +287,15 @@ class IncidentFilterSet(NetBoxModelFilterSet):
     )
     event_id = _id_filter(Event.objects.all(), 'events', _('Event (ID)'))
     root_cause_event_id = _id_filter(Event.objects.all(), 'root_cause_event', _('Root cause event (ID)'))
+    device_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=Device.objects.all(), method='filter_event_object', label=_('Device of an event (ID)')
+    )
+    virtual_machine_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=VirtualMachine.objects.all(), method='filter_event_object', label=_('Virtual machine of an event (ID)')
+    )
+    cluster_id = django_filters.ModelMultipleChoiceFilter(
+        queryset=Cluster.objects.all(), method='filter_event_object', label=_('Cluster of an event (ID)')
+    )
     detected_after = django_filters.DateTimeFilter(field_name='detected_at', lookup_expr='gte')
     detected_before = django_filters.DateTimeFilter(field_name='detected_at', lookup_expr='lte')
 
@@ -311,6 +321,17 @@ class IncidentFilterSet(NetBoxModelFilterSet):
             | Q(root_cause__icontains=value)
             | Q(commander__icontains=value)
         )
+
+    def filter_event_object(self, queryset, name, value):
+        """Incidents with at least one event on one of these objects."""
+        if not value:
+            return queryset
+        members = IncidentEvent.objects.filter(
+            incident=OuterRef('pk'),
+            event__content_type=ContentType.objects.get_for_model(value[0]),
+            event__object_id__in=[obj.pk for obj in value],
+        )
+        return queryset.filter(Exists(members))
 
     def filter_is_open(self, queryset, name, value):
         if value is None:

@@ -339,11 +339,12 @@ class IncidentMemberTable(BaseTable):
     joined_at = columns.DateTimeColumn(verbose_name=_('Joined'))
     score = tables.Column(verbose_name=_('Score'), empty_values=())
     link = tables.Column(verbose_name=_('Link'))
+    factors = tables.Column(verbose_name=_('Why'), orderable=False, empty_values=())
     path = tables.Column(verbose_name=_('Path'), orderable=False)
 
     class Meta(BaseTable.Meta):
         model = IncidentEvent
-        fields = ('event', 'target', 'status', 'joined_at', 'score', 'link', 'path')
+        fields = ('event', 'target', 'status', 'joined_at', 'score', 'link', 'factors', 'path')
         empty_text = _('No events')
 
     def render_event(self, value):
@@ -359,9 +360,39 @@ class IncidentMemberTable(BaseTable):
             return '—'
         return f'{record.score:.2f}'
 
-    def render_path(self, value):
-        # A plain string: django-tables2 escapes it, whatever the labels in the path contain.
+    def render_factors(self, record):
+        """The score's factors in words, e.g. "dependency link (weight 0.80), time decay 0.97, severity match
+        1.00, upstream"; a plain string, escaped by django-tables2."""
+        if record.opened_incident:
+            return _('first event: opened the incident')
+        factors = record.factors if isinstance(record.factors, dict) else {}
+        if not factors:
+            return '—'
+        parts = []
+        if 'link' in factors:
+            parts.append(
+                f'{factors["link"]} link'
+                + (f' (weight {_number(factors.get("weight"))})' if 'weight' in factors else '')
+            )
+        if 'time_decay' in factors:
+            parts.append(f'time decay {_number(factors["time_decay"])}')
+        if 'severity_match' in factors:
+            parts.append(f'severity match {_number(factors["severity_match"])}')
+        if factors.get('direction') and factors['direction'] != 'same':
+            parts.append(str(factors['direction']))
+        return ', '.join(parts) or '—'
+
+    def render_path(self, record, value):
+        # Plain strings: django-tables2 escapes them, whatever the names in the path contain. The view puts the
+        # path in words (``path_words``) on each record; without it, the stored labels joined by arrows.
+        words = getattr(record, 'path_words', None)
+        if words:
+            return words
         return ' → '.join(str(step) for step in value) if isinstance(value, list) else str(value)
+
+
+def _number(value):
+    return f'{value:.2f}' if isinstance(value, int | float) else str(value)
 
 
 class IncidentTimelineTable(BaseTable):

@@ -18,6 +18,8 @@ from utilities.views import register_model_view
 from virtualization.models import Cluster, VirtualMachine
 
 from . import filtersets, forms, tables
+from .choices import IncidentStatusChoices
+from .correlation.kinds import SERVICE
 from .models import (
     BusinessApplication,
     Event,
@@ -28,6 +30,16 @@ from .models import (
     ServiceDependency,
     TechnicalService,
 )
+from .services.graph_loader import current_map, node_of
+from .ui import actions  # noqa: F401  (importing the action views registers them)
+from .ui.context import (
+    DEFAULT_MAP_DEPTH,
+    affected_application_ids,
+    move_targets,
+    open_incident_states,
+    parse_depth,
+)
+from .ui.maps import MAX_DEPTH, blast_picture, neighbourhood_picture, path_in_words
 
 #
 # Panels
@@ -245,6 +257,8 @@ class TechnicalServiceListView(generic.ObjectListView):
 
 @register_model_view(TechnicalService)
 class TechnicalServiceView(generic.ObjectView):
+    """A service with its dependency map around it (``?depth=`` steps each way), open incidents and recent events."""
+
     template_name = 'generic/object.html'
     queryset = TechnicalService.objects.all()
     layout = layout.SimpleLayout(
@@ -259,6 +273,18 @@ class TechnicalServiceView(generic.ObjectView):
             AssignedObjectsPanel('virtualization.cluster', 'clusters', title=_('Clusters')),
         ],
         bottom_panels=[
+            panels.TemplatePanel('business_application/panels/service_map.html', title=_('Dependency map')),
+            panels.ObjectsTablePanel(
+                'business_application.incident',
+                title=_('Open incidents affecting this service'),
+                filters={'affected_service_id': _pk, 'is_open': 'true'},
+            ),
+            panels.ObjectsTablePanel(
+                'business_application.event',
+                title=_('Recent events on this service'),
+                filters={'technical_service_id': _pk, 'ordering': '-last_seen_at'},
+                exclude_columns=['target'],
+            ),
             panels.ObjectsTablePanel(
                 'business_application.servicedependency',
                 title=_('Depends on (upstream)'),
@@ -271,13 +297,30 @@ class TechnicalServiceView(generic.ObjectView):
                 filters={'upstream_service_id': _pk},
                 exclude_columns=['upstream_service'],
             ),
-            panels.ObjectsTablePanel(
-                'business_application.incident',
-                title=_('Open incidents affecting this service'),
-                filters={'affected_service_id': _pk, 'is_open': 'true'},
-            ),
         ],
     )
+
+    def get(self, request, **kwargs):
+        depth, error = parse_depth(request)
+        if error is not None:
+            return error
+        request.ba_map_depth = depth
+        return super().get(request, **kwargs)
+
+    def get_extra_context(self, request, instance):
+        depth = getattr(request, 'ba_map_depth', DEFAULT_MAP_DEPTH)
+        service_map = current_map()
+        focus = service_map.node(SERVICE, instance.pk)
+        picture = None
+        if focus is not None:
+            picture = neighbourhood_picture(
+                service_map, request.user, focus, depth, affected=open_incident_states(instance)
+            )
+        return {
+            'map_picture': picture,
+            'map_depth': depth,
+            'map_depths': range(1, MAX_DEPTH + 1),
+        }
 
 
 @register_model_view(TechnicalService, 'add', detail=False)
@@ -617,6 +660,10 @@ class IncidentListView(generic.ObjectListView):
     table = tables.IncidentTable
 
 
+#: How many down and how many degraded objects the blast-radius list names before it only counts the rest.
+BLAST_LIST_LIMIT = 15
+
+
 @register_model_view(Incident)
 class IncidentView(generic.ObjectView):
     template_name = 'generic/object.html'
@@ -625,32 +672,59 @@ class IncidentView(generic.ObjectView):
         left_panels=[IncidentPanel(), CustomFieldsPanel(), TagsPanel()],
         right_panels=[
             RootCausePanel(),
+            panels.TemplatePanel('business_application/panels/incident_actions.html', title=_('Actions')),
             panels.TemplatePanel('business_application/panels/blast_radius.html', title=_('Blast radius')),
+        ],
+        bottom_panels=[
+            panels.TemplatePanel('business_application/panels/blast_picture.html', title=_('Blast radius picture')),
+            panels.ContextTablePanel('member_table', title=_('Events and why they joined')),
+            panels.ContextTablePanel('timeline_table', title=_('Timeline')),
             panels.ObjectsTablePanel(
                 'business_application.technicalservice',
                 title=_('Affected services'),
                 filters={'incident_id': _pk},
             ),
-        ],
-        bottom_panels=[
-            panels.ContextTablePanel('member_table', title=_('Events and why they joined')),
-            panels.ContextTablePanel('timeline_table', title=_('Timeline')),
+            panels.ObjectsTablePanel(
+                'business_application.businessapplication',
+                title=_('Affected business applications'),
+                filters={'id': lambda ctx: ctx['affected_app_ids']},
+            ),
         ],
     )
 
     def get_extra_context(self, request, instance):
         visible_events = Event.objects.restrict(request.user, 'view')
-        memberships = (
+        memberships = list(
             instance.memberships.filter(event__in=visible_events).select_related('event').prefetch_related('event__obj')
         )
+        service_map = current_map()
+        failing = set()
+        for membership in memberships:
+            membership.path_words = path_in_words(service_map, membership.path)
+            node = node_of(service_map, membership.event.content_type_id, membership.event.object_id)
+            if node is not None:
+                failing.add(node)
         timeline = instance.timeline.prefetch_related(Prefetch('event', queryset=visible_events))
         blast_radius = instance.blast_radius if isinstance(instance.blast_radius, dict) else {}
+        can_change = Incident.objects.restrict(request.user, 'change').filter(pk=instance.pk).exists()
+        down = blast_radius_items(blast_radius.get('down'))
+        degraded = blast_radius_items(blast_radius.get('degraded'))
         return {
             'member_table': tables.IncidentMemberTable(memberships, orderable=False),
             'timeline_table': tables.IncidentTimelineTable(timeline, orderable=False),
-            'blast_down': blast_radius_items(blast_radius.get('down')),
-            'blast_degraded': blast_radius_items(blast_radius.get('degraded')),
+            'blast_down': down[:BLAST_LIST_LIMIT],
+            'blast_down_count': len(down),
+            'blast_down_more': max(0, len(down) - BLAST_LIST_LIMIT),
+            'blast_degraded': degraded[:BLAST_LIST_LIMIT],
+            'blast_degraded_count': len(degraded),
+            'blast_degraded_more': max(0, len(degraded) - BLAST_LIST_LIMIT),
             'blast_capped': bool(blast_radius.get('capped')),
+            'blast_picture': blast_picture(service_map, request.user, failing, blast_radius),
+            'affected_app_ids': affected_application_ids(instance, blast_radius),
+            'can_change': can_change,
+            'is_open': instance.status in IncidentStatusChoices.OPEN,
+            'move_events': [m.event for m in memberships] if can_change else [],
+            'move_targets': move_targets(request, instance) if can_change else [],
         }
 
 

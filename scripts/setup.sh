@@ -17,13 +17,13 @@ for arg in "$@"; do
     esac
 done
 
-# NetBox pins psycopg[c], which builds against libpq-dev with gcc; chromium drives the browser tests.
-APT_PACKAGES=(postgresql redis-server libpq-dev gcc chromium curl)
+# NetBox pins psycopg[c], which builds against libpq-dev with gcc; chromium and its driver run the browser tests.
+APT_PACKAGES=(postgresql redis-server libpq-dev gcc chromium chromium-driver curl)
 # The venv's Python tools. netbox is pinned: the migration cache and the plugin's min/max versions
 # are tied to it.
 PIP_PACKAGES=(
     "netbox==$NBA_NETBOX_VERSION"
-    pytest pytest-django pytest-benchmark hypothesis pyyaml requests
+    pytest pytest-django pytest-benchmark hypothesis pyyaml requests selenium
     'maturin>=1.7,<2' ruff networkx
 )
 

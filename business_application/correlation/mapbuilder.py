@@ -48,6 +48,7 @@ class ServiceMap(MapView):
         index: dict[tuple[int, Hashable], int],
         skipped: list[str],
         edges: tuple[list[int], list[int]] = ([], []),
+        edge_kinds: list[int] | None = None,
         keys: list[tuple[int, Hashable]] | None = None,
         by_label: dict[str, int] | None = None,
         component_of: Callable[[int], int] | None = None,
@@ -62,6 +63,7 @@ class ServiceMap(MapView):
         self.skipped = skipped
         self.by_label = {label: node for node, label in enumerate(labels)} if by_label is None else by_label
         self._edges = edges
+        self._edge_kinds = edge_kinds if edge_kinds is not None else [-1] * len(edges[0])
         self._components: list[int] | None = None
         self._component_of = component_of
         # A snapshot that changes in place (services.snapshot) may add nodes after this map was built;
@@ -80,6 +82,10 @@ class ServiceMap(MapView):
     def node(self, kind: int, key: Hashable) -> int | None:
         node = self.index.get((kind, key))
         return node if node is not None and node < self._node_count else None
+
+    def edges(self) -> tuple[list[int], list[int], list[int]]:
+        """The edges as parallel lists: source, destination (which depends on the source) and edge kind."""
+        return self._edges[0], self._edges[1], self._edge_kinds
 
     def __len__(self) -> int:
         return self._node_count
@@ -192,6 +198,7 @@ class MapBuilder:
             self.index,
             self.skipped,
             (self.src, self.dst),
+            self.edge_kind,
             **self._map_options(),
         )
 

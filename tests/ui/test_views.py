@@ -547,10 +547,11 @@ class IncidentPageTestCase(TestCase):
         content = response.content.decode()
         assert XSS not in content
         assert XSS_ESCAPED in content
-        # Members: the opener, and the joiner with its score and its path joined by arrows
+        # Members: the opener, and the joiner with its score and its path joined by arrows (names of the objects
+        # the map knows, the stored label of one it does not)
         assert self.root.get_absolute_url() in content
         assert '0.61' in content
-        assert f'device:SWITCH-01 → {XSS_ESCAPED} → service:checkout' in content
+        assert f'SWITCH-01 → {XSS_ESCAPED} → checkout' in content
         assert 'vm:web-01' in content
         # Timeline
         assert 'Opened by root' in content

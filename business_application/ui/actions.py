@@ -1,0 +1,167 @@
+"""What an operator does to an incident from its page: acknowledge it, resolve it, move an event to another incident.
+
+Each action is a POST (CSRF-protected by Django's middleware), needs the change permission on every incident it
+touches, object constraints included, and is written under the same locks as the correlator's decisions: the
+advisory lock of every map component the incidents' events live in, then the incident rows. So a correlation
+running at the same moment sees the incident before or after the action, never half of it. Every action leaves a
+timeline entry and a change-log record, and notifies the configured webhooks as the correlator's changes do.
+"""
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpResponse, HttpResponseForbidden
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.generic import View
+
+from utilities.views import register_model_view
+
+from ..choices import IncidentStatusChoices
+from ..models import Event, Incident, IncidentEvent, IncidentTimelineEntry
+from ..notifications import notify
+from ..services.incident_service import lock_decisions
+
+__all__ = ('IncidentAcknowledgeView', 'IncidentMoveEventView', 'IncidentResolveView')
+
+logger = logging.getLogger('business_application.ui.actions')
+
+CHANGE = 'business_application.change_incident'
+
+
+def bad_request(field, reason):
+    """A 400 naming the field and why, as plain text so nothing in it is ever read as markup."""
+    return HttpResponse(f'{field}: {reason}\n', status=400, content_type='text/plain; charset=utf-8')
+
+
+def lock_incidents(pks, extra_events=()):
+    """Take the correlator's decision locks for every event of these incidents (and ``extra_events``), then lock
+    the incident rows; returns the incidents by primary key. Must run inside a transaction."""
+    members = IncidentEvent.objects.filter(incident_id__in=pks).values('event_id')
+    rows = list(
+        Event.objects.filter(Q(pk__in=members) | Q(pk__in=list(extra_events)))
+        .values('content_type_id', 'object_id', 'unmapped_label')
+        .distinct()
+    )
+    if rows:
+        lock_decisions(rows)
+    return {incident.pk: incident for incident in Incident.objects.select_for_update().filter(pk__in=pks)}
+
+
+class IncidentActionView(View):
+    """Common checks: POST only, the change permission (403 without it), the incident within its constraints (404
+    outside them)."""
+
+    http_method_names = ['post']
+
+    def changeable(self, request):
+        return Incident.objects.restrict(request.user, 'change')
+
+    def post(self, request, pk):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not request.user.has_perm(CHANGE):
+            return HttpResponseForbidden(_('You may not change incidents.'))
+        incident = get_object_or_404(self.changeable(request), pk=pk)
+        return self.act(request, incident)
+
+    def record(self, incident, kind, message, event=None, data=None):
+        IncidentTimelineEntry.objects.create(
+            incident=incident, time=timezone.now(), kind=kind, message=message[:500], event=event, data=data or {}
+        )
+
+    def save(self, incident, fields):
+        """Save only ``fields`` (NetBox records the change), after the locks made the row ours."""
+        incident.snapshot()
+        incident.save(update_fields=[*fields, 'last_updated'])
+
+
+@register_model_view(Incident, 'acknowledge', path='acknowledge')
+class IncidentAcknowledgeView(IncidentActionView):
+    """A person has taken the incident: it moves from new to investigating, with them as commander if it had none."""
+
+    def act(self, request, incident):
+        with transaction.atomic():
+            incident = lock_incidents([incident.pk])[incident.pk]
+            if incident.status not in IncidentStatusChoices.OPEN:
+                return bad_request('status', f'incident {incident.pk} is {incident.status}, not open')
+            fields = []
+            if incident.status == IncidentStatusChoices.NEW:
+                incident.status = IncidentStatusChoices.INVESTIGATING
+                fields.append('status')
+            if not incident.commander:
+                incident.commander = request.user.username[:120]
+                fields.append('commander')
+            self.save(incident, fields)
+            self.record(incident, 'acknowledged', f'Acknowledged by {request.user.username}')
+            notify(incident.pk, 'updated')
+        logger.info('incident %s acknowledged by %s', incident.pk, request.user.username)
+        messages.success(request, _('Incident acknowledged.'))
+        return redirect(incident.get_absolute_url())
+
+
+@register_model_view(Incident, 'resolve', path='resolve')
+class IncidentResolveView(IncidentActionView):
+    """A person declares the outage over: the incident takes no more events, even if some are still firing."""
+
+    def act(self, request, incident):
+        with transaction.atomic():
+            incident = lock_incidents([incident.pk])[incident.pk]
+            if incident.status not in IncidentStatusChoices.OPEN:
+                return bad_request('status', f'incident {incident.pk} is already {incident.status}')
+            incident.status = IncidentStatusChoices.RESOLVED
+            incident.resolved_at = timezone.now()
+            self.save(incident, ['status', 'resolved_at'])
+            firing = incident.memberships.filter(status='triggered').count()
+            note = f' ({firing} events still firing)' if firing else ''
+            self.record(incident, 'resolved', f'Resolved by {request.user.username}{note}')
+            notify(incident.pk, 'resolved')
+        logger.info('incident %s resolved by %s', incident.pk, request.user.username)
+        messages.success(request, _('Incident resolved.'))
+        return redirect(incident.get_absolute_url())
+
+
+@register_model_view(Incident, 'move_event', path='move-event')
+class IncidentMoveEventView(IncidentActionView):
+    """Move an event (all its memberships in this incident) to another open incident the user may change."""
+
+    def act(self, request, incident):
+        event_id, target_id = request.POST.get('event', ''), request.POST.get('target', '')
+        if not event_id.isdigit():
+            return bad_request('event', 'must be the id of an event of this incident')
+        if not target_id.isdigit():
+            return bad_request('target', 'must be the id of an open incident')
+        event_id, target_id = int(event_id), int(target_id)
+        if target_id == incident.pk:
+            return bad_request('target', 'is this incident already')
+        if not Event.objects.restrict(request.user, 'view').filter(pk=event_id).exists():
+            return bad_request('event', f'event {event_id} not found')
+        if not self.changeable(request).filter(pk=target_id).exists():
+            return bad_request('target', f'incident {target_id} not found or not yours to change')
+
+        with transaction.atomic():
+            locked = lock_incidents([incident.pk, target_id], extra_events=[event_id])
+            source, target = locked.get(incident.pk), locked.get(target_id)
+            if source is None or target is None:
+                return bad_request('target', f'incident {target_id} was deleted')
+            if target.status not in IncidentStatusChoices.OPEN:
+                return bad_request('target', f'incident {target_id} is {target.status}, not open')
+            moved = IncidentEvent.objects.filter(incident=source, event_id=event_id).update(incident=target)
+            if not moved:
+                return bad_request('event', f'event {event_id} is not in incident {source.pk}')
+            # TODO(#6): recompute both incidents' root cause and blast radius after a move; the correlator does so
+            # at their next decision.
+            event = Event.objects.get(pk=event_id)
+            who = request.user.username
+            self.record(source, 'moved-out', f'Event {event_id} moved to incident {target.pk} by {who}', event)
+            self.record(target, 'moved-in', f'Event {event_id} moved here from incident {source.pk} by {who}', event)
+            for changed in (source, target):
+                self.save(changed, [])
+                notify(changed.pk, 'updated')
+        logger.info('event %s moved from incident %s to %s by %s', event_id, source.pk, target.pk, who)
+        messages.success(request, _('Event moved.'))
+        return redirect(source.get_absolute_url())
