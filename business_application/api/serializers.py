@@ -310,8 +310,7 @@ class EventSerializer(NetBoxModelSerializer):
         return data
 
     @staticmethod
-    def _lock_for(validated_data, existing=None):
-        """The decision locks of the alert as sent and as stored, taken before its row is locked."""
+    def _lock_rows(validated_data, existing=None):
         content_type = validated_data.get('content_type')
         rows = [
             {
@@ -328,6 +327,21 @@ class EventSerializer(NetBoxModelSerializer):
                     'unmapped_label': existing.unmapped_label,
                 }
             )
+        return rows
+
+    @classmethod
+    def _lock_for(cls, validated_data, existing=None):
+        """The decision locks of the alert as sent and as stored, taken before its row is locked."""
+        incident_service.lock_decisions(cls._lock_rows(validated_data, existing))
+
+    @classmethod
+    def lock_batch(cls, items):
+        """The decision locks of every alert of a bulk create at once, ascending, before any row is locked:
+        two batches holding the same alerts in different orders then queue instead of deadlocking."""
+        rows = []
+        for validated_data in items:
+            stored = intake.find_event(validated_data.get('event_source'), validated_data.get('dedup_id'))
+            rows.extend(cls._lock_rows(validated_data, stored))
         incident_service.lock_decisions(rows)
 
     def create(self, validated_data):
