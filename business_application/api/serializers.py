@@ -45,7 +45,15 @@ class ObjectTypeField(ContentTypeField):
     """A content type given as ``app_label.model`` (as NetBox does) or by its numeric id (as the guide does)."""
 
     def to_internal_value(self, data):
-        if isinstance(data, int) and not isinstance(data, bool) or isinstance(data, str) and data.isdigit():
+        # isdigit() is true for '³' or '٣' too, which int() refuses: only ASCII digits are an id.
+        if (
+            isinstance(data, int)
+            and not isinstance(data, bool)
+            or isinstance(data, str)
+            and re.fullmatch(r'[0-9]+', data)
+        ):
+            if not 0 < int(data) < 2**31:
+                self.fail('does_not_exist', content_type=data)
             try:
                 return self.get_queryset().get(pk=int(data))
             except ContentType.DoesNotExist:

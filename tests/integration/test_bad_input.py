@@ -95,6 +95,31 @@ class FilterValuesTest(APITestCase):
                 self.assertIn(path.split('?')[1].split('=')[0], response.data)
         self.assertEqual(self.ids('events/?message__regex=^on '), {self.on_device.pk, self.on_service.pk})
 
+    def test_a_time_zone_offset_postgresql_refuses_is_a_400_naming_the_filter(self):
+        for path in (
+            'events/?created__gte=0353-03-29T01:42:49-17:34',
+            'incidents/?detected_after=2026-01-01T00:00:00%2B16:30',
+        ):
+            with self.subTest(path=path):
+                response = self.client.get(API + path, **self.header)
+                self.assertEqual(response.status_code, 400, response.content[:300])
+        self.assertEqual(len(self.ids('events/?created__gte=2000-01-01T00:00:00-15:00')), 3)
+
+    def test_a_content_type_id_in_other_digits_is_a_400(self):
+        self.add_permissions('business_application.add_maintenance')
+        for content_type in ('\u00b3', '\u0663', '99999999999999999999', 0):
+            body = {
+                'content_type': content_type,
+                'object_id': 1,
+                'start': '2026-01-01T00:00:00Z',
+                'end': '2026-01-02T00:00:00Z',
+            }
+            with self.subTest(content_type=content_type):
+                response = self.client.post(API + 'maintenance/', body, format='json', **self.header)
+                self.assertEqual(response.status_code, 400, response.content[:300])
+                self.assertIn('content_type', response.data)
+        self.assertEqual(Maintenance.objects.count(), 0)
+
 
 class FarFutureTimesTest(APITestCase):
     def setUp(self):
