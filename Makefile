@@ -6,6 +6,7 @@
 #   make test    setup, fresh test database, the whole pytest suite (Rust backend) and cargo test
 #   make lint    ruff, missing-migration check, rustfmt and clippy
 #   make bench   pytest-benchmark suites in bench/ (QUICK=1 for a short run)
+#   make fuzz    the long fuzz runs: schemathesis over the REST API and mutated receiver payloads
 #   make demo    a running NetBox with demo data (scripts/demo.sh)
 #   make stop    stop runserver, Redis and PostgreSQL
 #   make clean   stop, then delete .work/, .demo/ and build output
@@ -21,7 +22,7 @@ SHELL := bash
 PYTEST_ARGS ?=
 QUICK ?=
 
-.PHONY: help setup build test lint bench demo stop status clean
+.PHONY: help setup build test lint bench fuzz demo stop status clean
 
 help:
 	@sed -n 's/^#   make /make /p' Makefile
@@ -83,6 +84,16 @@ bench:
 		bench --benchmark-only $(PYTEST_ARGS) || rc=$$?
 	if ((rc == 5)); then echo 'make bench: no benchmark collected in bench/' >&2; fi
 	exit $$rc
+
+# The fuzz tests of `make test`, with many more examples (NBA_FUZZ=long; NBA_FUZZ_EXAMPLES overrides the
+# count) and a new random seed each run: 2,000 schema requests and 1,000 mutated deliveries.
+fuzz:
+	@source scripts/env.sh
+	scripts/setup.sh
+	scripts/services.sh start
+	scripts/migrate.sh --test-db
+	NBA_FUZZ=long BUSINESS_APP_ENGINE_BACKEND=rust "$$NBA_PY" -m pytest -p no:cacheprovider -s \
+		tests/fuzz tests/receivers/test_mutations.py tests/receivers/test_corpus.py $(PYTEST_ARGS)
 
 demo: setup
 	@if [[ -f scripts/demo.sh ]]; then

@@ -1,9 +1,15 @@
 """Filter sets of the plugin's models, shared by the list pages and the REST API."""
 
+from datetime import datetime, timedelta
+
 import django_filters
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import DataError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from dcim.models import Device
 from netbox.filtersets import NetBoxModelFilterSet
@@ -42,7 +48,10 @@ __all__ = (
 
 
 def _id_filter(queryset, field_name, label):
-    return django_filters.ModelMultipleChoiceFilter(queryset=queryset, field_name=field_name, label=label)
+    # null_label makes ``<name>=null`` mean "none" (IS NULL), as on NetBox's own id filters, not a 500.
+    return django_filters.ModelMultipleChoiceFilter(
+        queryset=queryset, field_name=field_name, label=label, null_label=_('None')
+    )
 
 
 def _name_filter(queryset, field_name, to_field_name, label):
@@ -54,8 +63,63 @@ def _name_filter(queryset, field_name, to_field_name, label):
     )
 
 
+def postgres_regex(value):
+    """Refuse a pattern PostgreSQL cannot compile (its syntax is not Python's), so ``<field>__regex=(`` is a
+    400 naming the filter instead of a database error."""
+    for pattern in value if isinstance(value, list | tuple) else [value]:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT '' ~ %s", [pattern])
+        except DataError as error:
+            reason = str(error).splitlines()[0]
+            raise ValidationError(
+                _('%(pattern)r is not a valid regular expression: %(reason)s'),
+                params={
+                    'pattern': pattern[:100],
+                    'reason': reason,
+                },
+            ) from None
+
+
+#: PostgreSQL's largest time zone offset is 15:59; Python parses offsets up to 23:59.
+MAX_OFFSET = timedelta(hours=15, minutes=59)
+
+
+def postgres_offset(value):
+    """Refuse a time whose zone offset PostgreSQL cannot take (``-17:34``), instead of a database error."""
+    for moment in value if isinstance(value, list | tuple) else [value]:
+        offset = moment.utcoffset() if isinstance(moment, datetime) else None
+        if offset is not None and abs(offset) > MAX_OFFSET:
+            raise ValidationError(
+                _('%(time)s has a time zone offset beyond +/-15:59'), params={'time': moment.isoformat()}
+            )
+
+
+class CheckedFilterSet(NetBoxModelFilterSet):
+    """NetBox's filter set, with the regular-expression lookups and the time zone offsets of time filters
+    checked before they reach the database (found by the schemathesis run: both were 500s)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for filter_ in self.filters.values():
+            if filter_.lookup_expr in ('regex', 'iregex'):
+                filter_.field.validators.append(postgres_regex)
+            elif 'DateTime' in type(filter_).__name__:
+                filter_.field.validators.append(postgres_offset)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class ObjectIdFilter(django_filters.ModelMultipleChoiceFilter):
+    """Object ids matched by a filter method (the schema otherwise guesses strings); ``null`` is passed on to
+    the method as the string ``'null'``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault('null_label', _('None'))
+        super().__init__(*args, **kwargs)
+
+
 @register_filterset
-class BusinessApplicationFilterSet(NetBoxModelFilterSet):
+class BusinessApplicationFilterSet(CheckedFilterSet):
     device_id = _id_filter(Device.objects.all(), 'devices', _('Device (ID)'))
     device = _name_filter(Device.objects.all(), 'devices', 'name', _('Device (name)'))
     virtual_machine_id = _id_filter(VirtualMachine.objects.all(), 'virtual_machines', _('Virtual machine (ID)'))
@@ -84,7 +148,7 @@ class BusinessApplicationFilterSet(NetBoxModelFilterSet):
 
 
 @register_filterset
-class TechnicalServiceFilterSet(NetBoxModelFilterSet):
+class TechnicalServiceFilterSet(CheckedFilterSet):
     service_type = django_filters.MultipleChoiceFilter(choices=ServiceTypeChoices, distinct=False)
     device_id = _id_filter(Device.objects.all(), 'devices', _('Device (ID)'))
     device = _name_filter(Device.objects.all(), 'devices', 'name', _('Device (name)'))
@@ -101,11 +165,13 @@ class TechnicalServiceFilterSet(NetBoxModelFilterSet):
     incident_id = _id_filter(Incident.objects.all(), 'incidents', _('Affected by incident (ID)'))
     depends_on_id = django_filters.ModelMultipleChoiceFilter(
         queryset=TechnicalService.objects.all(),
+        null_label=_('None'),
         field_name='upstream_dependencies__upstream_service',
         label=_('Depends directly on service (ID)'),
     )
     dependency_of_id = django_filters.ModelMultipleChoiceFilter(
         queryset=TechnicalService.objects.all(),
+        null_label=_('None'),
         field_name='downstream_dependencies__downstream_service',
         label=_('Directly depended on by service (ID)'),
     )
@@ -121,7 +187,7 @@ class TechnicalServiceFilterSet(NetBoxModelFilterSet):
 
 
 @register_filterset
-class ServiceDependencyFilterSet(NetBoxModelFilterSet):
+class ServiceDependencyFilterSet(CheckedFilterSet):
     upstream_service_id = _id_filter(TechnicalService.objects.all(), 'upstream_service', _('Upstream service (ID)'))
     upstream_service = _name_filter(
         TechnicalService.objects.all(), 'upstream_service', 'name', _('Upstream service (name)')
@@ -132,7 +198,7 @@ class ServiceDependencyFilterSet(NetBoxModelFilterSet):
     downstream_service = _name_filter(
         TechnicalService.objects.all(), 'downstream_service', 'name', _('Downstream service (name)')
     )
-    service_id = django_filters.ModelMultipleChoiceFilter(
+    service_id = ObjectIdFilter(
         queryset=TechnicalService.objects.all(),
         method='filter_service',
         label=_('Either service (ID)'),
@@ -154,13 +220,15 @@ class ServiceDependencyFilterSet(NetBoxModelFilterSet):
         )
 
     def filter_service(self, queryset, name, value):
+        services = [item for item in value if isinstance(item, TechnicalService)]
         if not value:
             return queryset
-        return queryset.filter(Q(upstream_service__in=value) | Q(downstream_service__in=value))
+        # Both ends of a dependency are always set, so ``null`` matches nothing.
+        return queryset.filter(Q(upstream_service__in=services) | Q(downstream_service__in=services))
 
 
 @register_filterset
-class EventSourceFilterSet(NetBoxModelFilterSet):
+class EventSourceFilterSet(CheckedFilterSet):
     class Meta:
         model = EventSource
         fields = ('id', 'name', 'description')
@@ -177,45 +245,53 @@ class GenericObjectFilterMixin(django_filters.FilterSet):
     content_type = MultiValueContentTypeFilter(label=_('Object type (app.model)'))
     content_type_id = django_filters.ModelMultipleChoiceFilter(
         queryset=ContentType.objects.all(),
+        null_label=_('None'),
         field_name='content_type',
         distinct=False,
         label=_('Object type (ID)'),
     )
-    device_id = django_filters.ModelMultipleChoiceFilter(
+    device_id = ObjectIdFilter(
         queryset=Device.objects.all(),
         method='filter_object',
         label=_('Device (ID)'),
     )
-    virtual_machine_id = django_filters.ModelMultipleChoiceFilter(
+    virtual_machine_id = ObjectIdFilter(
         queryset=VirtualMachine.objects.all(),
         method='filter_object',
         label=_('Virtual machine (ID)'),
     )
-    cluster_id = django_filters.ModelMultipleChoiceFilter(
+    cluster_id = ObjectIdFilter(
         queryset=Cluster.objects.all(),
         method='filter_object',
         label=_('Cluster (ID)'),
     )
-    technical_service_id = django_filters.ModelMultipleChoiceFilter(
+    technical_service_id = ObjectIdFilter(
         queryset=TechnicalService.objects.all(),
         method='filter_object',
         label=_('Technical service (ID)'),
     )
-    business_application_id = django_filters.ModelMultipleChoiceFilter(
+    business_application_id = ObjectIdFilter(
         queryset=BusinessApplication.objects.all(),
         method='filter_object',
         label=_('Business application (ID)'),
     )
 
     def filter_object(self, queryset, name, value):
+        """Rows pointing at one of the given objects; ``null`` among the values also matches rows that point at
+        no object of this type (as ``<field>_id=null`` does on NetBox's own foreign-key filters)."""
         if not value:
             return queryset
-        content_type = ContentType.objects.get_for_model(value[0])
-        return queryset.filter(content_type=content_type, object_id__in=[obj.pk for obj in value])
+        model = self.filters[name].queryset.model
+        content_type = ContentType.objects.get_for_model(model)
+        objects = [item.pk for item in value if isinstance(item, model)]
+        matches = Q(content_type=content_type, object_id__in=objects) if objects else Q(pk__in=[])
+        if len(objects) != len(value):
+            matches |= ~Q(content_type=content_type) | Q(object_id__isnull=True)
+        return queryset.filter(matches)
 
 
 @register_filterset
-class EventFilterSet(GenericObjectFilterMixin, NetBoxModelFilterSet):
+class EventFilterSet(GenericObjectFilterMixin, CheckedFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=EventStatus, distinct=False)
     criticallity = django_filters.MultipleChoiceFilter(choices=EventCrit, distinct=False)
     event_source_id = _id_filter(EventSource.objects.all(), 'event_source', _('Event source (ID)'))
@@ -254,7 +330,7 @@ class EventFilterSet(GenericObjectFilterMixin, NetBoxModelFilterSet):
 
 
 @register_filterset
-class MaintenanceFilterSet(GenericObjectFilterMixin, NetBoxModelFilterSet):
+class MaintenanceFilterSet(GenericObjectFilterMixin, CheckedFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=MaintenanceStatusChoices, distinct=False)
     active_at = django_filters.IsoDateTimeFilter(
         method='filter_active_at',
@@ -277,7 +353,7 @@ class MaintenanceFilterSet(GenericObjectFilterMixin, NetBoxModelFilterSet):
 
 
 @register_filterset
-class IncidentFilterSet(NetBoxModelFilterSet):
+class IncidentFilterSet(CheckedFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=IncidentStatusChoices, distinct=False)
     severity = django_filters.MultipleChoiceFilter(choices=EventCrit, distinct=False)
     is_open = django_filters.BooleanFilter(method='filter_is_open', label=_('Open'))

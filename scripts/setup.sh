@@ -23,7 +23,7 @@ APT_PACKAGES=(postgresql redis-server libpq-dev gcc chromium chromium-driver cur
 # are tied to it.
 PIP_PACKAGES=(
     "netbox==$NBA_NETBOX_VERSION"
-    pytest pytest-django pytest-benchmark hypothesis pyyaml requests selenium
+    pytest pytest-django pytest-benchmark hypothesis pyyaml requests selenium 'schemathesis==4.32.5'
     'maturin>=1.7,<2' ruff networkx
 )
 

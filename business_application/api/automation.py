@@ -5,6 +5,8 @@ from datetime import timedelta
 from django.db.models import F
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
@@ -42,12 +44,22 @@ class ProcessUnprocessedInput(serializers.Serializer):
     hours = serializers.IntegerField(min_value=1, max_value=168, default=24)
 
 
+_ANSWER = OpenApiResponse(OpenApiTypes.OBJECT)
+_REFUSED = OpenApiResponse(OpenApiTypes.OBJECT, description='`detail` or field errors say why')
+
+
+@extend_schema(tags=['incident automation'])
 class ProcessEventView(APIView):
     """Correlate one event now (idempotent: an event already processed is left as it is)."""
 
     permission_classes = [ModelPermissionsRequired]
     required_permissions = {'POST': ('business_application.change_event',)}
 
+    @extend_schema(
+        operation_id='plugins_business_application_incident_automation_process_event',
+        request=ProcessEventInput,
+        responses={200: _ANSWER, 400: _REFUSED, 403: _REFUSED, 409: _ANSWER},
+    )
     def post(self, request):
         data = ProcessEventInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -78,12 +90,18 @@ class ProcessEventView(APIView):
         )
 
 
+@extend_schema(tags=['incident automation'])
 class ProcessUnprocessedView(APIView):
     """Hand every unprocessed event of the last hours to a background job on NetBox's queue."""
 
     permission_classes = [ModelPermissionsRequired]
     required_permissions = {'POST': ('business_application.change_event',)}
 
+    @extend_schema(
+        operation_id='plugins_business_application_incident_automation_process_unprocessed',
+        request=ProcessUnprocessedInput,
+        responses={202: _ANSWER, 400: _REFUSED, 403: _REFUSED},
+    )
     def post(self, request):
         data = ProcessUnprocessedInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -104,12 +122,17 @@ class ProcessUnprocessedView(APIView):
         )
 
 
+@extend_schema(tags=['incident automation'])
 class StatusView(APIView):
     """Whether automation is on, how it is configured, and what it has done lately."""
 
     permission_classes = [ModelPermissionsRequired]
     required_permissions = {'GET': ('business_application.view_event', 'business_application.view_incident')}
 
+    @extend_schema(
+        operation_id='plugins_business_application_incident_automation_status',
+        responses={200: _ANSWER, 403: _REFUSED},
+    )
     def get(self, request):
         from ..config import engine_status, queue_status
 

@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 
 from netbox.api.authentication import TokenPermissions
 
-from ..models import Event, EventSource, IncidentEvent
+from ..models import Event, EventSource, Incident, IncidentEvent
 from ..receivers import alertmanager, generic, grafana, pagerduty
 from ..receivers.common import MAX_BODY_BYTES, PayloadError, load_json, source_name
 from ..services import incident_service, intake
@@ -227,7 +227,11 @@ class AlertReceiverView(APIView):
     # The answer
 
     def summary(self, alerts, results, notes):
+        """What was stored and decided. Ids of events and incidents appear only where the user may view
+        them: a token that may only deliver alerts learns no object ids (the counts are still given)."""
+        user = self.request.user
         ids = [event.pk for event, _ in results]
+        visible_events = set(Event.objects.restrict(user, 'view').filter(pk__in=ids).values_list('pk', flat=True))
         incidents = {}
         for event_id, incident_id in (
             IncidentEvent.objects.filter(event_id__in=ids)
@@ -235,13 +239,20 @@ class AlertReceiverView(APIView):
             .order_by('incident_id')
         ):
             incidents.setdefault(event_id, set()).add(incident_id)
+        visible_incidents = set(
+            Incident.objects.restrict(user, 'view')
+            .filter(pk__in={i for found in incidents.values() for i in found})
+            .values_list('pk', flat=True)
+        )
+        incidents = {event_id: found & visible_incidents for event_id, found in incidents.items()}
         events = []
         for alert, (event, created) in zip(alerts, results, strict=True):
-            mapped = event.content_type_id is not None and event.object_id is not None
+            visible = event.pk in visible_events
+            mapped = visible and event.content_type_id is not None and event.object_id is not None
             content_type = ContentType.objects.get_for_id(event.content_type_id) if mapped else None
             events.append(
                 {
-                    'id': event.pk,
+                    'id': event.pk if visible else None,
                     'created': created,
                     'source': alert.source,
                     'dedup_id': event.dedup_id,
@@ -249,7 +260,7 @@ class AlertReceiverView(APIView):
                     'severity': event.criticallity,
                     'object_type': f'{content_type.app_label}.{content_type.model}' if mapped else None,
                     'object_id': event.object_id if mapped else None,
-                    'unmapped_label': '' if mapped else event.unmapped_label,
+                    'unmapped_label': '' if event.is_mapped else event.unmapped_label,
                     'incidents': sorted(incidents.get(event.pk, ())),
                 }
             )
@@ -258,7 +269,7 @@ class AlertReceiverView(APIView):
             'received': len(alerts),
             'created': sum(1 for _, created in results if created),
             'updated': sum(1 for _, created in results if not created),
-            'unmapped': sum(1 for entry in events if entry['object_id'] is None),
+            'unmapped': sum(1 for event, _ in results if not event.is_mapped),
             'events': events,
             'incidents': sorted({i for found in incidents.values() for i in found}),
         }

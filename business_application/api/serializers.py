@@ -45,7 +45,15 @@ class ObjectTypeField(ContentTypeField):
     """A content type given as ``app_label.model`` (as NetBox does) or by its numeric id (as the guide does)."""
 
     def to_internal_value(self, data):
-        if isinstance(data, int) and not isinstance(data, bool) or isinstance(data, str) and data.isdigit():
+        # isdigit() is true for '³' or '٣' too, which int() refuses: only ASCII digits are an id.
+        if (
+            isinstance(data, int)
+            and not isinstance(data, bool)
+            or isinstance(data, str)
+            and re.fullmatch(r'[0-9]+', data)
+        ):
+            if not 0 < int(data) < 2**31:
+                self.fail('does_not_exist', content_type=data)
             try:
                 return self.get_queryset().get(pk=int(data))
             except ContentType.DoesNotExist:
@@ -310,8 +318,7 @@ class EventSerializer(NetBoxModelSerializer):
         return data
 
     @staticmethod
-    def _lock_for(validated_data, existing=None):
-        """The decision locks of the alert as sent and as stored, taken before its row is locked."""
+    def _lock_rows(validated_data, existing=None):
         content_type = validated_data.get('content_type')
         rows = [
             {
@@ -328,6 +335,21 @@ class EventSerializer(NetBoxModelSerializer):
                     'unmapped_label': existing.unmapped_label,
                 }
             )
+        return rows
+
+    @classmethod
+    def _lock_for(cls, validated_data, existing=None):
+        """The decision locks of the alert as sent and as stored, taken before its row is locked."""
+        incident_service.lock_decisions(cls._lock_rows(validated_data, existing))
+
+    @classmethod
+    def lock_batch(cls, items):
+        """The decision locks of every alert of a bulk create at once, ascending, before any row is locked:
+        two batches holding the same alerts in different orders then queue instead of deadlocking."""
+        rows = []
+        for validated_data in items:
+            stored = intake.find_event(validated_data.get('event_source'), validated_data.get('dedup_id'))
+            rows.extend(cls._lock_rows(validated_data, stored))
         incident_service.lock_decisions(rows)
 
     def create(self, validated_data):

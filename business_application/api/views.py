@@ -1,6 +1,8 @@
 """REST viewsets: NetBox's own classes, so token auth, object permissions, brief mode and filters all apply."""
 
+from django.db import transaction
 from django.db.models import Count, Prefetch
+from rest_framework.serializers import ListSerializer
 
 from netbox.api.viewsets import NetBoxModelViewSet
 
@@ -68,7 +70,10 @@ class EventViewSet(NetBoxModelViewSet):
         return response
 
     def perform_create(self, serializer):
-        super().perform_create(serializer)
+        with transaction.atomic():
+            if isinstance(serializer, ListSerializer):
+                serializers.EventSerializer.lock_batch(serializer.validated_data)
+            super().perform_create(serializer)
         self._upserted = getattr(serializer, 'upserted', False)
 
 

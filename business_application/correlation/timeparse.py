@@ -10,7 +10,19 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
-__all__ = ('parse_timestamp',)
+__all__ = ('MAX_AHEAD', 'ahead_reason', 'parse_timestamp')
+
+#: How far past the server's clock a notification's own timestamp may lie. A later one would freeze its
+#: alert (every real notification after it counts as older), so intake refuses it with a 400.
+MAX_AHEAD = timedelta(days=1)
+
+
+def ahead_reason(moment: datetime | None, now: datetime) -> str | None:
+    """Why ``moment`` cannot be taken (more than MAX_AHEAD after ``now``), or None when it can."""
+    if moment is None or moment <= now + MAX_AHEAD:
+        return None
+    return f"{moment.isoformat()} is more than {MAX_AHEAD.days} day ahead of this server's clock ({now.isoformat()})"
+
 
 _PATTERN = re.compile(
     r'^(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}(?::\d{2})?)(?:\.(?P<fraction>\d+))?'

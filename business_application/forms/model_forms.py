@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib.contenttypes.models import ContentType
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from dcim.models import Device
@@ -289,3 +290,43 @@ class IncidentForm(NetBoxModelForm):
             'detected_at': DateTimePicker(),
             'resolved_at': DateTimePicker(),
         }
+
+    #: Fields the correlation service also writes. On an edit, each carries the value the page showed in a
+    #: hidden initial input, so only what the person changed from that is saved: a severity, root cause or
+    #: member service the service changed while the form was open is not written back.
+    CORRELATOR_FIELDS = (
+        'title',
+        'status',
+        'severity',
+        'description',
+        'resolved_at',
+        'root_cause',
+        'root_cause_event',
+        'affected_services',
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            for name in self.CORRELATOR_FIELDS:
+                if name in self.fields:
+                    self.fields[name].show_hidden_initial = True
+
+    def hidden_fields(self):
+        # NetBox renders visible fields through its own tags, which leave out the hidden initial inputs; the
+        # hidden fields are rendered as they are, so the initial inputs travel with them.
+        fields = super().hidden_fields()
+        if self.instance.pk:
+            fields += [
+                mark_safe(self[name].as_hidden(only_initial=True))  # noqa: S308 - Django's own escaped widget HTML
+                for name in self.CORRELATOR_FIELDS
+                if name in self.fields
+            ]
+        return fields
+
+    def save(self, commit=True):
+        if self.instance.pk:
+            self.instance._edited_fields = set(self.changed_data)
+            if 'affected_services' not in self.changed_data:
+                self.cleaned_data.pop('affected_services', None)
+        return super().save(commit=commit)

@@ -11,6 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from netbox.models import NetBoxModel
 
 from ..choices import EventCrit, EventStatus, MaintenanceStatusChoices
+from ..correlation.timeparse import ahead_reason
+from ..services import clock
 
 __all__ = ('EVENT_OBJECT_TYPES', 'Event', 'EventSource', 'Maintenance')
 
@@ -159,10 +161,17 @@ class Event(NetBoxModel):
             return str(target) if target is not None else f'{self.content_type.model} #{self.object_id} (deleted)'
         return self.unmapped_label or _('unmapped')
 
+    #: The notification's own times, none of which may lie far ahead of the clock (see timeparse.MAX_AHEAD).
+    TIME_FIELDS = ('last_seen_at', 'starts_at', 'ends_at', 'event_time')
+
     def clean(self):
         super().clean()
         if (self.content_type_id is None) != (self.object_id is None):
             raise ValidationError({'object_id': _('Give both the object type and the object ID, or neither.')})
+        now = clock.now()
+        ahead = {name: ahead_reason(getattr(self, name), now) for name in self.TIME_FIELDS}
+        if any(ahead.values()):
+            raise ValidationError({name: reason for name, reason in ahead.items() if reason})
         if self.is_mapped and self.obj is None:
             raise ValidationError(
                 {

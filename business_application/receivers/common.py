@@ -11,11 +11,11 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..correlation.scenario import SEVERITY_ALIASES
-from ..correlation.timeparse import parse_timestamp
+from ..correlation.timeparse import ahead_reason, parse_timestamp
 
 __all__ = (
     'MAX_BODY_BYTES',
@@ -233,13 +233,18 @@ def read_labels(value: Any, path: str) -> dict[str, str]:
 
 
 def timestamp(value: Any, path: str) -> datetime | None:
-    """An ISO 8601 timestamp (any fraction, Z or offset), epoch seconds, '' or Go's zero time (None)."""
+    """An ISO 8601 timestamp (any fraction, Z or offset), epoch seconds, '' or Go's zero time (None); one
+    more than a day ahead of the clock is refused."""
     try:
-        return parse_timestamp(value)
+        moment = parse_timestamp(value)
     except (ValueError, OverflowError, OSError) as error:
         raise PayloadError(
             path, str(error) if isinstance(error, ValueError) else f'{value!r} is out of range'
         ) from None
+    reason = ahead_reason(moment, datetime.now(UTC))
+    if reason is not None:
+        raise PayloadError(path, reason)
+    return moment
 
 
 def severity_of(value: str | None, default: str = DEFAULT_SEVERITY) -> str:

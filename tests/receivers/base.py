@@ -17,6 +17,8 @@ from ..integration.maps import build
 PAYLOADS = Path(__file__).resolve().parent / 'payloads'
 URL = '/api/plugins/business-application/alerts/{}/'
 RECEIVE = ('business_application.add_event', 'business_application.change_event')
+#: What lets a receiving user see the ids of the events and incidents in the answer (without, it gets counts).
+SEE = ('business_application.view_event', 'business_application.view_incident')
 
 #: Devices and VMs named as the payloads' labels name them (in their own spelling: case, short
 #: names and FQDNs differ on purpose).
@@ -78,7 +80,8 @@ def object_of(event):
 
 @override_settings(ROOT_URLCONF='tests.receivers.urls')
 class ReceiverTestCase(APITestCase):
-    """A map matching the payloads, and a user who may receive alerts unless a test says otherwise."""
+    """A map matching the payloads, and a user who may receive alerts and see what they became, unless a test
+    says otherwise."""
 
     receive = True
 
@@ -88,7 +91,7 @@ class ReceiverTestCase(APITestCase):
         for label, address in PRIMARY_IPS.items():
             give_primary_ip(self.objects[label], address)
         if self.receive:
-            self.add_permissions(*RECEIVE, 'business_application.add_eventsource')
+            self.add_permissions(*RECEIVE, *SEE, 'business_application.add_eventsource')
 
     def post(self, receiver, data, query='', **extra):
         body = data if isinstance(data, bytes | str) else json.dumps(data)

@@ -11,11 +11,13 @@ with one line.
 """
 
 import json
+import math
 from datetime import timedelta
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -29,6 +31,33 @@ from business_application.services.graph_loader import current_map, forget_map
 from business_application.services.incident_service import DjangoStore, to_epoch
 from business_application.services.intake import repeat_changes
 from business_application.services.map_import import MapImportError, import_map
+
+#: How far (seconds) a scenario's times may lie from its start: the replay clock is a datetime.
+MAX_SCENARIO_SECONDS = 100 * 365 * 86400
+
+
+def _unreplayable(scenario):
+    """Why the scenario's alerts cannot be replayed through NetBox's models, or ''."""
+    limits = (
+        ('source', Event._meta.get_field('event_source').related_model._meta.get_field('name').max_length),
+        ('dedup_id', Event._meta.get_field('dedup_id').max_length),
+        ('message', Event._meta.get_field('message').max_length),
+    )
+    for item in scenario.events:
+        for name in ('t', 'event_time'):
+            value = getattr(item, name)
+            if not math.isfinite(value) or abs(value) > MAX_SCENARIO_SECONDS:
+                return f'alert {item.ref}: {name} {value!r} is not a time NetBox can store'
+        for name, limit in limits:
+            text = getattr(item, name) or ''
+            if len(text) > limit:
+                return f'alert {item.ref}: {name} has {len(text)} characters, NetBox stores at most {limit}'
+    return ''
+
+
+def _one_line(error):
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
 
 
 class _Rollback(Exception):
@@ -49,6 +78,9 @@ class Command(BaseCommand):
             scenario = load_scenario(options['file'])
         except CorrelationError as error:
             raise CommandError(str(error)) from None
+        problem = _unreplayable(scenario)
+        if problem:
+            raise CommandError(f'{options["file"]}: {problem}')
         overrides = {
             f'BUSINESS_APP_{name.upper()}': getattr(scenario.settings, name)
             for name in scenario.settings.names()
@@ -66,6 +98,9 @@ class Command(BaseCommand):
             pass
         except MapImportError as error:
             raise CommandError(str(error)) from None
+        except (DatabaseError, ValidationError, OverflowError, ValueError) as error:
+            # Values the scenario format allows but NetBox cannot hold (names longer than its columns, say).
+            raise CommandError(f'{options["file"]}: NetBox refused the scenario: {_one_line(error)}') from None
         finally:
             forget_map()
         self.stdout.write(json.dumps(report, indent=2, default=str) if options['json'] else render_table(report))
