@@ -39,6 +39,7 @@ from business_application.models import (
     ServiceDependency,
     TechnicalService,
 )
+from business_application.ui.actions import IncidentActionView
 
 API_PREFIX = 'api/plugins/business-application/'
 UI_PREFIX = 'plugins/business-application/'
@@ -95,6 +96,8 @@ def classify(route, name, view, actions, defaults):
         if name == 'api-root':
             return ('api-root', None, None)
         return None
+    if issubclass(view, IncidentActionView):
+        return ('ui-action', Incident, 'change')
     if issubclass(view, ObjectChangeLogView | ObjectJournalView):
         return ('ui-tab', defaults['model'], 'view')
     if issubclass(view, ObjectPermissionRequiredMixin):
@@ -214,6 +217,7 @@ class PermissionMatrixTest(TestCase):
         self.assertEqual(kinds['automation'], 3)
         self.assertGreaterEqual(kinds['ui-page'], 8 * len(MODELS))
         self.assertEqual(kinds['ui-tab'], 2 * len(MODELS))
+        self.assertEqual(kinds['ui-action'], 3)  # acknowledge, resolve, move an event
 
     # REST
 
@@ -322,6 +326,8 @@ class PermissionMatrixTest(TestCase):
         return getattr(client, method)(path)
 
     def expected_page(self, kind, model, action, method, subject, scope):
+        if kind == 'ui-action' and method == 'get':
+            return 405  # the incident actions are POST only, for everyone; a POST needs a login first
         if subject == 'anonymous':
             return 'login'
         may_view = subject == 'viewer' or (subject == 'scoped' and model in (Incident, Event))
