@@ -6,6 +6,7 @@
 #   make test    setup, fresh test database, the whole pytest suite (Rust backend) and cargo test
 #   make lint    ruff, missing-migration check, rustfmt and clippy
 #   make bench   pytest-benchmark suites in bench/ (QUICK=1 for a short run)
+#   make reliability  alert storms with faults (tests/load, STORM_ALERTS=10000), writes RELIABILITY.md
 #   make demo    a running NetBox with demo data (scripts/demo.sh)
 #   make stop    stop runserver, Redis and PostgreSQL
 #   make clean   stop, then delete .work/, .demo/ and build output
@@ -20,8 +21,9 @@ SHELL := bash
 
 PYTEST_ARGS ?=
 QUICK ?=
+STORM_ALERTS ?= 10000
 
-.PHONY: help setup build test lint bench demo stop status clean
+.PHONY: help setup build test lint bench reliability demo stop status clean
 
 help:
 	@sed -n 's/^#   make /make /p' Makefile
@@ -82,6 +84,21 @@ bench:
 	QUICK=$(QUICK) "$$NBA_PY" -m pytest -p no:cacheprovider -o 'python_files=test_*.py bench_*.py' \
 		bench --benchmark-only $(PYTEST_ARGS) || rc=$$?
 	if ((rc == 5)); then echo 'make bench: no benchmark collected in bench/' >&2; fi
+	exit $$rc
+
+# The storm and fault tests of tests/load with STORM_ALERTS alerts each (make test runs them with
+# 300), then RELIABILITY.md from their figures; its "Bad input and permissions" section is kept.
+reliability:
+	@source scripts/env.sh
+	scripts/setup.sh
+	scripts/services.sh start
+	scripts/migrate.sh --test-db
+	figures=$$NBA_WORK/reliability-figures.jsonl
+	rm -f "$$figures"
+	rc=0
+	NBA_STORM_ALERTS=$(STORM_ALERTS) NBA_STORM_FIGURES=$$figures BUSINESS_APP_ENGINE_BACKEND=rust \
+		"$$NBA_PY" -m pytest -p no:cacheprovider tests/load $(PYTEST_ARGS) || rc=$$?
+	"$$NBA_PY" -m tests.load.report "$$figures" RELIABILITY.md || rc=$$?
 	exit $$rc
 
 demo: setup
