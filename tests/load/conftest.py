@@ -84,7 +84,10 @@ def storm_state(storm_plan):
         queue.empty()
         for registry in (queue.failed_job_registry, queue.scheduled_job_registry):
             for job_id in registry.get_job_ids():
-                registry.remove(job_id, delete_job=True)
+                try:
+                    registry.remove(job_id, delete_job=True)
+                except Exception:  # noqa: BLE001 - a job half gone with a restarted Redis
+                    registry.remove(job_id)
     return storm_plan
 
 
