@@ -132,6 +132,10 @@ def render(reports, kept):
             f'({platform.machine()}, Python {platform.python_version()}): NetBox under {first["server"]} with '
             f'{first["web_workers"]} processes, {first["rq_workers"]} RQ workers, {first["senders"]} senders.',
             '',
+            f'Storm size: {max(r["notifications"] for r in reports)} notifications of '
+            f'{max(r["accepted_alerts"] for r in reports)} alerts per test (`STORM_ALERTS`; TARGETS.md asks for '
+            '10,000).',
+            '',
             '| ' + ' | '.join(name for name, _ in COLUMNS) + ' |',
             '|' + '---|' * len(COLUMNS),
         ]

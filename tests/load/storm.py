@@ -784,6 +784,7 @@ def run_storm(name, cluster, plan_, header, fault=None, fault_at=0.3, senders=8,
             thread.start()
             fault_thread.append(thread)
 
+    restarts_before = cluster.restarts
     started = time.monotonic()
     with DecisionWatch() as watch:
         sender.send(plan_.phases['firing'], during=during)
@@ -807,7 +808,7 @@ def run_storm(name, cluster, plan_, header, fault=None, fault_at=0.3, senders=8,
     report.accepted = sender.accepted_items
     report.errors = len(sender.errors)
     report.answers = {str(code): count for code, count in sorted(sender.answers.items(), key=str)}
-    report.worker_restarts = cluster.restarts
+    report.worker_restarts = cluster.restarts - restarts_before
     report.alerts_per_second = round(plan_.notifications / elapsed, 1) if elapsed else 0.0
     latencies = [
         watch.first_decided[key] - accepted
