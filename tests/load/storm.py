@@ -514,12 +514,10 @@ class Senders:
                 self.answers[code] += 1
             if isinstance(code, int) and code < 300:
                 now = time.monotonic()
-                status = delivery.payload['alerts'][0]['status'] if delivery.payload['alerts'] else ''
                 with self.lock:
                     self.accepted_items += len(delivery.identities)
                     for alert in delivery.payload['alerts']:
                         self.accepted_at.setdefault((alert['fingerprint'], alert['status']), now)
-                del status
                 return
             if isinstance(code, int) and code < 500:
                 with self.lock:
