@@ -7,6 +7,7 @@
 #   make lint    ruff, missing-migration check, rustfmt and clippy
 #   make bench   pytest-benchmark suites in bench/ (QUICK=1 for a short run)
 #   make fuzz    the long fuzz runs: schemathesis over the REST API and mutated receiver payloads
+#   make reliability  alert storms with faults (tests/load, STORM_ALERTS=10000), writes RELIABILITY.md
 #   make demo    a running NetBox with demo data (scripts/demo.sh)
 #   make stop    stop runserver, Redis and PostgreSQL
 #   make clean   stop, then delete .work/, .demo/ and build output
@@ -21,8 +22,9 @@ SHELL := bash
 
 PYTEST_ARGS ?=
 QUICK ?=
+STORM_ALERTS ?= 10000
 
-.PHONY: help setup build test lint bench fuzz demo stop status clean
+.PHONY: help setup build test lint bench fuzz reliability demo stop status clean
 
 help:
 	@sed -n 's/^#   make /make /p' Makefile
@@ -94,6 +96,21 @@ fuzz:
 	scripts/migrate.sh --test-db
 	NBA_FUZZ=long BUSINESS_APP_ENGINE_BACKEND=rust "$$NBA_PY" -m pytest -p no:cacheprovider -s \
 		tests/fuzz tests/receivers/test_mutations.py tests/receivers/test_corpus.py $(PYTEST_ARGS)
+
+# The storm and fault tests of tests/load with STORM_ALERTS alerts each (make test runs them with
+# 300), then RELIABILITY.md from their figures; its "Bad input and permissions" section is kept.
+reliability:
+	@source scripts/env.sh
+	scripts/setup.sh
+	scripts/services.sh start
+	scripts/migrate.sh --test-db
+	figures=$$NBA_WORK/reliability-figures.jsonl
+	rm -f "$$figures"
+	rc=0
+	NBA_STORM_ALERTS=$(STORM_ALERTS) NBA_STORM_FIGURES=$$figures BUSINESS_APP_ENGINE_BACKEND=rust \
+		"$$NBA_PY" -m pytest -p no:cacheprovider tests/load $(PYTEST_ARGS) || rc=$$?
+	"$$NBA_PY" -m tests.load.report "$$figures" RELIABILITY.md || rc=$$?
+	exit $$rc
 
 demo: setup
 	@if [[ -f scripts/demo.sh ]]; then

@@ -11,12 +11,15 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import F
 
 from .choices import IncidentStatusChoices
+from .services import clock
 
 __all__ = (
     'IncidentAutomationConfig',
     'check_incident_automation_health',
     'dependency_cycles',
     'engine_status',
+    'job_failures',
+    'last_sweep',
     'queue_status',
 )
 
@@ -59,6 +62,72 @@ def queue_status():
         return {'depth': depth, 'failed': failed, 'workers': workers}
     except Exception as error:
         return {'error': f'{type(error).__name__}: {error}'}
+
+
+#: A sweep that found unprocessed events is an issue of the health check for this long.
+SWEEP_REPORTED_SECONDS = 3600
+#: Failed or retrying jobs looked at per registry when the health check sorts them by kind.
+JOB_SAMPLE = 2000
+
+
+def job_failures():
+    """Decision and notification jobs that failed for good, or failed and wait for a retry, in every
+    queue; with the latest error of each kind. Errors reaching Redis are reported, not raised."""
+    try:
+        import django_rq
+        from rq.job import Job
+
+        kinds = {
+            'decisions': (
+                'business_application.jobs.process_event_job',
+                'business_application.jobs.process_events_job',
+            ),
+            'notifications': ('business_application.notifications.send_notification',),
+        }
+        found = {kind: {'failed': 0, 'retrying': 0, 'last_error': ''} for kind in kinds}
+        connection = django_rq.get_connection('default')
+        for name in QUEUES:
+            queue = django_rq.get_queue(name)
+            for state, registry in (('failed', queue.failed_job_registry), ('retrying', queue.scheduled_job_registry)):
+                ids = registry.get_job_ids(0, JOB_SAMPLE - 1)
+                for job in Job.fetch_many(ids, connection=connection):
+                    if job is None:
+                        continue
+                    for kind, functions in kinds.items():
+                        if job.func_name in functions:
+                            found[kind][state] += 1
+                            if state == 'failed' or job.retries_left is not None:
+                                error = (job.latest_result().exc_string if job.latest_result() else '') or ''
+                                if error:
+                                    found[kind]['last_error'] = error.strip().splitlines()[-1][:300]
+        for kind in found.values():
+            kind['failing'] = kind['failed'] + kind['retrying']
+        return found
+    except Exception as error:
+        return {'error': f'{type(error).__name__}: {error}'}
+
+
+def last_sweep():
+    """When the periodic sweep of unprocessed events last ran, and what it found."""
+    from core.models import Job
+
+    from .jobs import SweepUnprocessedEventsJob
+
+    job = (
+        Job.objects.filter(name=SweepUnprocessedEventsJob.name, completed__isnull=False)
+        .order_by('-completed')
+        .values('completed', 'status', 'data')
+        .first()
+    )
+    if job is None:
+        return None
+    data = job['data'] if isinstance(job['data'], dict) else {}
+    return {
+        'completed': job['completed'].isoformat(),
+        'age_seconds': round((clock.now() - job['completed']).total_seconds(), 1),
+        'status': job['status'],
+        'swept': data.get('total', 0),
+    }
 
 
 def dependency_cycles(limit=20):
@@ -145,9 +214,23 @@ def check_incident_automation_health():
             '(start `netbox rqworker`)'
         )
 
-    unprocessed = Event.objects.exclude(processed_status=F('status')).count()
+    backlog = Event.objects.exclude(processed_status=F('status'))
+    unprocessed = backlog.count()
+    oldest = backlog.order_by('last_seen_at').values_list('last_seen_at', flat=True).first() if unprocessed else None
+    oldest_seconds = round((clock.now() - oldest).total_seconds(), 1) if oldest else None
     if unprocessed:
         issues.append(f'{unprocessed} events are waiting to be processed')
+    failures = job_failures()
+    if 'error' not in failures:
+        for kind, found in failures.items():
+            if found['failing']:
+                issues.append(
+                    f'{found["failed"]} {kind} jobs failed and {found["retrying"]} wait for a retry'
+                    + (f': {found["last_error"]}' if found['last_error'] else '')
+                )
+    sweep = last_sweep()
+    if sweep and sweep['swept'] and sweep['age_seconds'] < SWEEP_REPORTED_SECONDS:
+        issues.append(f'the sweep of {sweep["completed"]} found {sweep["swept"]} events a worker had not processed')
     cycles = dependency_cycles()
     for cycle in cycles:
         issues.append(f'dependency cycle: {" -> ".join(cycle)}')
@@ -167,6 +250,10 @@ def check_incident_automation_health():
         'engine': engine,
         'queue': queue,
         'unprocessed_events': unprocessed,
+        'oldest_unprocessed_seconds': oldest_seconds,
+        'decisions': failures.get('decisions', failures),
+        'notifications': failures.get('notifications', failures),
+        'last_sweep': sweep,
         'open_incidents': Incident.objects.filter(status__in=IncidentStatusChoices.OPEN).count(),
         'dependency_cycles': cycles,
         'issues': issues,

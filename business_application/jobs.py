@@ -10,9 +10,10 @@ from datetime import datetime
 from core.exceptions import JobFailed
 from netbox.jobs import JobRunner, system_job
 
+from .models import Event
 from .services.automation import process_events, unprocessed_events
 
-__all__ = ('ProcessUnprocessedEventsJob', 'SweepUnprocessedEventsJob', 'process_event_job')
+__all__ = ('ProcessUnprocessedEventsJob', 'SweepUnprocessedEventsJob', 'process_event_job', 'process_events_job')
 
 logger = logging.getLogger('business_application.jobs')
 
@@ -57,3 +58,23 @@ def process_event_job(event_id, arrival):
     outcome = process_event(event_id, now=moment)
     logger.debug('event %s processed by a worker: %s', event_id, outcome.action)
     return outcome.action
+
+
+def process_events_job(batch):
+    """RQ entry point for a batch stored by one receiver request: ``[(event_id, arrival)]``, each
+    decided as of its arrival. One failure does not stop the others; the job fails at the end (and
+    the health check reports it) with the failed events left for the sweep."""
+    from .services.incident_service import process_event
+
+    failed = []
+    for event_id, arrival in batch:
+        try:
+            process_event(event_id, now=datetime.fromisoformat(arrival) if arrival else None)
+        except Event.DoesNotExist:
+            logger.info('event %s was deleted before a worker decided it', event_id)
+        except Exception:
+            logger.exception('processing event %s failed; the sweep will retry it', event_id)
+            failed.append(event_id)
+    if failed:
+        raise JobFailed(f'{len(failed)} of {len(batch)} events failed: {failed[:20]}')
+    return len(batch)

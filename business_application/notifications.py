@@ -17,11 +17,14 @@ from django.db import transaction
 from .choices import IncidentStatusChoices
 from .settings import get_settings
 
-__all__ = ('ACTIONS', 'NotificationError', 'build_payload', 'notify', 'send_notification')
+__all__ = ('ACTIONS', 'QUEUE', 'NotificationError', 'build_payload', 'notify', 'send_notification')
 
 logger = logging.getLogger('business_application.notifications')
 
 ACTIONS = ('created', 'updated', 'resolved')
+#: NetBox's RQ queue of the notification jobs: the low one, so that a worker takes them only when no
+#: decision waits, and a webhook that hangs holds up no decision queued behind it.
+QUEUE = 'low'
 TIMEOUT_SECONDS = 5
 RETRY_INTERVALS = (10, 60, 300)
 #: Repeated "updated" notifications of one incident within this many seconds are sent once.
@@ -55,7 +58,7 @@ def _enqueue(incident_id, action, url):
         import django_rq
         from rq import Retry
 
-        queue = django_rq.get_queue('default')
+        queue = django_rq.get_queue(QUEUE)
         digest = hashlib.sha256(url.encode()).hexdigest()[:12]
         retry = Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS))
         if action == 'updated':

@@ -41,32 +41,54 @@ def correlate_saved_event(sender, instance, raw=False, **kwargs):
     """Every save of an event (REST, receivers, the ORM) is correlated once, by what changed."""
     if raw:
         return
+    correlate_events([instance])
+
+
+def correlate_events(events):
+    """Correlate stored events: at once, in this transaction, or (with asynchronous processing) by an
+    RQ worker after commit, as of each one's arrival. The receivers call this for a batch they
+    wrote with bulk queries, which send no post_save signal."""
     settings = get_settings()
     if not settings.auto_incidents_enabled:
         return
-    source = instance.event_source.name if instance.event_source_id else None
-    if source is not None and source in settings.exclude_event_sources:
-        logger.debug('event %s from excluded source %s is stored, not correlated', instance.pk, source)
+    wanted = []
+    for event in events:
+        source = event.event_source.name if event.event_source_id else None
+        if source is not None and source in settings.exclude_event_sources:
+            logger.debug('event %s from excluded source %s is stored, not correlated', event.pk, source)
+            continue
+        wanted.append(event)
+    if not wanted:
         return
     if settings.async_processing:
-        # Decided by an RQ worker after commit, as of this arrival; a lost job is swept up later.
-        arrival = instance.last_seen_at.isoformat() if instance.last_seen_at else None
-        transaction.on_commit(lambda: _enqueue(instance.pk, arrival))
+        # Decided by an RQ worker after commit; a lost job is swept up later.
+        batch = [(event.pk, event.last_seen_at.isoformat() if event.last_seen_at else None) for event in wanted]
+        transaction.on_commit(lambda: _enqueue(batch))
         return
     from .services.incident_service import process_event
 
-    process_event(instance.pk, settings=settings, instance=instance)
+    for event in wanted:
+        process_event(event.pk, settings=settings, instance=event)
 
 
-def _enqueue(event_id, arrival):
+#: Events of one batch decided by one RQ job: fewer jobs (each costs a fork and a map check).
+JOB_BATCH = 50
+
+
+def _enqueue(batch):
     import django_rq
 
-    from .jobs import process_event_job
+    from .jobs import process_event_job, process_events_job
 
     try:
-        django_rq.get_queue('default').enqueue(process_event_job, event_id, arrival, result_ttl=0, failure_ttl=86400)
+        queue = django_rq.get_queue('default')
+        if len(batch) == 1:
+            queue.enqueue(process_event_job, *batch[0], result_ttl=0, failure_ttl=86400)
+            return
+        for start in range(0, len(batch), JOB_BATCH):
+            queue.enqueue(process_events_job, batch[start : start + JOB_BATCH], result_ttl=0, failure_ttl=86400)
     except Exception:
-        logger.exception('could not queue event %s; the periodic sweep will process it', event_id)
+        logger.exception('could not queue %s events; the periodic sweep will process them', len(batch))
 
 
 # What each map model's change is to a snapshot: re-read that object (and its own relations), or

@@ -113,7 +113,9 @@ nba_runserver_start() {
         return 0
     fi
     mkdir -p "$NBA_LOG_DIR"
-    nohup "$NBA_VENV/bin/netbox" runserver "127.0.0.1:$NBA_WEB_PORT" --noreload --insecure \
+    # runserver serves each request in a new thread with its own connection: keep none open after
+    # it (NB_CONN_MAX_AGE=0), or a burst of requests exhausts PostgreSQL's connections.
+    NB_CONN_MAX_AGE=0 nohup "$NBA_VENV/bin/netbox" runserver "127.0.0.1:$NBA_WEB_PORT" --noreload --insecure \
         >"$NBA_LOG_DIR/runserver.log" 2>&1 &
     echo $! >"$NBA_RUNSERVER_PID"
     local _

@@ -160,7 +160,12 @@ DATABASES = {
         'PASSWORD': 'netbox',
         'HOST': '127.0.0.1',
         'PORT': os.environ.get('NBA_PG_PORT', '$NBA_PG_PORT'),
-        'CONN_MAX_AGE': 300,
+        # A process keeps its connection between requests, and checks it before reuse so that a
+        # restarted PostgreSQL costs no failed request. runserver opens a thread (and so a
+        # connection) per request, which a lifetime would leave open until PostgreSQL runs out:
+        # nba_runserver_start sets NB_CONN_MAX_AGE=0.
+        'CONN_MAX_AGE': int(os.environ.get('NB_CONN_MAX_AGE', '300')),
+        'CONN_HEALTH_CHECKS': True,
         'TEST': {'NAME': '$NBA_DB_TEST'},
     },
 }

@@ -1,12 +1,16 @@
 """Storing notifications: one alert per (event source, dedup_id), repeats update it, stale ones never roll it back."""
 
 import dataclasses
+import logging
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from ..models import Event, EventSource
 from . import clock
+
+logger = logging.getLogger('business_application.services.intake')
 
 __all__ = (
     'STATE_FIELDS',
@@ -80,23 +84,22 @@ class IncomingAlert:
 
 def ingest(alerts, create_sources=False):
     """Store a batch of alerts (one receiver request) in ONE transaction: each becomes a new event or
-    updates the stored alert with its identity, and is correlated by the post_save signal.
+    updates the stored alert with its identity, and is correlated once stored.
 
     Event sources are looked up by name; an unknown one is created only with ``create_sources``
     (the caller checks that the user may add event sources), else ``UnknownSourceError``.
     Returns ``[(event, created)]`` in the order given.
+
+    The batch is written with a few queries whatever its size (``_store_batch``); a batch that
+    names one alert twice is stored alert by alert, so that each notification is applied in turn.
     """
-    results = []
     with transaction.atomic():
-        sources = {}
-        for alert in alerts:
-            if alert.source not in sources:
-                source = EventSource.objects.filter(name=alert.source).first()
-                if source is None:
-                    if not create_sources:
-                        raise UnknownSourceError(alert.source)
-                    source, _ = EventSource.objects.get_or_create(name=alert.source)
-                sources[alert.source] = source
+        names = {alert.source for alert in alerts}
+        sources = {source.name: source for source in EventSource.objects.filter(name__in=names)}
+        for name in sorted(names - set(sources)):
+            if not create_sources:
+                raise UnknownSourceError(name)
+            sources[name], _ = EventSource.objects.get_or_create(name=name)
         from .incident_service import lock_decisions
 
         lock_decisions(
@@ -107,9 +110,106 @@ def ingest(alerts, create_sources=False):
             }
             for a in alerts
         )
-        for alert in alerts:
-            results.append(_store(alert, sources[alert.source]))
+        identities = [(alert.source, alert.dedup_id[:255]) for alert in alerts if alert.dedup_id]
+        if len(identities) != len(set(identities)):
+            return [_store(alert, sources[alert.source]) for alert in alerts]
+        return _store_batch(alerts, sources)
+
+
+def _fields(alert, arrival):
+    fields = {
+        'message': alert.message[:2000],
+        'status': alert.status,
+        'criticallity': alert.criticallity,
+        'raw': alert.raw,
+        'starts_at': alert.starts_at,
+        'ends_at': alert.ends_at,
+        'last_seen_at': arrival,
+    }
+    fields['event_time'] = alert.event_time or event_time_of({**fields, 'last_seen_at': None}, default=arrival)
+    return fields
+
+
+def _store_batch(alerts, sources):
+    """Store alerts with distinct identities: one query locks the stored ones, one inserts the new
+    ones, one updates the repeats; then they are indexed for search and correlated.
+
+    A concurrent request that inserted one of the new alerts first (only possible for alerts whose
+    decisions do not share a lock) makes the insert fail; the batch then falls back to storing
+    alert by alert, which finds and updates the row that request made.
+    """
+    from ..signals import correlate_events
+
+    arrival = clock.now()
+    wanted = {}
+    for alert in alerts:
+        if alert.dedup_id:
+            wanted.setdefault(sources[alert.source].pk, set()).add(alert.dedup_id[:255])
+    query = Q()
+    for source_id, dedup_ids in wanted.items():
+        query |= Q(event_source_id=source_id, dedup_id__in=dedup_ids)
+    existing = {}
+    if wanted:
+        for event in Event.objects.select_for_update(of=('self',)).filter(query):
+            existing[(event.event_source_id, event.dedup_id)] = event
+    results, new, changed, fields_changed = [], [], [], set()
+    for alert in alerts:
+        source = sources[alert.source]
+        fields = _fields(alert, arrival)
+        event = existing.get((source.pk, alert.dedup_id[:255])) if alert.dedup_id else None
+        if event is None:
+            event = Event(
+                event_source=source,
+                dedup_id=alert.dedup_id[:255],
+                content_type=alert.content_type,
+                object_id=alert.object_id,
+                unmapped_label=alert.unmapped_label[:300],
+                **fields,
+            )
+            new.append(event)
+            results.append((event, True))
+            continue
+        changes = repeat_changes(event, fields)
+        changes.update(
+            content_type=alert.content_type, object_id=alert.object_id, unmapped_label=alert.unmapped_label[:300]
+        )
+        for name, value in changes.items():
+            setattr(event, name, value)
+        event.event_source = source
+        fields_changed.update('content_type' if name == 'content_type' else name for name in changes)
+        changed.append(event)
+        results.append((event, False))
+    if new:
+        try:
+            with transaction.atomic():
+                Event.objects.bulk_create(new)
+        except IntegrityError:
+            return [_store(alert, sources[alert.source]) for alert in alerts]
+    if changed:
+        for event in changed:
+            event.last_updated = arrival
+        Event.objects.bulk_update(changed, sorted(fields_changed | {'last_updated'}))
+    _index(new, changed)
+    correlate_events([event for event, _ in results])
     return results
+
+
+def _index(created, changed):
+    """Keep NetBox's global search in step with the stored alerts: one delete for the repeats, one
+    insert for all."""
+    try:
+        from django.contrib.contenttypes.models import ContentType
+
+        from extras.models import CachedValue
+        from netbox.search.backends import search_backend
+
+        if changed:
+            CachedValue.objects.filter(
+                object_type=ContentType.objects.get_for_model(Event), object_id__in=[event.pk for event in changed]
+            ).delete()
+        search_backend.cache([*created, *changed], remove_existing=False)
+    except Exception:  # search is a convenience; never fail intake over it
+        logger.exception('could not index %s stored events for search', len(created) + len(changed))
 
 
 class UnknownSourceError(LookupError):
@@ -122,16 +222,7 @@ class UnknownSourceError(LookupError):
 
 def _store(alert, source):
     arrival = clock.now()
-    fields = {
-        'message': alert.message[:2000],
-        'status': alert.status,
-        'criticallity': alert.criticallity,
-        'raw': alert.raw,
-        'starts_at': alert.starts_at,
-        'ends_at': alert.ends_at,
-        'last_seen_at': arrival,
-    }
-    fields['event_time'] = alert.event_time or event_time_of({**fields, 'last_seen_at': None}, default=arrival)
+    fields = _fields(alert, arrival)
     existing = find_event(source, alert.dedup_id, lock=True)
     if existing is None:
         try:

@@ -86,7 +86,7 @@ class NotificationQueueTest(TestCase):
 
     def setUp(self):
         self.objects = build(DATABASE_OUTAGE)
-        self.queue = django_rq.get_queue('default')
+        self.queue = django_rq.get_queue(notifications.QUEUE)
         self.queue.empty()
         self.scheduled = self.queue.scheduled_job_registry
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from dcim.models import Device
 
+from business_application import notifications
 from business_application.models import Event, EventSource, Incident
 from business_application.services import clock
 from business_application.settings import get_settings, validate
@@ -118,7 +119,7 @@ class SettingEffectsTest(TestCase):
                 self.assertEqual(Incident.objects.count(), expected_incidents)
 
     def test_incident_notifications_enabled(self):
-        queue = django_rq.get_queue('default')
+        queue = django_rq.get_queue(notifications.QUEUE)
         queue.empty()
         for enabled, expected in ((False, 0), (True, 1)):
             with (

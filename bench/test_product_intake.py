@@ -1,0 +1,184 @@
+"""End-to-end intake through the Alertmanager receiver into PostgreSQL, decided by RQ workers.
+
+- ``test_receiver_queries_per_alert``: one Alertmanager group of 20 alerts through the receiver in
+  this process (asynchronous processing on), the SQL it costs per alert when new and when repeated,
+  and the SQL one decision costs; the benchmark times the repeated group.
+- ``test_sustained_intake``: the storm of ``tests/load/storm.py`` (gunicorn, RQ workers, eight
+  senders, duplicate deliveries) as fast as it goes: alerts per second from the first delivery to the
+  last decision, and alert-to-incident latency (target: at least 1,000 alerts/s).
+- ``test_latency_at_100_alerts_per_second``: new alerts paced at 100 per second (groups of ten, ten
+  groups a second) and their alert-to-incident latency p50 / p99 (target: p99 at most 1 s).
+
+``QUICK=1`` makes the storms smaller. Figures go to ``.work/bench-intake.json`` as well as
+pytest-benchmark's ``extra_info``; ``bench/RESULTS-intake.md`` records a run.
+"""
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from users.constants import TOKEN_PREFIX
+from users.models import ObjectPermission, Token, User
+
+from bench.intake_support import alertmanager_group, count_queries, post_group
+from business_application.demo.load import load_demo_map
+from business_application.models import Event
+from business_application.services.incident_service import process_event
+from tests.conftest import django_db_setup  # noqa: F401 - the migrated test database, as the tests use it
+from tests.load import storm
+
+QUICK = os.environ.get('QUICK', '') not in ('', '0')
+os.environ.setdefault('NBA_STORM_ALERTS', '300' if QUICK else '2000')
+
+# The running product and the session's storm map, as the storm tests have them (imported after the
+# size is set). The receiver test below runs first: its database flush must come before the servers
+# start, as they cache content type ids.
+from tests.load.conftest import (  # noqa: E402, F401, I001
+    cluster,
+    storm_db,
+    storm_plan,
+    storm_state,
+    webhook,
+    webhook_port,
+)
+
+FIGURES = Path(__file__).resolve().parents[1] / '.work' / 'bench-intake.json'
+
+
+def record(name, figures):
+    found = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
+    found[name] = figures
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    FIGURES.write_text(json.dumps(found, indent=2, default=str))
+
+
+def sender(prefix=''):
+    user = User.objects.create_user(username=f'alertmanager{prefix}')
+    permission = ObjectPermission.objects.create(name=f'alertmanager{prefix}', actions=['view', 'add', 'change'])
+    permission.object_types.add(
+        ContentType.objects.get_by_natural_key('business_application', 'event'),
+        ContentType.objects.get_by_natural_key('business_application', 'eventsource'),
+    )
+    permission.users.add(user)
+    token = Token.objects.create(user=user, write_enabled=True)
+    return f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}'
+
+
+@pytest.mark.django_db(transaction=True)
+def test_receiver_queries_per_alert(benchmark):
+    plan = storm.plan(120, seed=11)
+    load_demo_map(plan.demo_map(11))
+    hosts = [device['name'] for device in plan.devices if device['role'] == 'server'][:20]
+    header = {'HTTP_AUTHORIZATION': sender()}
+    client = APIClient()
+    payload = alertmanager_group(hosts)
+    with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
+        _, new_queries, new_kinds = count_queries(post_group, client, header, payload)
+        _, repeat_queries, _ = count_queries(post_group, client, header, payload)
+        benchmark.pedantic(post_group, args=(client, header, payload), rounds=5 if QUICK else 20, iterations=1)
+    decisions = [count_queries(process_event, pk)[1] for pk in Event.objects.values_list('pk', flat=True)]
+    figures = {
+        'alerts_per_group': len(hosts),
+        'queries_per_group_new': new_queries,
+        'queries_per_group_repeat': repeat_queries,
+        'queries_per_alert_new': round(new_queries / len(hosts), 2),
+        'queries_per_alert_repeat': round(repeat_queries / len(hosts), 2),
+        'queries_per_decision_first': decisions[0],
+        'queries_per_decision_median': sorted(decisions)[len(decisions) // 2],
+        'queries_per_decision_max': max(decisions),
+        'group_seconds_median': round(benchmark.stats.stats.median, 4),
+    }
+    benchmark.extra_info.update(figures)
+    record('receiver_queries', figures)
+
+
+def test_sustained_intake(benchmark, cluster, webhook, storm_state):  # noqa: F811 - fixtures imported above
+    plan = storm_state
+    header = {'Authorization': sender()}
+
+    def run():
+        return storm.run_storm('bench sustained', cluster, plan, header)
+
+    report = benchmark.pedantic(run, rounds=1, iterations=1)
+    figures = {
+        key: getattr(report, key)
+        for key in (
+            'notifications',
+            'deliveries',
+            'sent',
+            'accepted_alerts',
+            'decided',
+            'lost',
+            'seconds',
+            'alerts_per_second',
+            'latency_p50_ms',
+            'latency_p99_ms',
+            'matches_replay',
+        )
+    }
+    figures['alert_items_per_second'] = round(report.sent / report.seconds, 1) if report.seconds else 0
+    benchmark.extra_info.update(figures)
+    record('sustained', figures)
+    assert report.lost == 0, report.problems()
+    assert report.matches_replay, report.problems()
+
+
+def test_latency_at_100_alerts_per_second(benchmark, cluster, webhook, storm_state):  # noqa: F811
+    seconds = 5 if QUICK else 20
+    hosts = [device['name'] for device in storm_state.devices if device['role'] == 'server']
+    header = {'Authorization': sender('-paced')}
+    senders = storm.Senders(cluster.url, header, concurrency=4)
+    groups = []
+    for second in range(seconds):
+        for tick in range(10):
+            names = [hosts[(second * 100 + tick * 10 + i) % len(hosts)] for i in range(10)]
+            payload = alertmanager_group(names, alertname=f'Paced{second}x{tick}', pod=f'paced-{second}-{tick}')
+            groups.append(storm.Delivery('firing', payload, [a['fingerprint'] for a in payload['alerts']]))
+
+    def run():
+        watch = storm.DecisionWatch(interval=0.1)
+        with watch:
+            start = time.monotonic()
+            threads = []
+            for number, delivery in enumerate(groups):
+                delay = start + number / 10 - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                thread = threading.Thread(target=senders._post, args=(_session(), delivery))
+                thread.start()
+                threads.append(thread)
+            for thread in threads:
+                thread.join()
+            storm.wait_until_decided(list(senders.accepted_at), timeout=600)
+            time.sleep(0.3)
+        latencies = [
+            watch.first_decided[(fingerprint, 'firing')] - accepted
+            for (fingerprint, _), accepted in senders.accepted_at.items()
+            if (fingerprint, 'firing') in watch.first_decided
+        ]
+        return latencies, time.monotonic() - start
+
+    latencies, elapsed = benchmark.pedantic(run, rounds=1, iterations=1)
+    figures = {
+        'offered_alerts_per_second': 100,
+        'alerts': len(senders.accepted_at),
+        'seconds': round(elapsed, 1),
+        'latency_p50_ms': round(storm.percentile(latencies, 0.5) * 1000),
+        'latency_p99_ms': round(storm.percentile(latencies, 0.99) * 1000),
+    }
+    benchmark.extra_info.update(figures)
+    record('paced_100', figures)
+    assert len(latencies) == len(senders.accepted_at)
+
+
+def _session():
+    import requests
+
+    return requests.Session()

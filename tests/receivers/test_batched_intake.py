@@ -1,0 +1,91 @@
+"""The receivers store an alert group with a fixed number of queries, whatever its size, and each
+stored alert is still correlated once."""
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.test import TestCase, override_settings
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from users.constants import TOKEN_PREFIX
+from users.models import ObjectPermission, Token, User
+
+from business_application.models import Event, IncidentEvent
+
+from ..integration.maps import build
+
+SERVERS = 24
+MAP = 'name: rack\ngraph:\n  services: [web]\n  devices:\n    - {name: tor, role: switch}\n' + ''.join(
+    f'    - {{name: srv-{i}, role: server, services: [web], links: [tor]}}\n' for i in range(SERVERS)
+)
+URL = '/api/plugins/business-application/alerts/alertmanager/'
+
+
+def group(hosts, alertname='HostDown', status='firing'):
+    return {
+        'version': '4',
+        'status': status,
+        'alerts': [
+            {
+                'status': status,
+                'labels': {'alertname': alertname, 'instance': f'{host}:9100', 'severity': 'critical'},
+                'startsAt': '2026-01-01T00:00:00Z',
+                'endsAt': '0001-01-01T00:00:00Z' if status == 'firing' else '2026-01-01T00:05:00Z',
+                'fingerprint': f'{alertname}-{host}',
+            }
+            for host in hosts
+        ],
+    }
+
+
+class BatchedIntakeTest(TestCase):
+    def setUp(self):
+        build(MAP)
+        user = User.objects.create_user(username='batch-sender')
+        permission = ObjectPermission.objects.create(name='batch-send', actions=['view', 'add', 'change'])
+        permission.object_types.add(
+            ContentType.objects.get_by_natural_key('business_application', 'event'),
+            ContentType.objects.get_by_natural_key('business_application', 'eventsource'),
+        )
+        permission.users.add(user)
+        token = Token.objects.create(user=user, write_enabled=True)
+        self.header = {'HTTP_AUTHORIZATION': f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}'}
+        self.client = APIClient()
+        # The process's one-time lookups (content types, the event source) for a new and a repeat.
+        self.post(group(['srv-0'], alertname='Warmup'))
+        self.post(group(['srv-0'], alertname='Warmup'))
+
+    def post(self, payload):
+        with CaptureQueriesContext(connection) as queries:
+            response = self.client.post(URL, payload, format='json', **self.header)
+        self.assertEqual(response.status_code, 200, response.content[:300])
+        return len(queries.captured_queries)
+
+    def test_a_group_costs_the_same_queries_whatever_its_size(self):
+        hosts = [f'srv-{i}' for i in range(SERVERS)]
+        with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
+            small = self.post(group(hosts[:4], alertname='Small'))
+            large = self.post(group(hosts, alertname='Large'))
+            small_repeat = self.post(group(hosts[:4], alertname='Small'))
+            large_repeat = self.post(group(hosts, alertname='Large'))
+        self.assertEqual(small, large)
+        self.assertEqual(small_repeat, large_repeat)
+        self.assertEqual(Event.objects.filter(dedup_id__startswith='Large-').count(), SERVERS)
+
+    def test_each_alert_of_a_group_is_correlated_once(self):
+        hosts = [f'srv-{i}' for i in range(SERVERS)]
+        self.post(group(hosts))
+        self.post(group(hosts))
+        events = Event.objects.filter(dedup_id__startswith='HostDown-')
+        self.assertEqual(events.count(), SERVERS)
+        self.assertEqual(events.exclude(processed_status='triggered').count(), 0)
+        self.assertEqual(IncidentEvent.objects.filter(event__in=events).count(), SERVERS)
+        self.post(group(hosts, status='resolved'))
+        self.assertEqual(events.exclude(processed_status='ok').count(), 0)
+
+    def test_a_group_naming_one_alert_twice_applies_both_in_turn(self):
+        payload = group(['srv-1'])
+        payload['alerts'].append({**payload['alerts'][0], 'status': 'resolved', 'endsAt': '2026-01-01T00:05:00Z'})
+        self.post(payload)
+        event = Event.objects.get(dedup_id='HostDown-srv-1')
+        self.assertEqual((event.status, event.processed_status, event.occurrence), ('ok', 'ok', 1))
