@@ -93,7 +93,7 @@ def snapshot_rss(database):
 
 
 def record(size, **figures):
-    """Keep the figures of one size for bench/RESULTS-product-snapshot.md."""
+    """Keep the figures of one size for bench/RESULTS.md ("Whole product")."""
     data = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
     data.setdefault(str(size), {}).update(figures)
     FIGURES.parent.mkdir(parents=True, exist_ok=True)

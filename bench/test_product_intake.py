@@ -10,7 +10,7 @@
   groups a second) and their alert-to-incident latency p50 / p99 (target: p99 at most 1 s).
 
 ``QUICK=1`` makes the storms smaller. Figures go to ``.work/bench-intake.json`` as well as
-pytest-benchmark's ``extra_info``; ``bench/RESULTS-intake.md`` records a run.
+pytest-benchmark's ``extra_info``; ``bench/RESULTS.md`` ("Whole product") records a run.
 """
 
 import json

@@ -9,7 +9,7 @@ For maps of 10k, 100k and 1M objects (QUICK=1: 10k and 100k) written into NetBox
   most 1 GB at 1M), measured in a subprocess.
 
 Figures go to pytest-benchmark's table and to .work/bench-product-snapshot.json, from which
-bench/RESULTS-product-snapshot.md was written.
+bench/RESULTS.md ("Whole product") was written.
 """
 
 import os
