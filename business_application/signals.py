@@ -75,18 +75,26 @@ def correlate_events(events):
 JOB_BATCH = 50
 
 
+#: Seconds RQ keeps a finished decision job.
+RESULT_TTL = 60
+
+
 def _enqueue(batch):
     import django_rq
 
     from .jobs import process_event_job, process_events_job
 
+    # A result kept for a minute, not discarded at once: RQ 2.12's immediate delete (result_ttl=0) can find the
+    # job's hash already gone and mark a job that did its work as failed.
     try:
         queue = django_rq.get_queue('default')
         if len(batch) == 1:
-            queue.enqueue(process_event_job, *batch[0], result_ttl=0, failure_ttl=86400)
+            queue.enqueue(process_event_job, *batch[0], result_ttl=RESULT_TTL, failure_ttl=86400)
             return
         for start in range(0, len(batch), JOB_BATCH):
-            queue.enqueue(process_events_job, batch[start : start + JOB_BATCH], result_ttl=0, failure_ttl=86400)
+            queue.enqueue(
+                process_events_job, batch[start : start + JOB_BATCH], result_ttl=RESULT_TTL, failure_ttl=86400
+            )
     except Exception:
         logger.exception('could not queue %s events; the periodic sweep will process them', len(batch))
 
