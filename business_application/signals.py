@@ -3,7 +3,7 @@
 import logging
 
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
 from dcim.models import Cable, CableTermination, Device
@@ -69,6 +69,65 @@ def correlate_events(events):
 
     for event in wanted:
         process_event(event.pk, settings=settings, instance=event)
+
+
+@receiver(pre_delete, sender=Event, dispatch_uid='business_application_event_deleting')
+def note_incidents_of_deleted_event(sender, instance, **kwargs):
+    """Before an event goes (its memberships go with it): take its decision lock, so no correlation of the same
+    part of the map runs meanwhile, and note the open incidents in which it was still alerting."""
+    from .choices import IncidentStatusChoices
+    from .models import IncidentEvent
+    from .services.incident_service import lock_decisions
+
+    incidents = set(
+        IncidentEvent.objects.filter(
+            event=instance, status='triggered', incident__status__in=IncidentStatusChoices.OPEN
+        ).values_list('incident_id', flat=True)
+    )
+    if incidents:
+        lock_decisions(
+            [
+                {
+                    'content_type_id': instance.content_type_id,
+                    'object_id': instance.object_id,
+                    'unmapped_label': instance.unmapped_label,
+                }
+            ]
+        )
+    instance._ba_alerting_in = incidents
+
+
+@receiver(post_delete, sender=Event, dispatch_uid='business_application_event_deleted')
+def resolve_incidents_left_silent(sender, instance, **kwargs):
+    """An open incident whose last alerting event was deleted resolves, as if that event had cleared."""
+    incidents = getattr(instance, '_ba_alerting_in', None)
+    if not incidents or not get_settings().auto_resolve_incidents:
+        return
+    from django.utils import timezone
+
+    from .choices import IncidentStatusChoices
+    from .models import Incident, IncidentTimelineEntry
+    from .notifications import notify
+
+    now = timezone.now()
+    silent = (
+        Incident.objects.select_for_update()
+        .filter(pk__in=incidents, status__in=IncidentStatusChoices.OPEN)
+        .exclude(memberships__status='triggered')
+    )
+    for incident in silent:
+        incident.snapshot()
+        incident.status = IncidentStatusChoices.RESOLVED
+        incident.resolved_at = now
+        incident.save(update_fields=['status', 'resolved_at', 'last_updated'])
+        IncidentTimelineEntry.objects.create(
+            incident=incident,
+            time=now,
+            kind='resolved',
+            message=f'Resolved: its last alerting event (#{instance.pk}) was deleted',
+        )
+        notify(incident.pk, 'resolved')
+        logger.info('incident %s resolved: its last alerting event %s was deleted', incident.pk, instance.pk)
 
 
 #: Events of one batch decided by one RQ job: fewer jobs (each costs a fork and a map check).
