@@ -11,8 +11,12 @@ machine (only ``random.Random`` draws, in a fixed order):
   switch per 40 servers, joined by cables (core -> distribution -> access -> server, most servers
   on two access switches of the same distribution switch); hypervisor
   servers grouped in clusters of 12 (CLUSTER_MEMBER) hosting about 4 VMs each (HOSTS); plain
-  servers and VMs carry 1-3 services each (CARRIES), and every service has at least one carrier.
-- About 2.9 edges per node in all (TARGETS.md's maps have 3.5; see bench/RESULTS.md).
+  servers and VMs carry 1-3 services each (CARRIES, mostly one), and every service has at least
+  one carrier. Neighbouring ids share a rack, a hypervisor and an application: servers are cabled
+  rack by rack, VMs fill one hypervisor after another, and each block of 16 neighbouring carriers
+  runs its own share of the services, plus now and then a popular shared service (Zipf).
+- About 2.5 edges per node in all (TARGETS.md's maps have 3.5; see ``walk_stats`` and
+  bench/RESULTS.md for the walks this gives).
 
 Event streams draw background events on random devices, VMs and services, and storms: a burst of
 events on the switches, servers, VMs and services behind one core switch. Nothing here imports
@@ -27,7 +31,7 @@ import random
 from array import array
 
 # Bumped whenever the generator's output for a given (n, seed) changes (names the cached map files).
-VERSION = 1
+VERSION = 2
 
 SERVICE, DEVICE, VM, CLUSTER = 0, 1, 2, 3
 DEPENDS, REDUNDANT, CARRIES, HOSTS, CLUSTER_MEMBER, CABLE = 0, 1, 2, 3, 4, 5
@@ -35,10 +39,16 @@ DEPENDS, REDUNDANT, CARRIES, HOSTS, CLUSTER_MEMBER, CABLE = 0, 1, 2, 3, 4, 5
 # Share of the services in each layer, bottom (platform) first.
 LAYERS = (0.05, 0.15, 0.30, 0.50)
 ZIPF_EXPONENT = 1.1
-# Calibrated towards TARGETS.md's reference walks (median 60, mean 490 edges at depth 5): more
-# dependency draws or more Zipf-chosen carried services make the typical walk much larger.
+# Calibrated towards TARGETS.md's reference walks (median 60, mean 490 edges at depth 5, see
+# ``walk_stats``): an event's walk goes up from each service it carries to all of that service's
+# carriers, so the carriers per service (CARRIES_WEIGHTS: 1, 2 or 3 services a carrier) set the
+# median, and the Zipf share of carried services (ZIPF_CARRIES) sets the mean and the hubs.
 DEPENDENCY_DRAWS = 2
-UNIFORM_CARRIES = 0.9
+CARRIER_BLOCK = 16
+REDUNDANT_SHARE = 0.1
+DUAL_HOMED = 0.8
+CARRIES_WEIGHTS = (6, 3, 1)
+ZIPF_CARRIES = 0.05
 VMS_PER_HYPERVISOR = 4
 CLUSTER_SIZE = 12
 SERVERS_PER_ACCESS_SWITCH = 40
@@ -131,10 +141,11 @@ def generate(n: int, seed: int = 1) -> EnterpriseMap:
     kinds.extend(array('q', [VM]) * vm_count)
 
     _cabling(rng, edges, core, dist, acc, server_ids)
+    # Neighbouring ids share a rack: hypervisors fill one cluster after another, VMs one hypervisor after another.
     for i, h in enumerate(hyper_ids):
-        edges.add(h, cluster_ids[i % clusters], CLUSTER_MEMBER)
+        edges.add(h, cluster_ids[min(clusters - 1, i // CLUSTER_SIZE)], CLUSTER_MEMBER)
     for i, v in enumerate(vm_ids):
-        edges.add(hyper_ids[i % hypervisors], v, HOSTS)
+        edges.add(hyper_ids[i * hypervisors // vm_count], v, HOSTS)
 
     carriers = [*range(hyper_ids.stop, server_ids.stop), *vm_ids]
     _carriers(rng, edges, carriers, service_count)
@@ -174,7 +185,7 @@ def _service_dependencies(rng: random.Random, edges: _Edges, layers: list[range]
             cum = _zipf_cum_weights(len(popularity))
             for s in layer:
                 deps = set(rng.choices(popularity, cum_weights=cum, k=rng.randint(1, DEPENDENCY_DRAWS)))
-                if rng.random() < 0.1 and len(deps) >= 2:
+                if rng.random() < REDUNDANT_SHARE and len(deps) >= 2:
                     a, b = deps.pop(), deps.pop()
                     edges.add(a, s, REDUNDANT, group)
                     edges.add(b, s, REDUNDANT, group)
@@ -190,34 +201,41 @@ def _cabling(rng: random.Random, edges: _Edges, core: range, dist: range, acc: r
         edges.add(core[i % len(core)], d, CABLE)
     for i, a in enumerate(acc):
         edges.add(dist[i % len(dist)], a, CABLE)
-    for s in servers:
-        # Most servers are dual-homed, to two access switches (usually of one distribution switch).
-        first = rng.randrange(len(acc))
+    for i, s in enumerate(servers):
+        # Racks of neighbouring servers; most are dual-homed, to two access switches of one distribution switch.
+        first = i * len(acc) // len(servers)
         edges.add(acc[first], s, CABLE)
-        if rng.random() < 0.8 and len(acc) > len(dist):
+        if rng.random() < DUAL_HOMED and len(acc) > len(dist):
             edges.add(acc[(first + len(dist)) % len(acc)], s, CABLE)
 
 
 def _carriers(rng: random.Random, edges: _Edges, carriers: list[int], service_count: int) -> None:
-    """Every service gets one carrier, then each carrier tops up to 1-3 services, mildly skewed."""
-    carried: dict[int, set[int]] = {}
-    for s in range(service_count):
-        c = carriers[rng.randrange(len(carriers))]
-        carried.setdefault(c, set()).add(s)
-    cum = _zipf_cum_weights(service_count)
+    """Neighbouring carriers (one rack, one hypervisor) run the same application: the carriers are cut
+    into blocks of ``CARRIER_BLOCK``, each block gets a share of the services (every service exactly one
+    block, with a carrier in it), and each carrier carries 1-3 services of its block's share; with
+    probability ``ZIPF_CARRIES`` one of them is a popular shared service instead (Zipf)."""
     order = list(range(service_count))
     rng.shuffle(order)
-    for c in carriers:
-        mine = carried.setdefault(c, set())
-        want = rng.randint(1, 3)
-        while len(mine) < want:
-            # Mostly uniform; the Zipf share makes a few popular services run on many carriers.
-            if rng.random() < UNIFORM_CARRIES:
-                mine.add(rng.randrange(service_count))
-            else:
-                mine.update(rng.choices(order, cum_weights=cum, k=1))
-        for s in sorted(mine):
-            edges.add(c, s, CARRIES)
+    cum = _zipf_cum_weights(service_count)
+    blocks = max(1, len(carriers) // CARRIER_BLOCK)
+    for b in range(blocks):
+        block = carriers[b * len(carriers) // blocks : (b + 1) * len(carriers) // blocks]
+        pool = order[b * service_count // blocks : (b + 1) * service_count // blocks]
+        carried: list[set[int]] = [set() for _ in block]
+        for i, s in enumerate(pool):
+            carried[i % len(block)].add(s)
+        for mine in carried:
+            want = rng.choices((1, 2, 3), weights=CARRIES_WEIGHTS)[0]
+            while len(mine) < want:
+                if pool and rng.random() >= ZIPF_CARRIES:
+                    mine.add(pool[rng.randrange(len(pool))])
+                    if len(mine) >= len(pool):
+                        break
+                else:
+                    mine.update(rng.choices(order, cum_weights=cum, k=1))
+        for c, mine in zip(block, carried, strict=True):
+            for s in sorted(mine):
+                edges.add(c, s, CARRIES)
 
 
 def _behind(core_switch: int, core: range, dist: range, acc: range) -> tuple[int, ...]:
@@ -270,3 +288,70 @@ def storm_nodes(graph_map: EnterpriseMap) -> list[int]:
         if k in (CARRIES, HOSTS) and s in servers:
             nodes.add(d)
     return sorted(nodes)
+
+
+def walk_stats(
+    graph_map: EnterpriseMap, samples: int = 2000, depth: int = 5, seed: int = 3, footprint: bool = True
+) -> dict[str, float]:
+    """Edges per node, and the edges touched by the depth-5 mixed walks down and up from the footprint of
+    ``samples`` random nodes (no work cap): median, mean, p99 and the first core switch's. An edge is
+    touched when a walk scans it from the node it expands (``edges_*``); ``nodes_*`` counts the nodes
+    the walks discover, the edges of their breadth-first trees; TARGETS.md's reference maps touch a median
+    60 and a mean 490 edges, over 100,000 from hubs, with about 3.5 edges per node."""
+    n = graph_map.node_count
+    out: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    inc: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for s, d, k in set(zip(graph_map.src, graph_map.dst, graph_map.kind, strict=True)):
+        if s != d:
+            out[s].append((d, k))
+            inc[d].append((s, k))
+    edge_count = sum(map(len, out))
+    kinds = graph_map.kinds
+
+    def touched(x: int) -> tuple[int, int]:
+        sources = [x, *(v for v, k in out[x] if footprint and k == CARRIES and kinds[v] == SERVICE)]
+        total = found = 0
+        for adjacency, down in ((out, True), (inc, False)):
+            dist = dict.fromkeys(sources, 0)
+            queue = list(sources)
+            unexpanded: set[int] = set()
+            for u in queue:
+                du = dist[u]
+                if du >= depth:
+                    continue
+                total += len(adjacency[u])
+                for v, k in adjacency[u]:
+                    terminal = k in (REDUNDANT, CLUSTER_MEMBER)
+                    if not down and terminal and du:
+                        continue
+                    if v not in dist:
+                        dist[v] = du + 1
+                        if terminal and down:
+                            unexpanded.add(v)
+                        else:
+                            queue.append(v)
+                    elif not terminal and v in unexpanded:
+                        unexpanded.discard(v)
+                        dist[v] = du + 1
+                        queue.append(v)
+            found += len(dist) - len(set(sources))
+        return total, found
+
+    rng = random.Random(seed)
+    walks = [touched(rng.randrange(n)) for _ in range(samples)]
+    stats = {'edges_per_node': edge_count / n}
+    for i, name in enumerate(('edges', 'nodes')):
+        counts = sorted(w[i] for w in walks)
+        stats[f'{name}_median'] = counts[len(counts) // 2]
+        stats[f'{name}_mean'] = sum(counts) / len(counts)
+        stats[f'{name}_p99'] = counts[min(len(counts) - 1, len(counts) * 99 // 100)]
+        stats[f'{name}_core_switch'] = touched(graph_map.core_switches[0])[i]
+    return stats
+
+
+if __name__ == '__main__':
+    import sys
+
+    for size in map(int, sys.argv[1:] or ['10000', '100000']):
+        stats = walk_stats(generate(size))
+        print(size, {k: round(v, 2) for k, v in stats.items()})

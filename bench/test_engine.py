@@ -11,7 +11,8 @@ On the generated maps (bench/mapgen.py) at 10k, 100k and 1M nodes (1M skipped wi
   match, and per-call candidates returning every match (the compiled core's path before the
   index);
 - ``batch``: an event stream with a storm behind a core switch, decided in one call on one and on
-  two threads; decisions per second and work-cap hits in ``extra_info``.
+  two threads, at the plugin's default work cap (100,000) and at 10,000; decisions per second and
+  work-cap hits in ``extra_info``.
 
 Every speed claim in bench/RESULTS.md is a ratio between rows of the same group of one run.
 """
@@ -242,22 +243,32 @@ def stream(n: int, count: int) -> list[tuple[int, int, float]]:
     return mapgen.events(enterprise_map(n), count, seed=2, start=1000.0)
 
 
+BATCH_RUNS = {
+    'rust-1': ('rust', 1, WORK_CAP),
+    'rust-2': ('rust', 2, WORK_CAP),
+    'rust-1-cap10k': ('rust', 1, 10_000),
+    'rust-2-cap10k': ('rust', 2, 10_000),
+    'python': ('python', 1, WORK_CAP),
+}
+
+
 @sizes
-@pytest.mark.parametrize(
-    ('impl', 'threads'), [('rust', 1), ('rust', 2), ('python', 1)], ids=['rust-1', 'rust-2', 'python']
-)
-def test_batch(benchmark, n, impl, threads):
+@pytest.mark.parametrize('run', list(BATCH_RUNS))
+def test_batch(benchmark, n, run):
+    """Batches at the plugin's default work cap, and at a tenth of it to show what the hub events cost."""
+    impl, threads, work_cap = BATCH_RUNS[run]
     index = incident_index(n, impl, 20)
     events = stream(n, BATCH_EVENTS[impl])
     benchmark.group = f'batch {size_id(n)}'
     decisions = benchmark.pedantic(
         index.decide_batch,
-        (events, *SCORING),
+        (events, DEPTH, work_cap, *SCORING[2:]),
         {'threads': threads, 'max_matches': 1},
         rounds=3 if impl == 'rust' else 1,
         iterations=1,
     )
     benchmark.extra_info['events'] = len(events)
+    benchmark.extra_info['work_cap'] = work_cap
     benchmark.extra_info['decisions_per_s'] = round(len(events) / benchmark.stats.stats.median)
     benchmark.extra_info['capped'] = sum(1 for d in decisions if d[1])
     benchmark.extra_info['storm_share'] = 0.3
@@ -279,6 +290,7 @@ def test_generator_walk_profile(benchmark):
                 'touched_mean': round(sum(touched) / len(touched)),
                 'touched_p99': touched[int(len(touched) * 0.99)],
                 'core_switch': max(hubs),
+                **{f'walk_{k}': round(v, 2) for k, v in mapgen.walk_stats(enterprise_map(n)).items()},
             }
 
     benchmark.pedantic(measure, rounds=1, iterations=1)

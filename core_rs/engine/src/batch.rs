@@ -1,12 +1,16 @@
 //! Deciding many events in one call, optionally on several threads.
 //!
 //! Algorithm: every event is checked first (node, then severity, in input order), then the limits;
-//! then the events are split into `threads` contiguous chunks decided on scoped threads against the
-//! same index, and the decisions are concatenated in input order. No event sees another's
+//! then the calling thread and `threads - 1` scoped threads claim runs of at most 64 events from a
+//! shared counter and decide them against the same index; the decisions are reassembled in input
+//! order. No event sees another's
 //! outcome: each is scored against the incidents as they stand when the call starts.
 //!
 //! Cost: the sum of the single decisions, divided over the threads; the graph and the index are
 //! only read, so the threads share them without locks. Results never depend on `threads`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::decide::{check_severity, DecideQuery, Decision};
 use crate::error::EngineError;
@@ -62,25 +66,44 @@ impl IncidentIndex {
             return Ok(events.iter().zip(&nodes).map(decide_one).collect());
         }
 
-        let chunk = events.len().div_ceil(threads);
-        let decisions = std::thread::scope(|scope| {
-            let handles: Vec<_> = events
-                .chunks(chunk)
-                .zip(nodes.chunks(chunk))
-                .map(|(events, nodes)| {
-                    scope.spawn(move || events.iter().zip(nodes).map(decide_one).collect::<Vec<_>>())
-                })
+        // Workers claim small runs of events from a shared counter, so a burst of expensive
+        // events (a storm behind a core switch) is spread over every thread instead of stalling
+        // the one that owns its contiguous share; each run's decisions land in their own slots.
+        let next = AtomicUsize::new(0);
+        let run = (events.len() / (threads * 16)).clamp(1, 64);
+        let slots: Vec<Mutex<Option<Vec<Decision>>>> =
+            (0..events.len().div_ceil(run)).map(|_| Mutex::new(None)).collect();
+        let work = || loop {
+            let claimed = next.fetch_add(1, Ordering::Relaxed);
+            if claimed >= slots.len() {
+                break;
+            }
+            let range = claimed * run..((claimed + 1) * run).min(events.len());
+            let part: Vec<Decision> = events[range.clone()]
+                .iter()
+                .zip(&nodes[range])
+                .map(decide_one)
                 .collect();
+            *slots[claimed].lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(part);
+        };
+        let outcome = std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            work();
             handles
                 .into_iter()
                 .map(std::thread::ScopedJoinHandle::join)
-                .collect::<Result<Vec<_>, _>>()
+                .collect::<Result<Vec<()>, _>>()
         });
-        match decisions {
-            Ok(parts) => Ok(parts.into_iter().flatten().collect()),
+        if let Err(payload) = outcome {
             // A panicking worker is a bug; carry its panic on to the caller unchanged.
-            Err(payload) => std::panic::resume_unwind(payload),
+            std::panic::resume_unwind(payload);
         }
+        let mut decisions = Vec::with_capacity(events.len());
+        for slot in slots {
+            let part = slot.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+            decisions.extend(part.unwrap_or_default());
+        }
+        Ok(decisions)
     }
 }
 
