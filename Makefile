@@ -12,7 +12,8 @@
 #   make stop    stop runserver, Redis and PostgreSQL
 #   make clean   stop, then delete .work/, .demo/ and build output
 #
-# PYTEST_ARGS passes extra arguments to pytest, e.g. make test PYTEST_ARGS='-k incident -x'.
+# PYTEST_ARGS passes extra arguments to pytest, e.g. make test PYTEST_ARGS='-k incident -x'; TESTS narrows
+# the suite to some paths, e.g. make test TESTS='tests/engine tests/property' (default: tests).
 # Benchmark files in bench/ may be named test_*.py or bench_*.py; QUICK is passed on to them.
 
 SHELL := bash
@@ -21,6 +22,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 PYTEST_ARGS ?=
+TESTS ?= tests
 QUICK ?=
 STORM_ALERTS ?= 10000
 
@@ -48,7 +50,7 @@ test:
 	t=$$(ms); scripts/services.sh start; d_services=$$(($$(ms) - t))
 	t=$$(ms); scripts/migrate.sh --test-db; d_migrate=$$(($$(ms) - t))
 	t=$$(ms); rc_pytest=0
-	BUSINESS_APP_ENGINE_BACKEND=rust "$$NBA_PY" -m pytest -p no:cacheprovider tests $(PYTEST_ARGS) || rc_pytest=$$?
+	BUSINESS_APP_ENGINE_BACKEND=rust "$$NBA_PY" -m pytest -p no:cacheprovider $(TESTS) $(PYTEST_ARGS) || rc_pytest=$$?
 	d_pytest=$$(($$(ms) - t))
 	if ((rc_pytest == 5)); then echo 'make test: pytest collected no test (exit 5): failing' >&2; fi
 	t=$$(ms); rc_cargo=0
