@@ -49,7 +49,23 @@ def lock_incidents(pks, extra_events=()):
     )
     if rows:
         lock_decisions(rows)
-    return {incident.pk: incident for incident in Incident.objects.select_for_update().filter(pk__in=pks)}
+    incidents = {incident.pk: incident for incident in Incident.objects.select_for_update().filter(pk__in=pks)}
+    for incident in incidents.values():
+        incident.snapshot()  # the state before the action, for NetBox's change log
+    return incidents
+
+
+def parse_id(raw):
+    """A primary key given as ASCII digits (at most 18 of them), else None."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+
+
+class Refused(Exception):
+    """Raised inside an action's transaction to roll it back and answer ``response``."""
+
+    def __init__(self, response):
+        super().__init__()
+        self.response = response
 
 
 class IncidentActionView(View):
@@ -67,7 +83,11 @@ class IncidentActionView(View):
         if not request.user.has_perm(CHANGE):
             return HttpResponseForbidden(_('You may not change incidents.'))
         incident = get_object_or_404(self.changeable(request), pk=pk)
-        return self.act(request, incident)
+        self.request = request
+        try:
+            return self.act(request, incident)
+        except Refused as refused:
+            return refused.response
 
     def record(self, incident, kind, message, event=None, data=None):
         IncidentTimelineEntry.objects.create(
@@ -75,9 +95,12 @@ class IncidentActionView(View):
         )
 
     def save(self, incident, fields):
-        """Save only ``fields`` (NetBox records the change), after the locks made the row ours."""
-        incident.snapshot()
+        """Save only ``fields`` (NetBox records the change against the snapshot ``lock_incidents`` took), then check
+        the incident is still within the user's change constraints, as NetBox's edit view does: an action may not
+        move an incident out of the user's scope (the whole action is rolled back)."""
         incident.save(update_fields=[*fields, 'last_updated'])
+        if not self.changeable(self.request).filter(pk=incident.pk).exists():
+            raise Refused(HttpResponseForbidden(_('This would move the incident outside what you may change.')))
 
 
 @register_model_view(Incident, 'acknowledge', path='acknowledge')
@@ -130,12 +153,11 @@ class IncidentMoveEventView(IncidentActionView):
     """Move an event (all its memberships in this incident) to another open incident the user may change."""
 
     def act(self, request, incident):
-        event_id, target_id = request.POST.get('event', ''), request.POST.get('target', '')
-        if not event_id.isdigit():
+        event_id, target_id = parse_id(request.POST.get('event', '')), parse_id(request.POST.get('target', ''))
+        if event_id is None:
             return bad_request('event', 'must be the id of an event of this incident')
-        if not target_id.isdigit():
+        if target_id is None:
             return bad_request('target', 'must be the id of an open incident')
-        event_id, target_id = int(event_id), int(target_id)
         if target_id == incident.pk:
             return bad_request('target', 'is this incident already')
         if not Event.objects.restrict(request.user, 'view').filter(pk=event_id).exists():
@@ -159,9 +181,17 @@ class IncidentMoveEventView(IncidentActionView):
             who = request.user.username
             self.record(source, 'moved-out', f'Event {event_id} moved to incident {target.pk} by {who}', event)
             self.record(target, 'moved-in', f'Event {event_id} moved here from incident {source.pk} by {who}', event)
+            fields = []
+            if source.status in IncidentStatusChoices.OPEN and not source.memberships.exists():
+                # Nothing is left to clear it: the emptied incident resolves rather than stay open for ever.
+                source.status = IncidentStatusChoices.RESOLVED
+                source.resolved_at = timezone.now()
+                fields = ['status', 'resolved_at']
+                self.record(source, 'resolved', f'Resolved: its last event moved to incident {target.pk}')
+            self.save(source, fields)
+            self.save(target, [])
             for changed in (source, target):
-                self.save(changed, [])
-                notify(changed.pk, 'updated')
+                notify(changed.pk, 'resolved' if changed is source and fields else 'updated')
         logger.info('event %s moved from incident %s to %s by %s', event_id, source.pk, target.pk, who)
         messages.success(request, _('Event moved.'))
         return redirect(source.get_absolute_url())

@@ -18,7 +18,7 @@ def parse_depth(request):
     raw = request.GET.get('depth')
     if raw is None or raw == '':
         return DEFAULT_MAP_DEPTH, None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DEPTH:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 2) or not 1 <= int(raw) <= MAX_DEPTH:
         message = f'depth: must be a whole number from 1 to {MAX_DEPTH}\n'
         return None, HttpResponse(message, status=400, content_type='text/plain; charset=utf-8')
     return int(raw), None

@@ -282,6 +282,8 @@ class IncidentActionTestCase(MapFixture, TestCase):
             ({'event': self.db_event.pk, 'target': self.incident.pk}, 'target:'),
             ({'event': self.db_event.pk, 'target': 999999}, 'target:'),
             ({'event': 999999, 'target': self.target.pk}, 'event:'),
+            ({'event': '\u00b2', 'target': self.target.pk}, 'event:'),  # a digit to str.isdigit, not to int()
+            ({'event': self.db_event.pk, 'target': '9' * 5000}, 'target:'),
         )
         for data, field in cases:
             with self.subTest(data=data):
@@ -297,6 +299,43 @@ class IncidentActionTestCase(MapFixture, TestCase):
         self.assertHttpStatus(response, 400)
         assert IncidentEvent.objects.get(event=other_event).incident_id == self.target.pk
         assert not IncidentTimelineEntry.objects.exists()
+
+    def test_actions_are_in_the_change_log(self):
+        from core.models import ObjectChange
+
+        self.add_permissions('business_application.change_incident', 'business_application.view_incident')
+        self.client.post(url('incident_acknowledge', pk=self.incident.pk))
+        change = ObjectChange.objects.get(changed_object_id=self.incident.pk, action='update')
+        assert change.prechange_data['status'] == 'new'
+        assert change.postchange_data['status'] == 'investigating'
+
+    def test_an_action_may_not_move_an_incident_out_of_the_users_scope(self):
+        self.add_permissions('business_application.view_incident')
+        permission = ObjectPermission.objects.create(
+            name='change new incidents', actions=['change'], constraints={'status': 'new'}
+        )
+        permission.object_types.add(ContentType.objects.get_for_model(Incident))
+        permission.users.add(self.user)
+        with disable_warnings('django.request'):
+            for action in ('incident_resolve', 'incident_acknowledge'):
+                with self.subTest(action=action):
+                    self.assertHttpStatus(self.client.post(url(action, pk=self.incident.pk)), 403)
+        self.incident.refresh_from_db()
+        assert self.incident.status == 'new'
+        assert self.timeline(self.incident) == []
+
+    def test_moving_the_last_event_out_resolves_the_emptied_incident(self):
+        self.add_permissions(
+            'business_application.change_incident',
+            'business_application.view_incident',
+            'business_application.view_event',
+        )
+        move = url('incident_move_event', pk=self.incident.pk)
+        for event in (self.db_event, self.root):
+            self.assertHttpStatus(self.client.post(move, {'event': event.pk, 'target': self.target.pk}), 302)
+        self.incident.refresh_from_db()
+        assert self.incident.status == 'resolved'
+        assert self.timeline(self.incident) == ['moved-out', 'moved-out', 'resolved']
 
     def test_permissions(self):
         resolve = url('incident_resolve', pk=self.incident.pk)
@@ -420,7 +459,7 @@ class ServicePageTestCase(MapFixture, TestCase):
         ]
         assert '>checkout-api</text>' in picture
         assert 'SHOP' not in picture  # two steps away
-        for bad in ('0', '6', 'abc', '-1', '2.5'):
+        for bad in ('0', '6', 'abc', '-1', '2.5', '\u00b2', '9' * 5000):
             with self.subTest(depth=bad):
                 response = self.client.get(self.payments.get_absolute_url() + f'?depth={bad}')
                 self.assertHttpStatus(response, 400)
