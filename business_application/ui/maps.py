@@ -105,7 +105,8 @@ def adjacency(service_map):
 
 def path_in_words(service_map, labels):
     """A stored member path (node labels, from the event's object to the member it linked to) as a sentence:
-    ``web-01 → runs → checkout-api → depends on → payments-db``. Labels the map no longer knows stay as they are."""
+    ``web-01 → runs → checkout-api → depends on → payments-db``. Labels the map no longer knows stay as
+    they are."""
     if not isinstance(labels, list):
         return str(labels)
     nodes = [service_map.by_label.get(label) if isinstance(label, str) else None for label in labels]

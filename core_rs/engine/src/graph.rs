@@ -4,9 +4,9 @@
 //! non-REDUNDANT edge normalised to `NO_GROUP`; a counting sort stages the edges by `src`, each
 //! node's `(dst, kind, group)` list is sorted and deduplicated into the out-CSR, and a counting
 //! scatter of the out-CSR in source order yields the in-CSR already sorted. Cost: `O(E)` plus the
-//! sorts of the single adjacency lists (`O(E log d)` for degree `d`) time and `O(N + E)` memory: per edge a `u32` neighbour and
-//! a `u8` kind in each direction, per node a `u32` offset in each, and a side table of the groups
-//! of REDUNDANT edges only (so at most `u32::MAX` distinct edges).
+//! sorts of the single adjacency lists (`O(E log d)` for degree `d`) time and `O(N + E)` memory:
+//! per edge a `u32` neighbour and a `u8` kind in each direction, per node a `u32` offset in each,
+//! and a side table of the groups of REDUNDANT edges only (so at most `u32::MAX` distinct edges).
 //!
 //! Invariants: node ids are `u32` below `node_count`; each adjacency list is sorted by
 //! `(neighbour, kind, group)` with no repeats: out-lists by their own sort, in-lists because the
