@@ -155,6 +155,19 @@ class RootCausePanel(panels.ObjectAttributesPanel):
     root_cause = attrs.TextAttr('root_cause', label=_('Probable root cause'), style='font-monospace')
     root_cause_event = attrs.RelatedObjectAttr('root_cause_event', linkify=True, label=_('Event'))
 
+    def get_context(self, context):
+        """The root-cause event's message and link only for a user who may view that event."""
+        ctx = super().get_context(context)
+        incident, request = ctx['object'], ctx.get('request')
+        event_id = getattr(incident, 'root_cause_event_id', None)
+        if event_id is not None and request is not None:
+            if not Event.objects.restrict(request.user, 'view').filter(pk=event_id).exists():
+                label = str(self._attrs['root_cause_event'].label)
+                for attr in ctx['attrs']:
+                    if str(attr['label']) == label:
+                        attr['value'] = _('(hidden event)')
+        return ctx
+
 
 def _pk(context):
     return context['object'].pk

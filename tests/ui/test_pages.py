@@ -184,6 +184,17 @@ class IncidentPageTestCase(MapFixture, TestCase):
         assert '>checkout-api<' not in picture
         assert self.checkout.get_absolute_url() not in picture
 
+    def test_root_cause_event_hidden_without_event_permission(self):
+        self.add_permissions('business_application.view_incident')
+        response = self.client.get(self.incident.get_absolute_url())
+        self.assertContains(response, '(hidden event)')
+        self.assertNotContains(response, self.root.message)
+        self.assertNotContains(response, self.root.get_absolute_url())
+        self.add_permissions('business_application.view_event')
+        response = self.client.get(self.incident.get_absolute_url())
+        self.assertNotContains(response, '(hidden event)')
+        self.assertContains(response, self.root.get_absolute_url())
+
     def test_actions_hidden_without_change_permission(self):
         self.add_permissions('business_application.view_incident')
         response = self.client.get(self.incident.get_absolute_url())
