@@ -175,7 +175,7 @@ class IncidentMoveEventView(IncidentActionView):
             moved = IncidentEvent.objects.filter(incident=source, event_id=event_id).update(incident=target)
             if not moved:
                 return bad_request('event', f'event {event_id} is not in incident {source.pk}')
-            # TODO(#6): recompute both incidents' root cause and blast radius after a move; the correlator does so
+            # TODO(#7): recompute both incidents' root cause and blast radius after a move; the correlator does so
             # at their next decision.
             event = Event.objects.get(pk=event_id)
             who = request.user.username
