@@ -16,7 +16,7 @@ pub enum EngineError {
         kind: usize,
         group: usize,
     },
-    /// More nodes than a `u32` id can name.
+    /// More nodes than a packed edge can name (`MAX_NODES`, `2^29`).
     TooManyNodes { count: usize },
     /// More distinct edges than a `u32` offset can index.
     TooManyEdges { count: usize },
@@ -54,7 +54,11 @@ impl fmt::Display for EngineError {
                     "edge sequences differ in length: src {src}, dst {dst}, kind {kind}, group {group}"
                 )
             }
-            Self::TooManyNodes { count } => write!(f, "the map has {count} nodes; at most {} are supported", u32::MAX),
+            Self::TooManyNodes { count } => write!(
+                f,
+                "the map has {count} nodes; at most {} are supported",
+                crate::graph::MAX_NODES
+            ),
             Self::TooManyEdges { count } => {
                 write!(
                     f,

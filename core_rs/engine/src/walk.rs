@@ -277,15 +277,15 @@ impl Graph {
             if dist >= limits.depth {
                 continue;
             }
-            for e in self.edges(direction == WalkDirection::Down, u) {
-                if scope == Scope::Pure && !is_pure(e.kind) {
+            for (node, kind) in self.neighbours(direction == WalkDirection::Down, u) {
+                if scope == Scope::Pure && !is_pure(kind) {
                     continue;
                 }
-                let terminal = scope != Scope::Region && is_terminal(e.kind);
+                let terminal = scope != Scope::Region && is_terminal(kind);
                 if direction == WalkDirection::Up && terminal && dist != 0 {
                     continue;
                 }
-                if !walk.contains(e.node) {
+                if !walk.contains(node) {
                     if walk.discovered == limits.work_cap {
                         walk.capped = true;
                         walk.queue = queue;
@@ -293,20 +293,20 @@ impl Graph {
                     }
                     walk.discovered += 1;
                     walk.record(
-                        e.node,
+                        node,
                         Visit {
                             dist: dist + 1,
                             parent: Some(u),
                         },
                     );
                     if terminal && direction == WalkDirection::Down {
-                        unexpanded.insert(e.node);
+                        unexpanded.insert(node);
                     } else {
-                        queue.push_back((e.node, dist + 1));
+                        queue.push_back((node, dist + 1));
                     }
-                } else if !terminal && unexpanded.remove(&e.node) {
-                    walk.via.insert(e.node, u);
-                    queue.push_back((e.node, dist + 1));
+                } else if !terminal && unexpanded.remove(&node) {
+                    walk.via.insert(node, u);
+                    queue.push_back((node, dist + 1));
                 }
             }
         }
@@ -334,6 +334,7 @@ impl Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::Numbering;
 
     const ALL: Limits = Limits {
         depth: 10,
@@ -346,7 +347,7 @@ mod tests {
         let src: Vec<i64> = edges.iter().map(|e| e.0).collect();
         let dst: Vec<i64> = edges.iter().map(|e| e.1).collect();
         let kind: Vec<i64> = edges.iter().map(|e| e.2).collect();
-        Graph::build(&vec![0; n], &src, &dst, &kind, &group).unwrap()
+        Graph::build_numbered(&vec![0; n], &src, &dst, &kind, &group, Numbering::Input).unwrap()
     }
 
     #[test]
