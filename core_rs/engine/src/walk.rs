@@ -13,7 +13,8 @@
 //! node, so a lookup is one array read, not a hash. Marks (with the list's and the queue's
 //! buffers) are kept per thread and reused, each walk clearing the words it set when it is
 //! dropped, so a shared `Graph` serves concurrent queries, a warm walk allocates nothing, and
-//! only the first walks of a thread pay for the array.
+//! only the first walks of a thread pay for the array; a thread about to end may hand its idle
+//! marks to the next thread (`release_thread_marks`).
 //!
 //! Invariants: distances never decrease along the queue; a recorded node's parent was expanded
 //! at a distance one less; following `via`/parents from any recorded node ends at a source.
@@ -21,6 +22,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Mutex;
 
 use crate::error::EngineError;
 use crate::graph::Graph;
@@ -149,10 +151,32 @@ thread_local! {
     static POOL: RefCell<Vec<Marks>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Idle marks handed back by threads that are about to end (`release_thread_marks`), for the next
+/// thread that needs some: a batch's scoped worker threads then start warm instead of allocating
+/// and zeroing a word per map node for each of their first walks.
+static SPARE: Mutex<Vec<Marks>> = Mutex::new(Vec::new());
+
+/// Moves this thread's idle marks to the process-wide spares (at most `POOL_SIZE` are kept there).
+pub(crate) fn release_thread_marks() {
+    let idle = POOL
+        .try_with(|pool| std::mem::take(&mut *pool.borrow_mut()))
+        .unwrap_or_default();
+    let mut spare = SPARE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for marks in idle {
+        if spare.len() < POOL_SIZE {
+            spare.push(marks);
+        }
+    }
+}
+
 impl Marks {
-    /// All-clear marks for a map of `nodes` nodes, from this thread's pool when one is idle.
+    /// All-clear marks for a map of `nodes` nodes: from this thread's pool when one is idle, else
+    /// from the spares, else new.
     fn take(nodes: usize) -> Self {
-        let mut marks = POOL.with(|pool| pool.borrow_mut().pop()).unwrap_or_default();
+        let mut marks = POOL
+            .with(|pool| pool.borrow_mut().pop())
+            .or_else(|| SPARE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop())
+            .unwrap_or_default();
         if marks.words.len() < nodes {
             marks.words.resize(nodes, 0);
         }
