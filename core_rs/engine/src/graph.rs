@@ -155,10 +155,6 @@ impl Adjacency {
         Self { offsets, edges, groups }
     }
 
-    fn degree(&self, node: u32) -> u32 {
-        self.offsets[node as usize + 1] - self.offsets[node as usize]
-    }
-
     /// The packed edges of `node`.
     fn words(&self, node: u32) -> &[u32] {
         let node = node as usize;
