@@ -1,9 +1,10 @@
 """Stub of the compiled engine core built from core_rs/pybind (see docs/engine-api.md)."""
 
+from array import array
 from collections.abc import Iterable
 from typing import SupportsFloat, SupportsIndex, final
 
-__all__ = ['Graph', 'IncidentIndex', '__version__']
+__all__ = ['Graph', 'IncidentIndex', '__version__', 'components', 'drop_edges_touching']
 
 __version__: str
 
@@ -102,3 +103,7 @@ class IncidentIndex:
         threads: _Int = 1,
         max_matches: _Int | None = None,
     ) -> list[_DecisionTuple]: ...
+
+# The worker snapshot's edge passes (services/snapshot.py; Python loops when the core is missing).
+def components(src: array[int], dst: array[int], parent: array[int], least: array[int]) -> None: ...
+def drop_edges_touching(src: array[int], dst: array[int], nodes: list[int], node_count: int) -> int: ...

@@ -16,6 +16,12 @@ pub enum EngineError {
         kind: usize,
         group: usize,
     },
+    /// An array that must match another's length (named in `expected`'s place) does not.
+    ArrayLength {
+        name: &'static str,
+        len: usize,
+        expected: usize,
+    },
     /// More nodes than a packed edge can name (`MAX_NODES`, `2^29`).
     TooManyNodes { count: usize },
     /// More distinct edges than a `u32` offset can index.
@@ -54,6 +60,7 @@ impl fmt::Display for EngineError {
                     "edge sequences differ in length: src {src}, dst {dst}, kind {kind}, group {group}"
                 )
             }
+            Self::ArrayLength { name, len, expected } => write!(f, "{name} has {len} entries, expected {expected}"),
             Self::TooManyNodes { count } => write!(
                 f,
                 "the map has {count} nodes; at most {} are supported",

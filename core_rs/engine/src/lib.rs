@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod components;
 mod decide;
 mod error;
 mod graph;
@@ -16,6 +17,7 @@ pub mod kinds;
 mod walk;
 
 pub use batch::BatchEvent;
+pub use components::{components, drop_edges_touching};
 pub use decide::{Candidate, DecideQuery, Decision, Direction, Link, Match, Weights};
 pub use error::EngineError;
 pub use graph::Graph;

@@ -17,6 +17,7 @@ pyo3::import_exception!(business_application.correlation.errors, GraphError);
 fn engine_error(err: &EngineError) -> PyErr {
     match err {
         EngineError::LengthMismatch { .. }
+        | EngineError::ArrayLength { .. }
         | EngineError::TooManyNodes { .. }
         | EngineError::UnknownNodeKind { .. }
         | EngineError::EdgeEndpoint { .. }
@@ -491,10 +492,85 @@ impl PyIncidentIndex {
     }
 }
 
+/// A buffer of C `int`s (`array('i')`), copied out, with the buffer to write back through; an empty
+/// array exposes no buffer, so it comes back as `None` with no values.
+fn int32_buffer(py: Python<'_>, values: &Bound<'_, PyAny>, name: &str) -> PyResult<(Option<PyBuffer<i32>>, Vec<i32>)> {
+    match PyBuffer::<i32>::get(values) {
+        Ok(buffer) => {
+            let copy = buffer.to_vec(py)?;
+            Ok((Some(buffer), copy))
+        }
+        Err(_) if values.len().ok() == Some(0) => Ok((None, Vec::new())),
+        Err(_) => Err(GraphError::new_err(format!(
+            "{name} is not a buffer of 32-bit integers (array('i'))"
+        ))),
+    }
+}
+
+/// Writes `values` back through the buffer `int32_buffer` returned (nothing for an empty array).
+fn write_back(py: Python<'_>, buffer: Option<PyBuffer<i32>>, values: &[i32]) -> PyResult<()> {
+    buffer.map_or(Ok(()), |buffer| buffer.copy_from_slice(py, values))
+}
+
+/// `components(src, dst, parent, least)`: the snapshot's map components (see `nba_engine::components`).
+/// All four are `array('i')`; `parent` and `least` (each node's own key on entry) are written in place.
+#[pyfunction]
+fn components(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    dst: &Bound<'_, PyAny>,
+    parent: &Bound<'_, PyAny>,
+    least: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let (_, src) = int32_buffer(py, src, "src")?;
+    let (_, dst) = int32_buffer(py, dst, "dst")?;
+    let (parent_buffer, mut parent_values) = int32_buffer(py, parent, "parent")?;
+    let (least_buffer, mut least_values) = int32_buffer(py, least, "least")?;
+    py.detach(|| nba_engine::components(&src, &dst, &mut parent_values, &mut least_values))
+        .map_err(|err| engine_error(&err))?;
+    write_back(py, parent_buffer, &parent_values)?;
+    write_back(py, least_buffer, &least_values)
+}
+
+/// `drop_edges_touching(src, dst, nodes, node_count)`: turns the edges touching `nodes` into
+/// self-loops in `dst` (an `array('i')`, written in place) and returns how many changed.
+#[pyfunction]
+fn drop_edges_touching(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    dst: &Bound<'_, PyAny>,
+    nodes: Vec<i64>,
+    node_count: usize,
+) -> PyResult<usize> {
+    let (_, src) = int32_buffer(py, src, "src")?;
+    let (dst_buffer, mut dst_values) = int32_buffer(py, dst, "dst")?;
+    let mut dead = vec![false; node_count];
+    for node in nodes {
+        let slot = usize::try_from(node).ok().and_then(|n| dead.get_mut(n));
+        let Some(slot) = slot else {
+            return Err(engine_error(&EngineError::UnknownNode {
+                context: "nodes: ".to_owned(),
+                id: node,
+                nodes: node_count,
+            }));
+        };
+        *slot = true;
+    }
+    let changed = py
+        .detach(|| nba_engine::drop_edges_touching(&src, &mut dst_values, &dead))
+        .map_err(|err| engine_error(&err))?;
+    if changed > 0 {
+        write_back(py, dst_buffer, &dst_values)?;
+    }
+    Ok(changed)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyGraph>()?;
     m.add_class::<PyIncidentIndex>()?;
+    m.add_function(wrap_pyfunction!(components, m)?)?;
+    m.add_function(wrap_pyfunction!(drop_edges_touching, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
