@@ -25,6 +25,8 @@ __all__ = ('Graph',)
 _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
 _U32_MAX = 2**32 - 1
+# The compiled core packs a node id and an edge kind into one 32-bit word: 29 bits for the id.
+MAX_NODES = 2**29
 _NODE_KINDS = 5
 _EDGE_KINDS = 7
 # Edge kinds as sets, for the walks' inner loops.
@@ -130,8 +132,8 @@ class Graph:
                 f'edge sequences differ in length: src {len(src)}, dst {len(dst)}, kind {len(kind)}, group {len(group)}'
             )
         n = len(kinds)
-        if n > _U32_MAX:
-            raise GraphError(f'the map has {n} nodes; at most {_U32_MAX} are supported')
+        if n > MAX_NODES:
+            raise GraphError(f'the map has {n} nodes; at most {MAX_NODES} are supported')
         for node, node_kind in enumerate(kinds):
             if not 0 <= node_kind < _NODE_KINDS:
                 raise GraphError(f'node {node} has unknown kind {node_kind}')

@@ -7,7 +7,9 @@
 //! outcome: each is scored against the incidents as they stand when the call starts.
 //!
 //! Cost: the sum of the single decisions, divided over the threads; the graph and the index are
-//! only read, so the threads share them without locks. Results never depend on `threads`.
+//! only read, so the threads share them without locks. A worker thread hands its walks' scratch
+//! marks to the next call's workers when it ends, so only the first multi-threaded call pays for
+//! them. Results never depend on `threads`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -16,7 +18,7 @@ use crate::decide::{check_severity, DecideQuery, Decision};
 use crate::error::EngineError;
 use crate::graph::Graph;
 use crate::index::IncidentIndex;
-use crate::walk::Limits;
+use crate::walk::{release_thread_marks, Limits};
 
 /// One event of a batch: its node, severity rank and arrival time in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,7 +89,14 @@ impl IncidentIndex {
             *slots[claimed].lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(part);
         };
         let outcome = std::thread::scope(|scope| {
-            let handles: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            let handles: Vec<_> = (1..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        work();
+                        release_thread_marks();
+                    })
+                })
+                .collect();
             work();
             handles
                 .into_iter()

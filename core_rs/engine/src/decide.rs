@@ -246,7 +246,7 @@ impl Graph {
         if !clears {
             return None;
         }
-        let path = match link.direction {
+        let mut path = match link.direction {
             Direction::Same => vec![link.anchor],
             direction => {
                 let pair = if link.link == Link::Dependency {
@@ -257,6 +257,9 @@ impl Graph {
                 pair[usize::from(direction == Direction::Upstream)].path_to(link.anchor)
             }
         };
+        for node in &mut path {
+            *node = self.external(*node);
+        }
         Some(Match {
             candidate: candidate.key,
             score,

@@ -22,7 +22,7 @@ pub enum EngineError {
         len: usize,
         expected: usize,
     },
-    /// More nodes than a `u32` id can name.
+    /// More nodes than a packed edge can name (`MAX_NODES`, `2^29`).
     TooManyNodes { count: usize },
     /// More distinct edges than a `u32` offset can index.
     TooManyEdges { count: usize },
@@ -61,7 +61,11 @@ impl fmt::Display for EngineError {
                 )
             }
             Self::ArrayLength { name, len, expected } => write!(f, "{name} has {len} entries, expected {expected}"),
-            Self::TooManyNodes { count } => write!(f, "the map has {count} nodes; at most {} are supported", u32::MAX),
+            Self::TooManyNodes { count } => write!(
+                f,
+                "the map has {count} nodes; at most {} are supported",
+                crate::graph::MAX_NODES
+            ),
             Self::TooManyEdges { count } => {
                 write!(
                     f,

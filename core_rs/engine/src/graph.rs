@@ -1,21 +1,42 @@
-//! The dependency map as a compact graph stored in both directions.
+//! The dependency map as a compact graph stored in both directions, its nodes renumbered for
+//! locality.
 //!
 //! Algorithm: the edges are validated, self-loops dropped and counted, the group of every
 //! non-REDUNDANT edge normalised to `NO_GROUP`; a counting sort stages the edges by `src`, each
 //! node's `(dst, kind, group)` list is sorted and deduplicated into the out-CSR, and a counting
-//! scatter of the out-CSR in source order yields the in-CSR already sorted. Cost: `O(E)` plus the
-//! sorts of the single adjacency lists (`O(E log d)` for degree `d`) time and `O(N + E)` memory:
-//! per edge a `u32` neighbour and a `u8` kind in each direction, per node a `u32` offset in each,
-//! and a side table of the groups of REDUNDANT edges only (so at most `u32::MAX` distinct edges).
+//! scatter of the out-CSR in source order yields the in-CSR already sorted. Then the nodes are
+//! renumbered (`locality_order`: each node in input order followed by its not yet placed
+//! neighbours of at most `HUB_DEGREE` edges) and both CSRs rewritten in that numbering, each
+//! adjacency list keeping its order by the neighbour's external id. Cost: `O(E)` plus the sorts
+//! of the single adjacency lists (`O(E log d)` for degree `d`) time and `O(N + E)` memory: per
+//! edge one `u32` (neighbour id and kind packed) in each direction, per node a `u32` offset in
+//! each and two `u32` for the permutation, and a side table of the groups of REDUNDANT edges only
+//! (so at most `u32::MAX` distinct edges).
 //!
-//! Invariants: node ids are `u32` below `node_count`; each adjacency list is sorted by
-//! `(neighbour, kind, group)` with no repeats: out-lists by their own sort, in-lists because the
-//! scatter visits sources in ascending order and each source's edges to one target by `(kind,
-//! group)`. The graph is immutable once built, so it can be shared between threads; queries keep
-//! their scratch state to themselves.
+//! Why renumber: a walk's cost is cache misses on the offsets, the edges and the visit marks of
+//! the nodes it touches; nodes that walks touch together get neighbouring ids, so their words
+//! share cache lines and pages. Why keep the lists in external order: a capped walk stops at the
+//! `work_cap`-th discovery, so which nodes it records depends on the order it scans neighbours;
+//! keeping the external order makes every walk, and so every decision, identical to the
+//! fallback's, which does not renumber.
+//!
+//! Invariants: internal and external ids are `u32` below `node_count` (at most `MAX_NODES`, so
+//! an id and a 3-bit kind fit in one `u32`); `external` and `internal` are inverse permutations;
+//! every id that crosses the crate boundary is external (inputs go through `node_id`, outputs
+//! through `external`), every id inside is internal; each adjacency list is sorted by the
+//! external `(neighbour, kind, group)` with no repeats. The graph is immutable once built, so it
+//! can be shared between threads; queries keep their scratch state to themselves.
 
 use crate::error::EngineError;
 use crate::kinds::{CARRIES, EDGE_KINDS, HOSTS, NODE_KINDS, NO_GROUP, REDUNDANT, SERVICE};
+
+/// At most this many nodes: an id takes 29 bits of a packed edge, its kind the other 3.
+pub const MAX_NODES: usize = 1 << 29;
+const KIND_BITS: u32 = 3;
+const KIND_MASK: u32 = (1 << KIND_BITS) - 1;
+
+/// Nodes with more edges (both directions) than this are not pulled next to a neighbour while ordering.
+const HUB_DEGREE: u32 = 64;
 
 /// One edge seen from one of its endpoints: the node at the other end, the kind and the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,15 +46,25 @@ pub(crate) struct Edge {
     pub group: i64,
 }
 
-/// Adjacency lists of all nodes in one direction, in compressed sparse row form: five bytes per
-/// edge (a `u32` neighbour and a `u8` kind) plus a `u32` offset per node. Only REDUNDANT edges
-/// carry a group, so groups live in a side table sorted by edge slot.
+fn pack(node: u32, kind: u8) -> u32 {
+    (node << KIND_BITS) | u32::from(kind)
+}
+
+fn unpack(word: u32) -> (u32, u8) {
+    // The mask keeps three bits, which fit in a u8.
+    (word >> KIND_BITS, (word & KIND_MASK) as u8)
+}
+
+/// Adjacency lists of all nodes in one direction, in compressed sparse row form: four bytes per
+/// edge (the neighbour id shifted left by three bits, or-ed with the kind, so reading an edge is
+/// one load) plus a `u32` offset per node. Only REDUNDANT edges carry a group, so groups live in
+/// a side table sorted by edge slot.
 #[derive(Debug, Clone, Default)]
 struct Adjacency {
     /// `offsets[u]..offsets[u + 1]` indexes the edges of node `u`.
     offsets: Vec<u32>,
-    nodes: Vec<u32>,
-    kinds: Vec<u8>,
+    /// `pack(neighbour, kind)` per edge.
+    edges: Vec<u32>,
     /// `(slot, group)` of every REDUNDANT edge, ascending by slot.
     groups: Vec<(u32, i64)>,
 }
@@ -45,8 +76,7 @@ impl Adjacency {
     fn from_staged(start: &[usize], staged: &mut [(u32, u8, i64)]) -> Result<Self, EngineError> {
         let node_count = start.len() - 1;
         let mut offsets = Vec::with_capacity(node_count + 1);
-        let mut nodes = Vec::with_capacity(staged.len());
-        let mut kinds = Vec::with_capacity(staged.len());
+        let mut edges = Vec::with_capacity(staged.len());
         let mut groups = Vec::new();
         offsets.push(0);
         for u in 0..node_count {
@@ -59,21 +89,15 @@ impl Adjacency {
                 }
                 previous = Some((d, k, g));
                 let slot =
-                    u32::try_from(nodes.len()).map_err(|_| EngineError::TooManyEdges { count: nodes.len() + 1 })?;
+                    u32::try_from(edges.len()).map_err(|_| EngineError::TooManyEdges { count: edges.len() + 1 })?;
                 if k == REDUNDANT {
                     groups.push((slot, g));
                 }
-                nodes.push(d);
-                kinds.push(k);
+                edges.push(pack(d, k));
             }
-            offsets.push(u32::try_from(nodes.len()).map_err(|_| EngineError::TooManyEdges { count: nodes.len() })?);
+            offsets.push(u32::try_from(edges.len()).map_err(|_| EngineError::TooManyEdges { count: edges.len() })?);
         }
-        Ok(Self {
-            offsets,
-            nodes,
-            kinds,
-            groups,
-        })
+        Ok(Self { offsets, edges, groups })
     }
 
     /// The in-adjacency of `out` by a counting scatter: sources arrive in ascending order and, for
@@ -81,46 +105,68 @@ impl Adjacency {
     fn reversed(out: &Self) -> Self {
         let node_count = out.offsets.len() - 1;
         let mut offsets = vec![0u32; node_count + 1];
-        for &d in &out.nodes {
-            offsets[d as usize + 1] += 1;
+        for &word in &out.edges {
+            offsets[unpack(word).0 as usize + 1] += 1;
         }
         for i in 0..node_count {
             offsets[i + 1] += offsets[i];
         }
 
         let mut next = offsets.clone();
-        let mut nodes = vec![0u32; out.nodes.len()];
-        let mut kinds = vec![0u8; out.nodes.len()];
+        let mut edges = vec![0u32; out.edges.len()];
         let mut groups = Vec::with_capacity(out.groups.len());
         for u in 0..node_count {
+            // `u` is below `node_count`, itself checked to be at most `MAX_NODES`.
+            let source = u32::try_from(u).unwrap_or(u32::MAX);
             for i in out.offsets[u]..out.offsets[u + 1] {
-                let d = out.nodes[i as usize] as usize;
-                let slot = next[d];
-                next[d] += 1;
-                // `u` is below `node_count`, itself checked to fit in a u32.
-                nodes[slot as usize] = u32::try_from(u).unwrap_or(u32::MAX);
-                kinds[slot as usize] = out.kinds[i as usize];
-                if out.kinds[i as usize] == REDUNDANT {
+                let (d, k) = unpack(out.edges[i as usize]);
+                let slot = next[d as usize];
+                next[d as usize] += 1;
+                edges[slot as usize] = pack(source, k);
+                if k == REDUNDANT {
                     groups.push((slot, out.group(i)));
                 }
             }
         }
         groups.sort_unstable();
-        Self {
-            offsets,
-            nodes,
-            kinds,
-            groups,
+        Self { offsets, edges, groups }
+    }
+
+    /// This adjacency in the internal numbering: list `v` is the list of `external[v]`, in the
+    /// same order, with each neighbour replaced by its internal id.
+    fn renumbered(&self, external: &[u32], internal: &[u32]) -> Self {
+        let mut offsets = Vec::with_capacity(self.offsets.len());
+        let mut edges = Vec::with_capacity(self.edges.len());
+        let mut groups = Vec::with_capacity(self.groups.len());
+        offsets.push(0);
+        for &x in external {
+            let x = x as usize;
+            for i in self.offsets[x]..self.offsets[x + 1] {
+                let (node, kind) = unpack(self.edges[i as usize]);
+                if kind == REDUNDANT {
+                    // Fewer edges than `u32::MAX`, checked when the adjacency was built.
+                    let slot = u32::try_from(edges.len()).unwrap_or(u32::MAX);
+                    groups.push((slot, self.group(i)));
+                }
+                edges.push(pack(internal[node as usize], kind));
+            }
+            offsets.push(u32::try_from(edges.len()).unwrap_or(u32::MAX));
         }
+        Self { offsets, edges, groups }
+    }
+
+    /// The packed edges of `node`.
+    fn words(&self, node: u32) -> &[u32] {
+        let node = node as usize;
+        &self.edges[self.offsets[node] as usize..self.offsets[node + 1] as usize]
     }
 
     fn edges(&self, node: u32) -> impl Iterator<Item = Edge> + Clone + '_ {
-        let node = node as usize;
-        let (start, end) = (self.offsets[node], self.offsets[node + 1]);
-        (start..end).map(|i| {
-            let kind = self.kinds[i as usize];
+        let start = self.offsets[node as usize];
+        self.words(node).iter().zip(start..).map(|(&word, i)| {
+            let (node, kind) = unpack(word);
             Edge {
-                node: self.nodes[i as usize],
+                node,
                 kind,
                 group: if kind == REDUNDANT { self.group(i) } else { NO_GROUP },
             }
@@ -135,18 +181,73 @@ impl Adjacency {
 
     fn memory_bytes(&self) -> usize {
         self.offsets.capacity() * size_of::<u32>()
-            + self.nodes.capacity() * size_of::<u32>()
-            + self.kinds.capacity()
+            + self.edges.capacity() * size_of::<u32>()
             + self.groups.capacity() * size_of::<(u32, i64)>()
     }
 }
 
-/// The dependency map: node kinds plus the edges in both directions.
+/// How `build` numbers the nodes inside the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Numbering {
+    /// Breadth-first locality order (what `Graph::build` uses).
+    Locality,
+    /// Internal ids equal to the external ones (tests that name internal ids).
+    #[cfg(test)]
+    Input,
+}
+
+/// The internal-to-external permutation: each node in external order, unless already placed,
+/// followed by its not yet placed neighbours (out-edges, then in-edges, in list order) of at most
+/// `HUB_DEGREE` edges. A hub is not pulled next to whichever neighbour comes first, and a node
+/// whose neighbours are all placed keeps its external neighbours, so what the input order already
+/// groups (a rack, a hypervisor's VMs) stays together while what walks reach in one hop from a
+/// node (its services, its switches) moves next to it.
+fn locality_order(out: &Adjacency, inc: &Adjacency) -> Vec<u32> {
+    const PULLABLE: u8 = 0;
+    const HUB: u8 = 1;
+    const PLACED: u8 = 2;
+    let node_count = out.offsets.len() - 1;
+    // One byte a node (a megabyte at 1M nodes, so it stays in cache while the pass jumps around):
+    // whether it is placed, else whether a neighbour may pull it.
+    let mut state: Vec<u8> = (0..node_count)
+        .map(|u| {
+            let degree = out.offsets[u + 1] - out.offsets[u] + inc.offsets[u + 1] - inc.offsets[u];
+            if degree <= HUB_DEGREE {
+                PULLABLE
+            } else {
+                HUB
+            }
+        })
+        .collect();
+    let mut order: Vec<u32> = Vec::with_capacity(node_count);
+    // Below `node_count`, itself at most `MAX_NODES`.
+    for x in (0..node_count).map(|x| u32::try_from(x).unwrap_or(u32::MAX)) {
+        if state[x as usize] != PLACED {
+            state[x as usize] = PLACED;
+            order.push(x);
+        }
+        for &word in out.words(x).iter().chain(inc.words(x)) {
+            let v = unpack(word).0;
+            if state[v as usize] == PULLABLE {
+                state[v as usize] = PLACED;
+                order.push(v);
+            }
+        }
+    }
+    order
+}
+
+/// The dependency map: node kinds plus the edges in both directions, in the internal numbering.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
+    /// Node kinds by internal id.
     kinds: Vec<u8>,
     out: Adjacency,
     inc: Adjacency,
+    /// Internal id -> external id.
+    external: Vec<u32>,
+    /// External id -> internal id.
+    internal: Vec<u32>,
     skipped_self_loops: usize,
 }
 
@@ -157,6 +258,17 @@ impl Graph {
     /// `LengthMismatch`, `TooManyNodes`, `UnknownNodeKind`, `EdgeEndpoint`, `UnknownEdgeKind` or `TooManyEdges`,
     /// checked in that order, edges in index order and per edge `src`, `dst`, then kind.
     pub fn build(kinds: &[i64], src: &[i64], dst: &[i64], kind: &[i64], group: &[i64]) -> Result<Self, EngineError> {
+        Self::build_numbered(kinds, src, dst, kind, group, Numbering::Locality)
+    }
+
+    pub(crate) fn build_numbered(
+        kinds: &[i64],
+        src: &[i64],
+        dst: &[i64],
+        kind: &[i64],
+        group: &[i64],
+        numbering: Numbering,
+    ) -> Result<Self, EngineError> {
         if src.len() != dst.len() || src.len() != kind.len() || src.len() != group.len() {
             return Err(EngineError::LengthMismatch {
                 src: src.len(),
@@ -166,7 +278,7 @@ impl Graph {
             });
         }
         let node_count = kinds.len();
-        if u32::try_from(node_count).is_err() {
+        if node_count > MAX_NODES {
             return Err(EngineError::TooManyNodes { count: node_count });
         }
         let node_kinds = node_kinds(kinds)?;
@@ -208,10 +320,28 @@ impl Graph {
 
         let out = Adjacency::from_staged(&start, &mut staged)?;
         drop(staged);
+        drop(start);
+        let inc = Adjacency::reversed(&out);
+        let external = match numbering {
+            Numbering::Locality => locality_order(&out, &inc),
+            #[cfg(test)]
+            Numbering::Input => (0..node_count).map(|x| u32::try_from(x).unwrap_or(u32::MAX)).collect(),
+        };
+        let mut internal = vec![0u32; node_count];
+        for (v, &x) in external.iter().enumerate() {
+            internal[x as usize] = u32::try_from(v).unwrap_or(u32::MAX);
+        }
+        let (out, inc) = (
+            out.renumbered(&external, &internal),
+            inc.renumbered(&external, &internal),
+        );
+        let kinds = external.iter().map(|&x| node_kinds[x as usize]).collect();
         Ok(Self {
-            inc: Adjacency::reversed(&out),
+            kinds,
             out,
-            kinds: node_kinds,
+            inc,
+            external,
+            internal,
             skipped_self_loops,
         })
     }
@@ -225,13 +355,17 @@ impl Graph {
     /// Number of distinct edges kept (self-loops and repeats not counted).
     #[must_use]
     pub fn edge_count(&self) -> usize {
-        self.out.nodes.len()
+        self.out.edges.len()
     }
 
-    /// Bytes held by the graph's arrays (node kinds and both adjacencies), allocated capacity included.
+    /// Bytes held by the graph's arrays (node kinds, both adjacencies and the permutation),
+    /// allocated capacity included.
     #[must_use]
     pub fn memory_bytes(&self) -> usize {
-        self.kinds.capacity() + self.out.memory_bytes() + self.inc.memory_bytes()
+        self.kinds.capacity()
+            + self.out.memory_bytes()
+            + self.inc.memory_bytes()
+            + (self.external.capacity() + self.internal.capacity()) * size_of::<u32>()
     }
 
     /// Number of self-loop edges skipped while building, each occurrence counted.
@@ -246,7 +380,7 @@ impl Graph {
     /// `UnknownNode` when `x` is not a node of the map.
     pub fn footprint(&self, x: i64) -> Result<Vec<u32>, EngineError> {
         let x = self.node_id(x, "")?;
-        Ok(self.footprint_of(x))
+        Ok(self.footprint_iter(x).map(|n| self.external(n)).collect())
     }
 
     /// `[x]` followed by, ascending and without repeats, the services `x` carries and the nodes that
@@ -256,36 +390,39 @@ impl Graph {
     /// `UnknownNode` when `x` is not a node of the map.
     pub fn maintenance_scope(&self, x: i64) -> Result<Vec<u32>, EngineError> {
         let x = self.node_id(x, "")?;
-        let mut rest: Vec<u32> = self.footprint_of(x)[1..].to_vec();
-        rest.extend(self.in_edges(x).filter(|e| e.kind == HOSTS).map(|e| e.node));
+        let mut rest: Vec<u32> = self.footprint_iter(x).skip(1).map(|n| self.external(n)).collect();
+        rest.extend(
+            self.in_edges(x)
+                .filter(|e| e.kind == HOSTS)
+                .map(|e| self.external(e.node)),
+        );
         rest.sort_unstable();
         rest.dedup();
 
         let mut scope = Vec::with_capacity(rest.len() + 1);
-        scope.push(x);
+        scope.push(self.external(x));
         scope.extend(rest);
         Ok(scope)
     }
 
-    /// The footprint of a node known to be in range.
+    /// The footprint of a node known to be in range (internal ids, in external order).
     pub(crate) fn footprint_of(&self, x: u32) -> Vec<u32> {
         self.footprint_iter(x).collect()
     }
 
     /// The footprint of a node known to be in range, without collecting it.
     pub(crate) fn footprint_iter(&self, x: u32) -> impl Iterator<Item = u32> + Clone + '_ {
-        std::iter::once(x).chain(
-            self.out_edges(x)
-                .filter(|e| e.kind == CARRIES && self.kind(e.node) == SERVICE)
-                .map(|e| e.node),
-        )
+        std::iter::once(x).chain(self.out.words(x).iter().filter_map(|&word| {
+            let (node, kind) = unpack(word);
+            (kind == CARRIES && self.kind(node) == SERVICE).then_some(node)
+        }))
     }
 
-    /// Checks that a query's node id names a node; `context` prefixes the error message.
+    /// The internal id of a query's external node id; `context` prefixes the error message.
     pub(crate) fn node_id(&self, id: i64, context: &str) -> Result<u32, EngineError> {
         u32::try_from(id)
             .ok()
-            .filter(|x| (*x as usize) < self.kinds.len())
+            .and_then(|x| self.internal.get(x as usize).copied())
             .ok_or_else(|| EngineError::UnknownNode {
                 context: context.to_owned(),
                 id,
@@ -293,13 +430,27 @@ impl Graph {
             })
     }
 
+    /// The external id of an internal one.
+    pub(crate) fn external(&self, node: u32) -> u32 {
+        self.external[node as usize]
+    }
+
+    /// The internal id of an external id known to be in range.
+    pub(crate) fn internal(&self, node: u32) -> u32 {
+        self.internal[node as usize]
+    }
+
     pub(crate) fn kind(&self, node: u32) -> u8 {
         self.kinds[node as usize]
     }
 
-    /// Out-edges of `node` when `down`, else its in-edges.
-    pub(crate) fn edges(&self, down: bool, node: u32) -> impl Iterator<Item = Edge> + '_ {
-        if down { &self.out } else { &self.inc }.edges(node)
+    /// `(neighbour, kind)` of the out-edges of `node` when `down`, else of its in-edges: what a
+    /// walk scans, one load an edge.
+    pub(crate) fn neighbours(&self, down: bool, node: u32) -> impl Iterator<Item = (u32, u8)> + '_ {
+        if down { &self.out } else { &self.inc }
+            .words(node)
+            .iter()
+            .map(|&word| unpack(word))
     }
 
     pub(crate) fn out_edges(&self, node: u32) -> impl Iterator<Item = Edge> + Clone + '_ {
@@ -336,6 +487,11 @@ mod tests {
     use super::*;
     use crate::kinds::{CLUSTER, DEPENDS, DEVICE, VM};
 
+    /// A graph whose internal ids are the external ones, for tests that look inside.
+    fn input_order(kinds: &[i64], src: &[i64], dst: &[i64], kind: &[i64], group: &[i64]) -> Graph {
+        Graph::build_numbered(kinds, src, dst, kind, group, Numbering::Input).unwrap()
+    }
+
     fn ids(edges: impl Iterator<Item = Edge>) -> Vec<(u32, u8, i64)> {
         edges.map(|e| (e.node, e.kind, e.group)).collect()
     }
@@ -347,7 +503,7 @@ mod tests {
         let dst = [1, 2, 1, 1, 1, 0, 1];
         let kind = [0, 0, 1, 0, 0, 2, 1];
         let group = [-1, 7, 5, -1, -1, 9, 5];
-        let g = Graph::build(&kinds, &src, &dst, &kind, &group).unwrap();
+        let g = input_order(&kinds, &src, &dst, &kind, &group);
         assert_eq!(g.skipped_self_loops(), 1);
         assert_eq!(g.edge_count(), 5);
         assert_eq!(
@@ -384,6 +540,83 @@ mod tests {
         );
         let e = Graph::build(&[0, 0], &[0], &[1], &[7], &[-1]).unwrap_err();
         assert_eq!(e.to_string(), "edge 0 has unknown kind 7");
+        assert_eq!(
+            EngineError::TooManyNodes { count: MAX_NODES + 1 }.to_string(),
+            "the map has 536870913 nodes; at most 536870912 are supported"
+        );
+    }
+
+    /// A small deterministic generator (xorshift), so the test needs no crate.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            usize::try_from(self.0 % n as u64).unwrap_or(0)
+        }
+    }
+
+    /// Random maps whose input numbering scatters neighbours: every answer of the renumbered graph,
+    /// capped walks included, equals that of the same map numbered as given.
+    #[test]
+    fn renumbering_changes_no_answer() {
+        use crate::decide::{Candidate, DecideQuery, Weights};
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for round in 0..60 {
+            let n = 2 + rng.below(40);
+            let kinds: Vec<i64> = (0..n).map(|_| i64::try_from(rng.below(5)).unwrap_or(0)).collect();
+            let hub = rng.below(n);
+            let m = rng.below(n * 4);
+            let (mut src, mut dst, mut kind, mut group) = (vec![], vec![], vec![], vec![]);
+            for _ in 0..m {
+                // A third of the edges touch one hub, so the ordering's hub rule is exercised.
+                let s = if rng.below(3) == 0 { hub } else { rng.below(n) };
+                src.push(i64::try_from(s).unwrap_or(0));
+                dst.push(i64::try_from(rng.below(n)).unwrap_or(0));
+                kind.push(i64::try_from(rng.below(7)).unwrap_or(0));
+                group.push(i64::try_from(rng.below(3)).unwrap_or(0));
+            }
+            let a = Graph::build(&kinds, &src, &dst, &kind, &group).unwrap();
+            let b = input_order(&kinds, &src, &dst, &kind, &group);
+            let all: Vec<i64> = (0..n).map(|x| i64::try_from(x).unwrap_or(0)).collect();
+            let candidates: Vec<Candidate> = (0..5)
+                .map(|_| Candidate {
+                    severity: 2,
+                    last_activity: None,
+                    members: (0..3).map(|_| all[rng.below(n)]).collect(),
+                })
+                .collect();
+            for &x in &all {
+                assert_eq!(a.footprint(x), b.footprint(x), "round {round} node {x}");
+                assert_eq!(a.maintenance_scope(x), b.maintenance_scope(x));
+                for cap in [0, 1, 3, 100] {
+                    assert_eq!(
+                        a.reach(x, 3, cap),
+                        b.reach(x, 3, cap),
+                        "round {round} node {x} cap {cap}"
+                    );
+                    let query = DecideQuery {
+                        node: x,
+                        severity: 3,
+                        time: 0.0,
+                        depth: 3,
+                        work_cap: cap,
+                        threshold: 0.0,
+                        window_s: 60.0,
+                        weights: Weights {
+                            service: 0.8,
+                            dependency: 0.6,
+                            infrastructure: 0.4,
+                        },
+                    };
+                    assert_eq!(a.decide(&query, &candidates), b.decide(&query, &candidates));
+                    assert_eq!(a.blast_radius(&[x, -1], 3, cap), b.blast_radius(&[x, -1], 3, cap));
+                }
+            }
+            assert_eq!(a.rank_upstream(&all, 3, 5), b.rank_upstream(&all, 3, 5));
+        }
     }
 
     #[test]

@@ -117,6 +117,9 @@ impl Graph {
             .filter(|n| !down.contains(n))
             .filter(listed)
             .collect();
+        for node in down_list.iter_mut().chain(&mut degraded) {
+            *node = self.external(*node);
+        }
         down_list.sort_unstable();
         degraded.sort_unstable();
         Ok(BlastRadius {

@@ -31,6 +31,7 @@ use crate::walk::Limits;
 pub struct Incident {
     pub severity: i64,
     pub last_activity: Option<f64>,
+    /// External node ids (the caller's), `None` for an unmapped member.
     pub members: Vec<Option<u32>>,
 }
 
@@ -191,7 +192,7 @@ impl IncidentIndex {
             return false;
         };
         for node in incident.members.iter().flatten() {
-            for n in graph.footprint_iter(*node) {
+            for n in graph.footprint_iter(graph.internal(*node)) {
                 self.by_node.remove_key(n, key);
             }
         }
@@ -246,7 +247,7 @@ impl IncidentIndex {
             };
             let members = group.iter().filter_map(|&(_, m)| {
                 let m = m as usize;
-                incident.members[m].map(|node| (m, node))
+                incident.members[m].map(|node| (m, graph.internal(node)))
             });
             if let Some(found) = graph.score_candidate(query, &walks, standing, members) {
                 matches.push(found);
@@ -259,10 +260,11 @@ impl IncidentIndex {
         decision
     }
 
+    /// Lists member `m` (external id `node`) of incident `key` under its footprint's nodes.
     fn link(&mut self, graph: &Graph, key: i64, m: usize, node: u32) {
         // Member indexes fit in a u32: a u32 node id space and at most one member per add call.
         let m = u32::try_from(m).unwrap_or(u32::MAX);
-        for n in graph.footprint_iter(node) {
+        for n in graph.footprint_iter(graph.internal(node)) {
             self.by_node.push(n, (key, m));
         }
     }
@@ -272,7 +274,10 @@ fn member_id(graph: &Graph, key: i64, m: usize, id: i64) -> Result<Option<u32>, 
     if id == -1 {
         return Ok(None);
     }
-    graph.node_id(id, &format!("incident {key}, member {m}: ")).map(Some)
+    // Checked, then kept as the caller's (external) id.
+    graph
+        .node_id(id, &format!("incident {key}, member {m}: "))
+        .map(|node| Some(graph.external(node)))
 }
 
 #[cfg(test)]

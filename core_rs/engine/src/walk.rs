@@ -13,7 +13,8 @@
 //! node, so a lookup is one array read, not a hash. Marks (with the list's and the queue's
 //! buffers) are kept per thread and reused, each walk clearing the words it set when it is
 //! dropped, so a shared `Graph` serves concurrent queries, a warm walk allocates nothing, and
-//! only the first walks of a thread pay for the array.
+//! only the first walks of a thread pay for the array; a thread about to end may hand its idle
+//! marks to the next thread (`release_thread_marks`).
 //!
 //! Invariants: distances never decrease along the queue; a recorded node's parent was expanded
 //! at a distance one less; following `via`/parents from any recorded node ends at a source.
@@ -21,6 +22,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Mutex;
 
 use crate::error::EngineError;
 use crate::graph::Graph;
@@ -149,10 +151,32 @@ thread_local! {
     static POOL: RefCell<Vec<Marks>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Idle marks handed back by threads that are about to end (`release_thread_marks`), for the next
+/// thread that needs some: a batch's scoped worker threads then start warm instead of allocating
+/// and zeroing a word per map node for each of their first walks.
+static SPARE: Mutex<Vec<Marks>> = Mutex::new(Vec::new());
+
+/// Moves this thread's idle marks to the process-wide spares (at most `POOL_SIZE` are kept there).
+pub(crate) fn release_thread_marks() {
+    let idle = POOL
+        .try_with(|pool| std::mem::take(&mut *pool.borrow_mut()))
+        .unwrap_or_default();
+    let mut spare = SPARE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for marks in idle {
+        if spare.len() < POOL_SIZE {
+            spare.push(marks);
+        }
+    }
+}
+
 impl Marks {
-    /// All-clear marks for a map of `nodes` nodes, from this thread's pool when one is idle.
+    /// All-clear marks for a map of `nodes` nodes: from this thread's pool when one is idle, else
+    /// from the spares, else new.
     fn take(nodes: usize) -> Self {
-        let mut marks = POOL.with(|pool| pool.borrow_mut().pop()).unwrap_or_default();
+        let mut marks = POOL
+            .with(|pool| pool.borrow_mut().pop())
+            .or_else(|| SPARE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop())
+            .unwrap_or_default();
         if marks.words.len() < nodes {
             marks.words.resize(nodes, 0);
         }
@@ -277,15 +301,15 @@ impl Graph {
             if dist >= limits.depth {
                 continue;
             }
-            for e in self.edges(direction == WalkDirection::Down, u) {
-                if scope == Scope::Pure && !is_pure(e.kind) {
+            for (node, kind) in self.neighbours(direction == WalkDirection::Down, u) {
+                if scope == Scope::Pure && !is_pure(kind) {
                     continue;
                 }
-                let terminal = scope != Scope::Region && is_terminal(e.kind);
+                let terminal = scope != Scope::Region && is_terminal(kind);
                 if direction == WalkDirection::Up && terminal && dist != 0 {
                     continue;
                 }
-                if !walk.contains(e.node) {
+                if !walk.contains(node) {
                     if walk.discovered == limits.work_cap {
                         walk.capped = true;
                         walk.queue = queue;
@@ -293,20 +317,20 @@ impl Graph {
                     }
                     walk.discovered += 1;
                     walk.record(
-                        e.node,
+                        node,
                         Visit {
                             dist: dist + 1,
                             parent: Some(u),
                         },
                     );
                     if terminal && direction == WalkDirection::Down {
-                        unexpanded.insert(e.node);
+                        unexpanded.insert(node);
                     } else {
-                        queue.push_back((e.node, dist + 1));
+                        queue.push_back((node, dist + 1));
                     }
-                } else if !terminal && unexpanded.remove(&e.node) {
-                    walk.via.insert(e.node, u);
-                    queue.push_back((e.node, dist + 1));
+                } else if !terminal && unexpanded.remove(&node) {
+                    walk.via.insert(node, u);
+                    queue.push_back((node, dist + 1));
                 }
             }
         }
@@ -334,6 +358,7 @@ impl Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::Numbering;
 
     const ALL: Limits = Limits {
         depth: 10,
@@ -346,7 +371,7 @@ mod tests {
         let src: Vec<i64> = edges.iter().map(|e| e.0).collect();
         let dst: Vec<i64> = edges.iter().map(|e| e.1).collect();
         let kind: Vec<i64> = edges.iter().map(|e| e.2).collect();
-        Graph::build(&vec![0; n], &src, &dst, &kind, &group).unwrap()
+        Graph::build_numbered(&vec![0; n], &src, &dst, &kind, &group, Numbering::Input).unwrap()
     }
 
     #[test]
