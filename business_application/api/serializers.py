@@ -457,6 +457,25 @@ class IncidentSerializer(NetBoxModelSerializer):
         read_only_fields = ('root_cause_event', 'blast_radius', 'merged_into', 'auto_created', 'resolved_event_time')
         brief_fields = ('id', 'url', 'display', 'title', 'status', 'severity')
 
+    def to_representation(self, instance):
+        """The incident's own texts without the names of objects the requesting user may not view."""
+        data = super().to_representation(instance)
+        request = self.context.get('request')
+        if request is None or not ({'title', 'root_cause', 'display'} & set(data)):
+            return data
+        redactor = self.context.get('incident_redactor')
+        if redactor is None or instance.pk not in self.context.get('incident_redacted', ()):
+            from ..ui.redact import Redactor
+
+            redactor = Redactor(request.user).prepare([instance])
+        if 'title' in data:
+            data['title'] = redactor.title(instance)
+        if 'display' in data:
+            data['display'] = redactor.title(instance)
+        if 'root_cause' in data:
+            data['root_cause'] = redactor.root_cause(instance)
+        return data
+
     def update(self, instance, validated_data):
         instance._edited_fields = {
             name for name in validated_data if name not in ('tags', 'affected_services', 'custom_fields')

@@ -22,8 +22,8 @@ from django.views.generic import View
 from utilities.views import register_model_view
 
 from ..choices import IncidentStatusChoices
-from ..models import Event, Incident, IncidentEvent, IncidentTimelineEntry
 from ..correlation.lifecycle import Correlator
+from ..models import Event, Incident, IncidentEvent, IncidentTimelineEntry
 from ..notifications import notify
 from ..services import clock
 from ..services.graph_loader import current_map
