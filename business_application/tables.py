@@ -329,7 +329,6 @@ class IncidentTable(NetBoxTable):
             'commander',
         )
 
-
     def configure(self, request):
         self.viewer = request.user
         super().configure(request)

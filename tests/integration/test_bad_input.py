@@ -434,4 +434,3 @@ class UIFormTimeOffsetTest(TestCase):
                 with self.subTest(page=name, field=field, value=bad):
                     response = self.client.get(self.url(name), {field: bad})
                     self.assertIn(response.status_code, (200, 400))
-
