@@ -28,6 +28,9 @@ LABEL_START = re.compile(r'(?<![\w.-])(?:' + '|'.join(sorted(map(re.escape, KIND
 LABEL_END = re.compile(r'[\s,;)>]|$')
 
 
+PREFIX_KINDS = {prefix: kind for kind, prefix in KIND_PREFIX.items()}
+
+
 def placeholder(kind):
     return f'(hidden {KIND_PREFIX[kind]})'
 
@@ -48,7 +51,9 @@ class Redactor:
         A user who may view every object of every kind (a superuser, or permissions without constraints) has
         nothing hidden: that costs no query and does not load the map."""
         incidents, texts = list(incidents), list(texts)
-        named = any(i.root_cause for i in incidents) or any(LABEL_START.search(t or '') for t in texts)
+        named = any(i.root_cause or i.blast_radius for i in incidents) or any(
+            LABEL_START.search(t or '') for t in texts
+        )
         if not named or self.sees_everything(self.user):
             return self
         if self.map is None:
@@ -57,6 +62,7 @@ class Redactor:
         for incident in incidents:
             nodes.update(self._title_nodes(incident))
             nodes.update(self._labels_in(incident.root_cause or ''))
+            nodes.update(node for _, node in self._blast_items(incident.blast_radius))
         for text in texts:
             nodes.update(self._labels_in(text or ''))
         self.hidden = self._hidden(nodes)
@@ -80,6 +86,18 @@ class Redactor:
         if self.map.kinds[root] == APPLICATION:
             return [root]
         return [root, *self.map.services_of(root)]
+
+    def _blast_items(self, blast):
+        """(item, node) for each stored blast-radius item naming a map object."""
+        found = []
+        for side in ('down', 'degraded'):
+            items = blast.get(side) if isinstance(blast, dict) else None
+            for item in items if isinstance(items, list) else ():
+                kind = PREFIX_KINDS.get(item.get('type')) if isinstance(item, dict) else None
+                node = self.map.node(kind, item.get('id')) if kind is not None and type(item.get('id')) is int else None
+                if node is not None:
+                    found.append((item, node))
+        return found
 
     def _labels_in(self, text):
         """The map objects written as ``kind:name`` in a text, the longest label found at each place."""
@@ -135,7 +153,29 @@ class Redactor:
     def root_cause(self, incident):
         return self.label_text(incident.root_cause)
 
+    def blast_radius(self, blast):
+        """A copy of a stored blast radius with the names of hidden objects replaced (ids and types kept)."""
+        if not self.hidden or not isinstance(blast, dict):
+            return blast
+        hidden = {id(item): node for item, node in self._blast_items(blast) if node in self.hidden}
+        if not hidden:
+            return blast
+        copy = dict(blast)
+        for side in ('down', 'degraded'):
+            if isinstance(blast.get(side), list):
+                copy[side] = [
+                    {**item, 'name': placeholder(self.map.kinds[hidden[id(item)]])} if id(item) in hidden else item
+                    for item in blast[side]
+                ]
+        return copy
+
+    def is_hidden_item(self, item):
+        """Whether a stored blast-radius item names an object the user may not view."""
+        return bool(self.hidden) and any(node in self.hidden for _, node in self._blast_items({'down': [item]}))
+
     def apply(self, incident):
-        """Redact an incident fetched for display only (never saved afterwards): its title and root cause."""
+        """Redact an incident fetched for display only (never saved afterwards): its title, root cause and the
+        names in its blast radius."""
         incident.title, incident.root_cause = self.title(incident), self.root_cause(incident)
+        incident.blast_radius = self.blast_radius(incident.blast_radius)
         return incident

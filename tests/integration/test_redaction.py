@@ -15,7 +15,14 @@ from users.models import ObjectPermission
 from utilities.testing import APITestCase, TestCase
 from utilities.testing.utils import create_test_device
 
-from business_application.models import Incident, IncidentTimelineEntry, ServiceDependency, TechnicalService
+from business_application.models import (
+    Event,
+    Incident,
+    IncidentEvent,
+    IncidentTimelineEntry,
+    ServiceDependency,
+    TechnicalService,
+)
 from business_application.services.graph_loader import forget_map
 
 T0 = datetime.datetime(2026, 3, 1, 9, 0, tzinfo=datetime.UTC)
@@ -43,6 +50,22 @@ class RedactionFixture:
                 detected_at=T0,
                 root_cause='device:web-01',
                 description=f'incident {i}',
+                blast_radius={
+                    'down': [
+                        {'type': 'service', 'id': checkout.pk, 'name': 'checkout-api'},
+                        {'type': 'service', 'id': payments.pk, 'name': 'payments-db'},
+                    ],
+                    'degraded': [],
+                    'capped': False,
+                },
+            )
+            event = Event.objects.create(message='slow', dedup_id=f'slow-{i}', unmapped_label='host:x', last_seen_at=T0)
+            IncidentEvent.objects.create(
+                incident=incident,
+                event=event,
+                joined_at=T0,
+                last_activity_at=T0,
+                path=['device:web-01', 'service:checkout-api', 'service:payments-db'],
             )
             IncidentTimelineEntry.objects.create(
                 incident=incident, time=T0, kind='opened', message='Opened by device:web-01'
@@ -118,6 +141,9 @@ class RedactedAPITest(RedactionFixture, APITestCase):
             assert row['title'] == 'Service disruption affecting (hidden service)'
             assert row['display'] == row['title']
             assert row['root_cause'] == '(hidden device)'
+            assert [item['name'] for item in row['blast_radius']['down']] == ['(hidden service)', 'payments-db']
+            assert row['members'][0]['path'] == ['(hidden device)', '(hidden service)', 'service:payments-db']
+            self.assert_redacted(str(row))
         pk = response.data['results'][0]['id']
         detail = self.client.get(f'{API}{pk}/', **self.header)
         assert detail.data['root_cause'] == '(hidden device)'
