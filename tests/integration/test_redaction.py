@@ -90,6 +90,7 @@ class RedactionFixture:
 class RedactedPagesTest(RedactionFixture, TestCase):
     def test_incident_page_list_and_export(self):
         self.make()
+        self.add_permissions('business_application.view_event')  # the member table shows the events' paths
         incident = Incident.objects.get()
         page = self.client.get(incident.get_absolute_url())
         self.assertHttpStatus(page, 200)
@@ -99,6 +100,7 @@ class RedactedPagesTest(RedactionFixture, TestCase):
         assert 'Opened by (hidden device)' in content
         assert 'service:payments-db joined' in content
         assert 'via (hidden device) -&gt; (hidden service))' in content
+        assert '(hidden device) → runs → (hidden service) → depends on → payments-db' in content  # the member's path
 
         listing = self.client.get(reverse('plugins:business_application:incident_list'))
         self.assertHttpStatus(listing, 200)
