@@ -329,6 +329,35 @@ class IncidentTable(NetBoxTable):
             'commander',
         )
 
+    def configure(self, request):
+        self.viewer = request.user
+        super().configure(request)
+
+    def redactor(self, record):
+        """One redactor for the rows shown (the page, or every row of an export), prepared on first use."""
+        from .ui.redact import Redactor
+
+        prepared = getattr(self, '_redactor', None)
+        if prepared is None or record.pk not in self._redacted:
+            page = getattr(self, 'page', None)
+            rows = list(page.object_list) if page is not None and prepared is None else list(self.data)
+            records = [getattr(row, 'record', row) for row in rows]
+            prepared = Redactor(getattr(self, 'viewer', None)).prepare(records)
+            self._redactor, self._redacted = prepared, {r.pk for r in records} | {record.pk}
+        return prepared
+
+    def render_title(self, record, value):
+        return self.redactor(record).title(record)
+
+    def value_title(self, record, value):
+        return self.redactor(record).title(record)
+
+    def render_root_cause(self, record, value):
+        return self.redactor(record).root_cause(record)
+
+    def value_root_cause(self, record, value):
+        return self.redactor(record).root_cause(record)
+
 
 class IncidentMemberTable(BaseTable):
     """An incident's events with why each joined: the correlation score, the kind of link and the graph path."""

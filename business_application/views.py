@@ -40,6 +40,7 @@ from .ui.context import (
     parse_depth,
 )
 from .ui.maps import MAX_DEPTH, blast_picture, neighbourhood_picture, path_in_words
+from .ui.redact import Redactor
 
 #
 # Panels
@@ -711,13 +712,19 @@ class IncidentView(generic.ObjectView):
             instance.memberships.filter(event__in=visible_events).select_related('event').prefetch_related('event__obj')
         )
         service_map = current_map()
+        timeline = list(instance.timeline.prefetch_related(Prefetch('event', queryset=visible_events)))
+        # The incident's own texts, without the names of objects this user may not view (shown only, never saved)
+        paths = [label for m in memberships if isinstance(m.path, list) for label in m.path if isinstance(label, str)]
+        redactor = Redactor(request.user, service_map).prepare([instance], texts=[e.message for e in timeline] + paths)
+        redactor.apply(instance)
+        for entry in timeline:
+            entry.message = redactor.label_text(entry.message)
         failing = set()
         for membership in memberships:
-            membership.path_words = path_in_words(service_map, membership.path)
+            membership.path_words = path_in_words(service_map, membership.path, redactor.hidden)
             node = node_of(service_map, membership.event.content_type_id, membership.event.object_id)
             if node is not None:
                 failing.add(node)
-        timeline = instance.timeline.prefetch_related(Prefetch('event', queryset=visible_events))
         blast_radius = instance.blast_radius if isinstance(instance.blast_radius, dict) else {}
         can_change = Incident.objects.restrict(request.user, 'change').filter(pk=instance.pk).exists()
         down = blast_radius_items(blast_radius.get('down'))

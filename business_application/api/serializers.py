@@ -411,6 +411,17 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
         fields = ('time', 'kind', 'message', 'event', 'data')
 
 
+def member_paths(incidents):
+    """The labels on the paths of these incidents' members (their memberships prefetched), for a Redactor."""
+    return [
+        label
+        for incident in incidents
+        for membership in incident.memberships.all()
+        for label in (membership.path if isinstance(membership.path, list) else ())
+        if isinstance(label, str)
+    ]
+
+
 class IncidentSerializer(NetBoxModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name='plugins-api:business_application-api:incident-detail')
     status = ChoiceField(choices=IncidentStatusChoices, required=False)
@@ -456,6 +467,30 @@ class IncidentSerializer(NetBoxModelSerializer):
         )
         read_only_fields = ('root_cause_event', 'blast_radius', 'merged_into', 'auto_created', 'resolved_event_time')
         brief_fields = ('id', 'url', 'display', 'title', 'status', 'severity')
+
+    def to_representation(self, instance):
+        """The incident's own texts without the names of objects the requesting user may not view."""
+        data = super().to_representation(instance)
+        request = self.context.get('request')
+        if request is None or not ({'title', 'root_cause', 'display'} & set(data)):
+            return data
+        redactor = self.context.get('incident_redactor')
+        if redactor is None or instance.pk not in self.context.get('incident_redacted', ()):
+            from ..ui.redact import Redactor
+
+            redactor = Redactor(request.user).prepare([instance], texts=member_paths([instance]))
+        if 'title' in data:
+            data['title'] = redactor.title(instance)
+        if 'display' in data:
+            data['display'] = redactor.title(instance)
+        if 'root_cause' in data:
+            data['root_cause'] = redactor.root_cause(instance)
+        if 'blast_radius' in data:
+            data['blast_radius'] = redactor.blast_radius(data['blast_radius'])
+        for member in data.get('members') or ():
+            if isinstance(member.get('path'), list):
+                member['path'] = [redactor.label_text(label) for label in member['path']]
+        return data
 
     def update(self, instance, validated_data):
         instance._edited_fields = {

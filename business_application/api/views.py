@@ -86,6 +86,23 @@ class IncidentViewSet(NetBoxModelViewSet):
     serializer_class = serializers.IncidentSerializer
     filterset_class = filtersets.IncidentFilterSet
 
+    def paginate_queryset(self, queryset):
+        """Learn, once per page, which objects named in its incidents' texts the user may not view."""
+        from ..ui.redact import Redactor
+
+        page = super().paginate_queryset(queryset)
+        if page is not None:
+            self.incident_redactor = Redactor(self.request.user).prepare(page, texts=serializers.member_paths(page))
+            self.incident_redacted = {incident.pk for incident in page}
+        return page
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if hasattr(self, 'incident_redactor'):
+            context['incident_redactor'] = self.incident_redactor
+            context['incident_redacted'] = self.incident_redacted
+        return context
+
 
 class MaintenanceViewSet(NetBoxModelViewSet):
     queryset = Maintenance.objects.select_related('content_type')

@@ -105,6 +105,8 @@ class IncidentState:
     services: set[int] = dataclasses.field(default_factory=set)
     members: list[MemberState] = dataclasses.field(default_factory=list)
     merged_into: Any = None
+    #: Who resolved it by hand, when the store knows (it says so when it saves a reopen); '' otherwise.
+    resolved_by: str = ''
 
     def triggered(self) -> bool:
         return any(m.status == TRIGGERED for m in self.members)
@@ -483,8 +485,11 @@ class Correlator:
         if incident.status == RESOLVED:
             incident.status = OPEN
             incident.resolved_at = incident.resolved_event_time = None
+            # The store reopens it as it was before the resolution (an acknowledged incident stays acknowledged)
+            # and, for one resolved by a person, says who did.
             self.store.save_incident(incident, ('status', 'resolved_at', 'resolved_event_time'))
-            self.store.add_timeline(incident, now, 'reopened', f'Reopened: {alert.label} fired again', alert.key)
+            by = f' after {incident.resolved_by} resolved it' if incident.resolved_by else ''
+            self.store.add_timeline(incident, now, 'reopened', f'Reopened: {alert.label} fired again{by}', alert.key)
             logger.info('incident %s reopened by event %s', incident.key, alert.key)
             action = 'reopened'
         else:
@@ -563,11 +568,13 @@ class Correlator:
         incident: IncidentState,
         now: float,
         roots: list[Any],
-        alert: AlertState,
+        alert: AlertState | Any,
         severity: int,
         opened: bool = False,
     ) -> None:
-        """Recompute root cause, title, severity, affected services and blast radius after a change."""
+        """Recompute root cause, title, severity, affected services and blast radius after a change; ``alert`` is the
+        alert (or the key of the event) that caused it, named by the timeline entries."""
+        cause = alert.key if isinstance(alert, AlertState) else alert
         fields = {'severity', 'services', 'root', 'title'}
         old_severity = incident.severity
         incident.severity = max(incident.severity, severity)
@@ -582,14 +589,39 @@ class Correlator:
         self._update_blast(incident, save=False)
         self.store.save_incident(incident, fields | {'blast'})
         if not opened and old_root != root.alert:
-            self.store.add_timeline(incident, now, 'root_cause', f'Probable root cause is now {root.label}', alert.key)
+            self.store.add_timeline(incident, now, 'root_cause', f'Probable root cause is now {root.label}', cause)
         if not opened and incident.severity > old_severity:
             self.store.add_timeline(
                 incident,
                 now,
                 'severity',
                 f'Severity raised from {SEVERITIES[old_severity]} to {SEVERITIES[incident.severity]}',
-                alert.key,
+                cause,
+            )
+
+    def recompute(self, incident: IncidentState, now: float, cause: Any, roots: Sequence[Any] = ()) -> None:
+        """Rebuild an incident's decided fields after members left or arrived outside a decision (an operator moved
+        an event): severity from its members, then root cause, title, affected services and blast radius as
+        ``_refresh`` writes them. ``roots`` are the candidate root causes, as for a join; when none of them is
+        still a member, every member is a candidate. ``cause`` is the event the timeline entries name."""
+        if not incident.members:
+            incident.services = set()
+            self._update_blast(incident)
+            return
+        old_severity = incident.severity
+        incident.severity = max(m.severity for m in incident.members)
+        members = {m.alert for m in incident.members}
+        candidates = [r for r in roots if r in members] or [m.alert for m in incident.members]
+        incident.services = set()
+        self._refresh(incident, now, roots=candidates, alert=cause, severity=incident.severity)
+        if incident.severity != old_severity:
+            self.store.add_timeline(
+                incident,
+                now,
+                'severity',
+                f'Severity {"raised" if incident.severity > old_severity else "lowered"} from '
+                f'{SEVERITIES[old_severity]} to {SEVERITIES[incident.severity]}',
+                cause,
             )
 
     def _most_upstream(self, members: list[MemberState]) -> MemberState:

@@ -26,6 +26,7 @@ from ..models import (
     ServiceDependency,
     TechnicalService,
 )
+from .times import OffsetCheckedMixin
 
 __all__ = (
     'BusinessApplicationBulkEditForm',
@@ -46,7 +47,7 @@ def _text(label, max_length=None):
     return forms.CharField(required=False, label=label, max_length=max_length)
 
 
-class BusinessApplicationBulkEditForm(NetBoxModelBulkEditForm):
+class BusinessApplicationBulkEditForm(OffsetCheckedMixin, NetBoxModelBulkEditForm):
     owner = _text(_('Owner'), 100)
     delegate = _text(_('Delegate'), 100)
     link = forms.URLField(required=False, label=_('Link'), assume_scheme='https')
@@ -57,7 +58,7 @@ class BusinessApplicationBulkEditForm(NetBoxModelBulkEditForm):
     nullable_fields = ('owner', 'delegate', 'link', 'description')
 
 
-class TechnicalServiceBulkEditForm(NetBoxModelBulkEditForm):
+class TechnicalServiceBulkEditForm(OffsetCheckedMixin, NetBoxModelBulkEditForm):
     service_type = _choice(ServiceTypeChoices, _('Service type'))
     description = _text(_('Description'))
 
@@ -66,7 +67,7 @@ class TechnicalServiceBulkEditForm(NetBoxModelBulkEditForm):
     nullable_fields = ('description',)
 
 
-class ServiceDependencyBulkEditForm(NetBoxModelBulkEditForm):
+class ServiceDependencyBulkEditForm(OffsetCheckedMixin, NetBoxModelBulkEditForm):
     dependency_type = _choice(DependencyTypeChoices, _('Dependency type'))
     name = _text(_('Name'), 240)
     description = _text(_('Description'))
@@ -76,7 +77,7 @@ class ServiceDependencyBulkEditForm(NetBoxModelBulkEditForm):
     nullable_fields = ('description',)
 
 
-class EventSourceBulkEditForm(NetBoxModelBulkEditForm):
+class EventSourceBulkEditForm(OffsetCheckedMixin, NetBoxModelBulkEditForm):
     description = _text(_('Description'))
 
     model = EventSource
@@ -84,7 +85,7 @@ class EventSourceBulkEditForm(NetBoxModelBulkEditForm):
     nullable_fields = ('description',)
 
 
-class EventBulkEditForm(NetBoxModelBulkEditForm):
+class EventBulkEditForm(OffsetCheckedMixin, NetBoxModelBulkEditForm):
     status = _choice(EventStatus, _('Status'))
     criticallity = _choice(EventCrit, _('Criticality'))
     event_source = DynamicModelChoiceField(queryset=EventSource.objects.all(), required=False, label=_('Event source'))
@@ -94,7 +95,7 @@ class EventBulkEditForm(NetBoxModelBulkEditForm):
     nullable_fields = ('event_source',)
 
 
-class MaintenanceBulkEditForm(NetBoxModelBulkEditForm):
+class MaintenanceBulkEditForm(OffsetCheckedMixin, NetBoxModelBulkEditForm):
     status = _choice(MaintenanceStatusChoices, _('Status'))
     start = forms.DateTimeField(required=False, label=_('Start'), widget=DateTimePicker())
     end = forms.DateTimeField(required=False, label=_('End'), widget=DateTimePicker())
@@ -106,7 +107,7 @@ class MaintenanceBulkEditForm(NetBoxModelBulkEditForm):
     nullable_fields = ('contact', 'description')
 
 
-class IncidentBulkEditForm(NetBoxModelBulkEditForm):
+class IncidentBulkEditForm(OffsetCheckedMixin, NetBoxModelBulkEditForm):
     status = _choice(IncidentStatusChoices, _('Status'))
     severity = _choice(EventCrit, _('Severity'))
     commander = _text(_('Commander'), 120)

@@ -34,6 +34,7 @@ from ..models import (
     TechnicalService,
 )
 from .model_forms import NoSelfDependencyMixin
+from .times import OffsetCheckedMixin
 
 __all__ = (
     'BusinessApplicationImportForm',
@@ -79,7 +80,7 @@ def _object_type(required):
     )
 
 
-class BusinessApplicationImportForm(NetBoxModelImportForm):
+class BusinessApplicationImportForm(OffsetCheckedMixin, NetBoxModelImportForm):
     devices = _by_name(Device.objects.all(), _('Devices'))
     virtual_machines = _by_name(VirtualMachine.objects.all(), _('Virtual machines'))
 
@@ -98,7 +99,7 @@ class BusinessApplicationImportForm(NetBoxModelImportForm):
         )
 
 
-class TechnicalServiceImportForm(NetBoxModelImportForm):
+class TechnicalServiceImportForm(OffsetCheckedMixin, NetBoxModelImportForm):
     service_type = CSVChoiceField(choices=ServiceTypeChoices, required=False, label=_('Service type'))
     business_apps = _by_name(
         BusinessApplication.objects.all(),
@@ -119,7 +120,7 @@ class TechnicalServiceImportForm(NetBoxModelImportForm):
         return self.cleaned_data.get('service_type') or ServiceTypeChoices.TECHNICAL
 
 
-class ServiceDependencyImportForm(NoSelfDependencyMixin, NetBoxModelImportForm):
+class ServiceDependencyImportForm(NoSelfDependencyMixin, OffsetCheckedMixin, NetBoxModelImportForm):
     upstream_service = _service(_('Upstream service'), _('Name of the service that is depended on'))
     downstream_service = _service(_('Downstream service'), _('Name of the service that depends on the upstream one'))
     dependency_type = CSVChoiceField(choices=DependencyTypeChoices, required=False, label=_('Dependency type'))
@@ -132,13 +133,13 @@ class ServiceDependencyImportForm(NoSelfDependencyMixin, NetBoxModelImportForm):
         return self.cleaned_data.get('dependency_type') or DependencyTypeChoices.NORMAL
 
 
-class EventSourceImportForm(NetBoxModelImportForm):
+class EventSourceImportForm(OffsetCheckedMixin, NetBoxModelImportForm):
     class Meta:
         model = EventSource
         fields = ('name', 'description', 'tags')
 
 
-class EventImportForm(NetBoxModelImportForm):
+class EventImportForm(OffsetCheckedMixin, NetBoxModelImportForm):
     status = CSVChoiceField(choices=EventStatus, label=_('Status'))
     criticallity = CSVChoiceField(choices=EventCrit, label=_('Criticality'))
     content_type = _object_type(required=False)
@@ -173,7 +174,7 @@ class EventImportForm(NetBoxModelImportForm):
         return self.cleaned_data.get('raw') or {}
 
 
-class MaintenanceImportForm(NetBoxModelImportForm):
+class MaintenanceImportForm(OffsetCheckedMixin, NetBoxModelImportForm):
     content_type = _object_type(required=True)
     status = CSVChoiceField(choices=MaintenanceStatusChoices, label=_('Status'))
 
@@ -182,7 +183,7 @@ class MaintenanceImportForm(NetBoxModelImportForm):
         fields = ('content_type', 'object_id', 'start', 'end', 'status', 'contact', 'description', 'tags')
 
 
-class IncidentImportForm(NetBoxModelImportForm):
+class IncidentImportForm(OffsetCheckedMixin, NetBoxModelImportForm):
     status = CSVChoiceField(choices=IncidentStatusChoices, label=_('Status'))
     severity = CSVChoiceField(choices=EventCrit, label=_('Severity'))
     affected_services = _by_name(TechnicalService.objects.all(), _('Affected services'))

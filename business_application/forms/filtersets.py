@@ -30,6 +30,7 @@ from ..models import (
     ServiceDependency,
     TechnicalService,
 )
+from .times import OffsetCheckedMixin
 
 __all__ = (
     'BusinessApplicationFilterForm',
@@ -58,7 +59,7 @@ def _object_types():
     )
 
 
-class BusinessApplicationFilterForm(NetBoxModelFilterSetForm):
+class BusinessApplicationFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
     model = BusinessApplication
     fieldsets = (
         FieldSet('q', 'filter_id', 'tag'),
@@ -79,7 +80,7 @@ class BusinessApplicationFilterForm(NetBoxModelFilterSetForm):
     tag = TagFilterField(model)
 
 
-class TechnicalServiceFilterForm(NetBoxModelFilterSetForm):
+class TechnicalServiceFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
     model = TechnicalService
     fieldsets = (
         FieldSet('q', 'filter_id', 'tag'),
@@ -105,7 +106,7 @@ class TechnicalServiceFilterForm(NetBoxModelFilterSetForm):
     tag = TagFilterField(model)
 
 
-class ServiceDependencyFilterForm(NetBoxModelFilterSetForm):
+class ServiceDependencyFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
     model = ServiceDependency
     fieldsets = (
         FieldSet('q', 'filter_id', 'tag'),
@@ -122,13 +123,13 @@ class ServiceDependencyFilterForm(NetBoxModelFilterSetForm):
     tag = TagFilterField(model)
 
 
-class EventSourceFilterForm(NetBoxModelFilterSetForm):
+class EventSourceFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
     model = EventSource
     fieldsets = (FieldSet('q', 'filter_id', 'tag'),)
     tag = TagFilterField(model)
 
 
-class EventFilterForm(NetBoxModelFilterSetForm):
+class EventFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
     model = Event
     fieldsets = (
         FieldSet('q', 'filter_id', 'tag'),
@@ -161,7 +162,7 @@ class EventFilterForm(NetBoxModelFilterSetForm):
     tag = TagFilterField(model)
 
 
-class MaintenanceFilterForm(NetBoxModelFilterSetForm):
+class MaintenanceFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
     model = Maintenance
     fieldsets = (
         FieldSet('q', 'filter_id', 'tag'),
@@ -175,7 +176,7 @@ class MaintenanceFilterForm(NetBoxModelFilterSetForm):
     tag = TagFilterField(model)
 
 
-class IncidentFilterForm(NetBoxModelFilterSetForm):
+class IncidentFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
     model = Incident
     fieldsets = (
         FieldSet('q', 'filter_id', 'tag'),

@@ -28,6 +28,7 @@ from ..models import (
     ServiceDependency,
     TechnicalService,
 )
+from .times import OffsetCheckedMixin
 
 __all__ = (
     'BusinessApplicationForm',
@@ -73,7 +74,7 @@ class M2MAddRemoveMixin:
                     self.initial[name] = list(getattr(self.instance, name).values_list('pk', flat=True))
 
 
-class BusinessApplicationForm(M2MAddRemoveMixin, NetBoxModelForm):
+class BusinessApplicationForm(M2MAddRemoveMixin, OffsetCheckedMixin, NetBoxModelForm):
     devices, add_devices, remove_devices = _m2m_fields(Device.objects.all(), _('devices'))
     virtual_machines, add_virtual_machines, remove_virtual_machines = _m2m_fields(
         VirtualMachine.objects.all(), _('virtual machines')
@@ -91,7 +92,7 @@ class BusinessApplicationForm(M2MAddRemoveMixin, NetBoxModelForm):
         fields = ('appcode', 'name', 'description', 'owner', 'delegate', 'link', 'tags')
 
 
-class TechnicalServiceForm(M2MAddRemoveMixin, NetBoxModelForm):
+class TechnicalServiceForm(M2MAddRemoveMixin, OffsetCheckedMixin, NetBoxModelForm):
     business_apps = DynamicModelMultipleChoiceField(
         queryset=BusinessApplication.objects.all(),
         label=_('Business applications'),
@@ -137,7 +138,7 @@ class NoSelfDependencyMixin:
         return cleaned_data
 
 
-class ServiceDependencyForm(NoSelfDependencyMixin, NetBoxModelForm):
+class ServiceDependencyForm(NoSelfDependencyMixin, OffsetCheckedMixin, NetBoxModelForm):
     upstream_service = DynamicModelChoiceField(
         queryset=TechnicalService.objects.all(),
         label=_('Upstream service'),
@@ -168,7 +169,7 @@ class ServiceDependencyForm(NoSelfDependencyMixin, NetBoxModelForm):
         fields = ('name', 'upstream_service', 'downstream_service', 'dependency_type', 'description', 'tags')
 
 
-class EventSourceForm(NetBoxModelForm):
+class EventSourceForm(OffsetCheckedMixin, NetBoxModelForm):
     fieldsets = (FieldSet('name', 'description', 'tags', name=_('Event source')),)
 
     class Meta:
@@ -186,7 +187,7 @@ def _object_field(html_id, required):
     )
 
 
-class EventForm(GenericObjectFormMixin, NetBoxModelForm):
+class EventForm(GenericObjectFormMixin, OffsetCheckedMixin, NetBoxModelForm):
     """An alert entered or corrected by hand; the correlation bookkeeping stays out of reach."""
 
     obj = _object_field('event-object', required=False)
@@ -233,7 +234,7 @@ class EventForm(GenericObjectFormMixin, NetBoxModelForm):
         return self.cleaned_data.get('raw') or {}
 
 
-class MaintenanceForm(GenericObjectFormMixin, NetBoxModelForm):
+class MaintenanceForm(GenericObjectFormMixin, OffsetCheckedMixin, NetBoxModelForm):
     obj = _object_field('maintenance-object', required=True)
 
     fieldsets = (
@@ -250,7 +251,7 @@ class MaintenanceForm(GenericObjectFormMixin, NetBoxModelForm):
         }
 
 
-class IncidentForm(NetBoxModelForm):
+class IncidentForm(OffsetCheckedMixin, NetBoxModelForm):
     affected_services = DynamicModelMultipleChoiceField(
         queryset=TechnicalService.objects.all(),
         label=_('Affected services'),

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -154,7 +155,7 @@ def load_json(body: bytes) -> Any:
 
     NaN, Infinity and numbers that overflow are refused (PostgreSQL's jsonb cannot hold them),
     and so are documents nested deeper than MAX_DEPTH. NUL characters and lone surrogates, which
-    PostgreSQL cannot store either, are replaced by U+FFFD so the payload is still kept.
+    PostgreSQL cannot store either, are escaped (``_clean_text``) so the payload is still kept.
     """
     if not body or not body.strip():
         raise PayloadError('$', 'the body is empty; send a JSON document')
@@ -171,14 +172,30 @@ def load_json(body: bytes) -> Any:
     return _clean(document, 0)
 
 
+#: What PostgreSQL cannot store (NUL, lone surrogates), and U+FFFD where it would read as one of our escapes.
+UNSTORABLE = re.compile('[\x00\ud800-\udfff]|\ufffd(?=[0-9a-f]{4})')
+
+
+def _escape(match: re.Match) -> str:
+    return f'\ufffd{ord(match.group()):04x}'
+
+
 def _clean_text(text: str) -> str:
-    if '\x00' in text:
-        text = text.replace('\x00', '\ufffd')
-    try:
-        text.encode('utf-8')
-    except UnicodeEncodeError:
-        text = ''.join('\ufffd' if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
-    return text
+    """Make text storable without ever making two texts one (fingerprints and dedup ids come from it).
+
+    A NUL or a lone surrogate becomes U+FFFD followed by its code in four lower-case hex digits
+    (``\\x00`` -> ``\\ufffd0000``, ``\\udc80`` -> ``\\ufffddc80``); a U+FFFD that the text itself already
+    follows with four such digits is escaped the same way (``\\ufffdfffd``), so every escape reads back one way
+    and distinct texts stay distinct. Text without these characters is returned unchanged.
+    """
+    if '\x00' not in text and '\ufffd' not in text:
+        try:
+            text.encode('utf-8')
+        except UnicodeEncodeError:
+            pass
+        else:
+            return text
+    return UNSTORABLE.sub(_escape, text)
 
 
 def _clean(value: Any, depth: int) -> Any:

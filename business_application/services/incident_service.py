@@ -59,6 +59,7 @@ class DjangoStore:
         self.cache: dict[int, IncidentState] = {}
         self.db_status: dict[int, str] = {}
         self.timeline: list[IncidentTimelineEntry] = []
+        self.resolved_from: dict[int, str] = {}  # the status each incident resolved here had, for its timeline
 
     # Reads
 
@@ -229,7 +230,9 @@ class DjangoStore:
             elif incident.status == RESOLVED:
                 changes['status'] = IncidentStatusChoices.RESOLVED
             elif self.db_status.get(incident.key) not in IncidentStatusChoices.OPEN:
-                changes['status'] = IncidentStatusChoices.NEW
+                changes['status'], incident.resolved_by = last_resolution(incident.key)
+            if changes.get('status') == IncidentStatusChoices.RESOLVED:
+                self.resolved_from[incident.key] = self.db_status.get(incident.key)
             if 'status' in changes:
                 self.db_status[incident.key] = changes['status']
         for name in ('resolved_at', 'resolved_event_time'):
@@ -304,6 +307,8 @@ class DjangoStore:
         Incident.objects.filter(pk=target.key).update(last_activity_at=latest['latest'])
 
     def add_timeline(self, incident, time, kind, message, alert=None, data=None):
+        if kind == 'resolved' and incident.key in self.resolved_from:
+            data = {**(data or {}), 'previous_status': self.resolved_from[incident.key]}
         self.timeline.append(
             IncidentTimelineEntry(
                 incident_id=incident.key,
@@ -319,6 +324,42 @@ class DjangoStore:
         if self.timeline:
             IncidentTimelineEntry.objects.bulk_create(self.timeline)
             self.timeline = []
+
+
+def last_resolution(incident_id):
+    """The status a reopened incident returns to, and who had resolved it by hand ('' if its members cleared).
+
+    An incident returns to the status it had when it was resolved (an acknowledged one stays acknowledged), read
+    from its latest resolution: the timeline entry the correlator or the Resolve action wrote, or the change-log
+    record of an edit that set it resolved, whichever is later. Two small queries, only when an incident reopens.
+    """
+    from core.models import ObjectChange
+
+    entry = (
+        IncidentTimelineEntry.objects.filter(incident_id=incident_id, kind='resolved')
+        .order_by('-time', '-pk')
+        .values('time', 'data')
+        .first()
+    )
+    change = (
+        ObjectChange.objects.filter(
+            changed_object_type=ContentType.objects.get_for_model(Incident),
+            changed_object_id=incident_id,
+            action='update',
+            postchange_data__status=IncidentStatusChoices.RESOLVED,
+        )
+        .exclude(prechange_data__status=IncidentStatusChoices.RESOLVED)
+        .order_by('-time', '-pk')
+        .values('time', 'user_name', 'prechange_data')
+        .first()
+    )
+    if change is not None and (entry is None or change['time'] > entry['time']):
+        previous, by = (change['prechange_data'] or {}).get('status'), change['user_name'] or ''
+    elif entry is not None:
+        previous, by = (entry['data'] or {}).get('previous_status'), (entry['data'] or {}).get('by', '')
+    else:
+        previous, by = None, ''
+    return (previous if previous in IncidentStatusChoices.OPEN else IncidentStatusChoices.NEW), by
 
 
 def alert_state(event, service_map):

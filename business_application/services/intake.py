@@ -152,6 +152,7 @@ def _store_batch(alerts, sources):
     if wanted:
         for event in Event.objects.select_for_update(of=('self',)).filter(query):
             existing[(event.event_source_id, event.dedup_id)] = event
+    before = _snapshots(existing.values())
     results, new, changed, fields_changed = [], [], [], set()
     for alert in alerts:
         source = sources[alert.source]
@@ -190,8 +191,74 @@ def _store_batch(alerts, sources):
             event.last_updated = arrival
         Event.objects.bulk_update(changed, sorted(fields_changed | {'last_updated'}))
     _index(new, changed)
+    _log_changes(new, changed, before)
     correlate_events([event for event, _ in results])
     return results
+
+
+def _exclude():
+    from netbox.config import get_config
+
+    return ['last_updated'] if get_config().CHANGELOG_SKIP_EMPTY_CHANGES else []
+
+
+def _snapshots(events):
+    """The stored alerts' state before the batch changes them, for the change log (their tags in one query);
+    nothing outside a request, where NetBox keeps no change log either."""
+    from django.db.models import prefetch_related_objects
+
+    from netbox.context import current_request
+
+    events = list(events)
+    if current_request.get() is None or not events:
+        return {}
+    prefetch_related_objects(events, 'tags')
+    return {event.pk: event.serialize_object(exclude=_exclude()) for event in events}
+
+
+def _log_changes(created, changed, before):
+    """Write NetBox's change-log records for a batch, as its own views would for each object (one per event
+    created or changed, the request's user and id), with one insert whatever the batch size."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from core.choices import ObjectChangeActionChoices
+    from core.models import ObjectChange
+    from netbox.context import current_request
+    from utilities.serialization import serialize_object
+
+    request = current_request.get()
+    if request is None or not (created or changed):
+        return
+    user = request.user if getattr(request.user, 'is_authenticated', False) else None
+    common = {
+        'changed_object_type': ContentType.objects.get_for_model(Event),
+        'user': user,
+        'user_name': user.username if user is not None else '',
+        'request_id': request.id,
+    }
+    exclude = _exclude()
+    records = [
+        ObjectChange(
+            changed_object_id=event.pk,
+            object_repr=str(event)[:200],
+            action=ObjectChangeActionChoices.ACTION_CREATE,
+            postchange_data=serialize_object(event, resolve_tags=False, extra={'tags': []}, exclude=exclude),
+            **common,
+        )
+        for event in created
+    ]
+    for event in changed:  # their tags were prefetched for the snapshot
+        record = ObjectChange(
+            changed_object_id=event.pk,
+            object_repr=str(event)[:200],
+            action=ObjectChangeActionChoices.ACTION_UPDATE,
+            prechange_data=before.get(event.pk),
+            postchange_data=event.serialize_object(exclude=exclude),
+            **common,
+        )
+        if record.has_changes:
+            records.append(record)
+    ObjectChange.objects.bulk_create(records)
 
 
 def _index(created, changed):

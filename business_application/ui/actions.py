@@ -22,15 +22,21 @@ from django.views.generic import View
 from utilities.views import register_model_view
 
 from ..choices import IncidentStatusChoices
+from ..correlation.lifecycle import Correlator
 from ..models import Event, Incident, IncidentEvent, IncidentTimelineEntry
 from ..notifications import notify
-from ..services.incident_service import lock_decisions
+from ..services import clock
+from ..services.graph_loader import current_map
+from ..services.incident_service import DjangoStore, lock_decisions
+from ..settings import get_settings
 
 __all__ = ('IncidentAcknowledgeView', 'IncidentMoveEventView', 'IncidentResolveView')
 
 logger = logging.getLogger('business_application.ui.actions')
 
 CHANGE = 'business_application.change_incident'
+#: The incident fields a correlation decision (or the recompute after a move) writes.
+DECIDED_FIELDS = ('title', 'severity', 'root_cause', 'root_cause_event', 'blast_radius', 'last_activity_at')
 
 
 def bad_request(field, reason):
@@ -53,6 +59,41 @@ def lock_incidents(pks, extra_events=()):
     for incident in incidents.values():
         incident.snapshot()  # the state before the action, for NetBox's change log
     return incidents
+
+
+def decision_states(pks):
+    """The correlator's view of these incidents (members, services, root cause), read as a decision reads them."""
+    store = DjangoStore(current_map(), get_settings())
+    for pk in pks:
+        store.get_incident(pk)
+    return store
+
+
+def recompute_after_move(source_pk, target_pk, event_id, store):
+    """Rebuild both incidents' root cause, title, severity, affected services and blast radius with the
+    correlator's own recompute, so they read as a correlation decision would have written them.
+
+    ``store`` holds both incidents as they were before the move (``decision_states``); the moved members change
+    sides in memory here, as the rows did. The source keeps its root cause unless it was the moved event; the
+    target weighs its root cause against the newcomer, as a join does. Services only the moved event brought are
+    taken off the source (services a person added by hand stay)."""
+    source, target = store.get_incident(source_pk), store.get_incident(target_pk)
+    moving = [m for m in source.members if m.alert == event_id]
+    source.members = [m for m in source.members if m.alert != event_id]
+    target.members.extend(moving)
+    before = set(source.services)
+
+    correlator = Correlator(store.map, store.settings, store)
+    now = clock.now().timestamp()
+    correlator.recompute(source, now, event_id, roots=[source.root_alert])
+    correlator.recompute(target, now, event_id, roots=[target.root_alert, event_id])
+    store.flush()
+
+    dropped = [store.map.keys[node][1] for node in before - source.services]
+    if dropped:
+        Incident.affected_services.through.objects.filter(
+            incident_id=source_pk, technicalservice_id__in=dropped
+        ).delete()
 
 
 def parse_id(raw):
@@ -136,12 +177,15 @@ class IncidentResolveView(IncidentActionView):
             incident = lock_incidents([incident.pk])[incident.pk]
             if incident.status not in IncidentStatusChoices.OPEN:
                 return bad_request('status', f'incident {incident.pk} is already {incident.status}')
+            previous = incident.status
             incident.status = IncidentStatusChoices.RESOLVED
             incident.resolved_at = timezone.now()
             self.save(incident, ['status', 'resolved_at'])
             firing = incident.memberships.filter(status='triggered').count()
             note = f' ({firing} events still firing)' if firing else ''
-            self.record(incident, 'resolved', f'Resolved by {request.user.username}{note}')
+            # What a flap within the reopen window returns the incident to, and whom its timeline names.
+            data = {'by': request.user.username, 'previous_status': previous}
+            self.record(incident, 'resolved', f'Resolved by {request.user.username}{note}', data=data)
             notify(incident.pk, 'resolved')
         logger.info('incident %s resolved by %s', incident.pk, request.user.username)
         messages.success(request, _('Incident resolved.'))
@@ -170,17 +214,19 @@ class IncidentMoveEventView(IncidentActionView):
             source, target = locked.get(incident.pk), locked.get(target_id)
             if source is None or target is None:
                 return bad_request('target', f'incident {target_id} was deleted')
+            states = decision_states([source.pk, target.pk])  # before the move, to know what the event brought
             if target.status not in IncidentStatusChoices.OPEN:
                 return bad_request('target', f'incident {target_id} is {target.status}, not open')
             moved = IncidentEvent.objects.filter(incident=source, event_id=event_id).update(incident=target)
             if not moved:
                 return bad_request('event', f'event {event_id} is not in incident {source.pk}')
-            # TODO(#7): recompute both incidents' root cause and blast radius after a move; the correlator does so
-            # at their next decision.
             event = Event.objects.get(pk=event_id)
             who = request.user.username
             self.record(source, 'moved-out', f'Event {event_id} moved to incident {target.pk} by {who}', event)
             self.record(target, 'moved-in', f'Event {event_id} moved here from incident {source.pk} by {who}', event)
+            recompute_after_move(source.pk, target.pk, event_id, states)
+            for changed in (source, target):  # the change log records what the recompute wrote
+                changed.refresh_from_db(fields=DECIDED_FIELDS)
             fields = []
             if source.status in IncidentStatusChoices.OPEN and not source.memberships.exists():
                 # Nothing is left to clear it: the emptied incident resolves rather than stay open for ever.

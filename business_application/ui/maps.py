@@ -103,10 +103,10 @@ def adjacency(service_map):
     return cached
 
 
-def path_in_words(service_map, labels):
+def path_in_words(service_map, labels, hidden=frozenset()):
     """A stored member path (node labels, from the event's object to the member it linked to) as a sentence:
     ``web-01 → runs → checkout-api → depends on → payments-db``. Labels the map no longer knows stay as
-    they are."""
+    they are; the nodes in ``hidden`` (objects the reader may not view) read ``(hidden device)`` and so on."""
     if not isinstance(labels, list):
         return str(labels)
     nodes = [service_map.by_label.get(label) if isinstance(label, str) else None for label in labels]
@@ -122,7 +122,10 @@ def path_in_words(service_map, labels):
                 elif (node, before) in edges:
                     relation = AGAINST_EDGE.get(edges[(node, before)])
             words.append(relation or '')
-        words.append(service_map.names[node] if node is not None else str(label))
+        if node in hidden:
+            words.append(f'(hidden {_kind_name(service_map, node)})')
+        else:
+            words.append(service_map.names[node] if node is not None else str(label))
     text = ''
     for index, word in enumerate(words):
         if index == 0:

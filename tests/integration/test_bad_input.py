@@ -345,3 +345,92 @@ def test_bulk_posts_of_the_same_alerts_in_different_orders_do_not_deadlock():
     assert codes == [201] * senders
     assert Event.objects.count() == len(items)
     assert Maintenance.objects.count() == 0
+
+
+#: Times Python parses but PostgreSQL refuses (its offsets stop at +/-15:59): each once answered a UI form with a 500.
+BAD_OFFSETS = ('2026-01-01 00:00:00+16:30', '2026-01-01T00:00:00-17:34', '0353-03-29T01:42:49+23:59')
+
+
+class UIFormTimeOffsetTest(TestCase):
+    """Every UI form and filter form with a time: an offset PostgreSQL cannot take is a form error, never a 500."""
+
+    def setUp(self):
+        super().setUp()
+        self.user.is_superuser = True
+        self.user.save()
+        self.source = EventSource.objects.create(name='clocks')
+        self.device = build(FARM)['device:node-0']
+        self.incident = Incident.objects.create(title='db down', severity='warning')
+        self.maintenance = Maintenance.objects.create(
+            content_type=ContentType.objects.get_for_model(Device),
+            object_id=self.device.pk,
+            start=datetime(2026, 1, 1, tzinfo=UTC),
+            end=datetime(2026, 1, 2, tzinfo=UTC),
+        )
+
+    def url(self, name, **kwargs):
+        return reverse(f'plugins:business_application:{name}', kwargs=kwargs)
+
+    def assert_form_error(self, response, bad):
+        self.assertEqual(response.status_code, 200)
+        self.assertIn('beyond +/-15:59', response.content.decode(), bad)
+
+    def test_edit_forms(self):
+        device_type = ContentType.objects.get_for_model(Device).pk
+        forms = (
+            ('incident_add', 'detected_at', {'title': 't', 'status': 'new', 'severity': 'warning'}),
+            ('incident_add', 'resolved_at', {'title': 't', 'status': 'new', 'severity': 'warning'}),
+            ('maintenance_add', 'start', {'status': 'planned', 'end': '2026-01-02 00:00:00'}),
+            ('maintenance_add', 'end', {'status': 'planned', 'start': '2026-01-01 00:00:00'}),
+            ('event_add', 'last_seen_at', {'message': 'm', 'dedup_id': 'd', 'criticallity': 'warning'}),
+            ('event_add', 'event_time', {'message': 'm', 'dedup_id': 'd', 'criticallity': 'warning'}),
+            ('event_add', 'starts_at', {'message': 'm', 'dedup_id': 'd', 'criticallity': 'warning'}),
+            ('event_add', 'ends_at', {'message': 'm', 'dedup_id': 'd', 'criticallity': 'warning'}),
+        )
+        common = {'content_type': device_type, 'object_id': self.device.pk, 'event_source': self.source.pk}
+        for name, field, data in forms:
+            for bad in BAD_OFFSETS:
+                with self.subTest(form=name, field=field, value=bad):
+                    response = self.client.post(self.url(name), {**common, **data, field: bad})
+                    self.assert_form_error(response, bad)
+        self.assertEqual(Incident.objects.count(), 1)
+        self.assertEqual(Event.objects.count(), 0)
+        self.assertEqual(Maintenance.objects.count(), 1)
+
+    def test_bulk_edit_and_import(self):
+        bad = BAD_OFFSETS[0]
+        response = self.client.post(
+            self.url('maintenance_bulk_edit'), {'pk': [self.maintenance.pk], '_apply': '', 'start': bad}
+        )
+        self.assert_form_error(response, bad)
+        self.maintenance.refresh_from_db()
+        self.assertEqual(self.maintenance.start, datetime(2026, 1, 1, tzinfo=UTC))
+        imports = (
+            ('incident_bulk_import', f'title,status,severity,detected_at\nt,new,warning,{bad}\n'),
+            (
+                'maintenance_bulk_import',
+                f'content_type,object_id,start,end,status\ndcim.device,{self.device.pk},{bad},{bad},planned\n',
+            ),
+        )
+        for name, csv in imports:
+            with self.subTest(form=name):
+                response = self.client.post(self.url(name), {'data': csv, 'format': 'csv', 'csv_delimiter': ','})
+                self.assertNotEqual(response.status_code, 500)
+                self.assertIn('beyond +/-15:59', response.content.decode(), name)
+        self.assertEqual(Incident.objects.count(), 1)
+        self.assertEqual(Maintenance.objects.count(), 1)
+
+    def test_filter_forms(self):
+        lists = (
+            ('incident_list', 'detected_after'),
+            ('incident_list', 'detected_before'),
+            ('event_list', 'last_seen_after'),
+            ('event_list', 'last_seen_before'),
+            ('maintenance_list', 'active_at'),
+            ('incident_list', 'created__gte'),
+        )
+        for name, field in lists:
+            for bad in BAD_OFFSETS:
+                with self.subTest(page=name, field=field, value=bad):
+                    response = self.client.get(self.url(name), {field: bad})
+                    self.assertIn(response.status_code, (200, 400))

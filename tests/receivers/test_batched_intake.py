@@ -38,7 +38,9 @@ def group(hosts, alertname='HostDown', status='firing'):
     }
 
 
-class BatchedIntakeTest(TestCase):
+class SenderTestCase(TestCase):
+    """A receiving user with a token, and a post that counts its queries."""
+
     def setUp(self):
         build(MAP)
         user = User.objects.create_user(username='batch-sender')
@@ -61,6 +63,8 @@ class BatchedIntakeTest(TestCase):
         self.assertEqual(response.status_code, 200, response.content[:300])
         return len(queries.captured_queries)
 
+
+class BatchedIntakeTest(SenderTestCase):
     def test_a_group_costs_the_same_queries_whatever_its_size(self):
         hosts = [f'srv-{i}' for i in range(SERVERS)]
         with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
@@ -89,3 +93,42 @@ class BatchedIntakeTest(TestCase):
         self.post(payload)
         event = Event.objects.get(dedup_id='HostDown-srv-1')
         self.assertEqual((event.status, event.processed_status, event.occurrence), ('ok', 'ok', 1))
+
+
+class BatchedIntakeChangeLogTest(SenderTestCase):
+    """The group's events are in NetBox's change log, as NetBox's own bulk views write it: one record per event
+    created or updated, with the request's user and id, at a fixed number of queries per group."""
+
+    def test_created_and_updated_events_are_in_the_change_log(self):
+        from core.models import ObjectChange
+
+        hosts = [f'srv-{i}' for i in range(4)]
+        ObjectChange.objects.all().delete()
+        self.post(group(hosts, alertname='Logged'))
+        created = ObjectChange.objects.filter(action='create', changed_object_type__model='event')
+        self.assertEqual(created.count(), 4)
+        events = {e.pk: e for e in Event.objects.filter(dedup_id__startswith='Logged-')}
+        self.assertEqual(set(created.values_list('changed_object_id', flat=True)), set(events))
+        self.assertEqual(set(created.values_list('user_name', flat=True)), {'batch-sender'})
+        self.assertEqual(len(set(created.values_list('request_id', flat=True))), 1)
+        record = created.first()
+        self.assertIsNone(record.prechange_data)
+        self.assertEqual(record.postchange_data['dedup_id'], events[record.changed_object_id].dedup_id)
+        self.assertEqual(record.object_repr, str(events[record.changed_object_id]))
+
+        self.post(group(hosts, alertname='Logged', status='resolved'))
+        updated = ObjectChange.objects.filter(action='update', changed_object_type__model='event')
+        self.assertEqual(updated.count(), 4)
+        record = updated.first()
+        self.assertEqual((record.prechange_data['status'], record.postchange_data['status']), ('triggered', 'ok'))
+        self.assertNotEqual(updated.first().request_id, created.first().request_id)
+
+    def test_the_change_log_costs_the_same_queries_whatever_the_group_size(self):
+        hosts = [f'srv-{i}' for i in range(SERVERS)]
+        with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
+            small = self.post(group(hosts[:4], alertname='Small'))
+            large = self.post(group(hosts, alertname='Large'))
+            small_repeat = self.post(group(hosts[:4], alertname='Small', status='resolved'))
+            large_repeat = self.post(group(hosts, alertname='Large', status='resolved'))
+        self.assertEqual(small, large)
+        self.assertEqual(small_repeat, large_repeat)

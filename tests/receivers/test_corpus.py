@@ -1,7 +1,8 @@
 """Regression corpus: odd real payloads (tests/receivers/corpus/*.json) and what each must get.
 
 Each file holds ``provenance`` (where the payload comes from and what is odd about it), ``receiver``,
-``expect`` (``status``, and for a refusal the ``path`` the answer must name), and ``body`` (JSON) or
+``expect`` (``status``, for a refusal the ``path`` the answer must name, for a delivery optionally the number of
+events ``created``), and ``body`` (JSON) or
 ``raw_body`` (text that is not valid JSON). ``expand`` makes a huge value at test time instead of storing
 it: ``{"at": [keys...], "text": "...", "times": N}``. A refusal must leave every table as it was; an
 accepted delivery must store one event per alert it was answered for.
@@ -66,3 +67,5 @@ class CorpusTest(ReceiverTestCase):
                 else:
                     self.assertEqual(Event.objects.count() - events_before, answer['created'], answer)
                     self.assertEqual(len(answer['events']), answer['received'])
+                    if 'created' in expect:  # distinct alerts stay distinct events, however odd their ids
+                        self.assertEqual(answer['created'], expect['created'], answer)

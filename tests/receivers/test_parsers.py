@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from business_application.correlation.kinds import SEVERITIES
 from business_application.receivers import alertmanager, generic, grafana, pagerduty
@@ -170,7 +172,7 @@ def test_load_json_refuses_what_postgresql_cannot_store():
             load_json(body)
         assert reason in str(error.value)
     assert load_json(b'[' * MAX_DEPTH + b']' * MAX_DEPTH)
-    assert load_json(b'{"a\\u0000": "\\ud83d x \\u0000"}') == {'a\ufffd': '\ufffd x \ufffd'}
+    assert load_json(b'{"a\\u0000": "\\ud83d x \\u0000"}') == {'a\ufffd0000': '\ufffdd83d x \ufffd0000'}
     assert load_json('{"ü": "ü"}'.encode()) == {'ü': 'ü'}
 
 
@@ -283,3 +285,20 @@ def test_read_body_counts_the_bytes_it_actually_reads():
         read_body(type('Bad', (Request,), {'META': {'CONTENT_LENGTH': 'lots'}})(b'{}'))
     with pytest.raises(PayloadError, match='Content-Length'):
         read_body(type('Chunked', (Request,), {'META': {'HTTP_TRANSFER_ENCODING': 'chunked'}})(b''))
+
+
+ODD_TEXT = st.text(alphabet=st.sampled_from(['a', '0', 'f', 'd', '\x00', '\ufffd', '\ud800', '\udc80', '\udfff']))
+
+
+@given(ODD_TEXT, ODD_TEXT)
+def test_cleaning_text_never_makes_two_texts_one(first, second):
+    """Fingerprints come from cleaned text: distinct ones must stay distinct, and storable."""
+    from business_application.receivers.common import _clean_text
+
+    cleaned = _clean_text(first)
+    assert '\x00' not in cleaned
+    cleaned.encode('utf-8')
+    if first != second:
+        assert cleaned != _clean_text(second)
+    if '\x00' not in first and '\ufffd' not in first and not any(0xD800 <= ord(c) <= 0xDFFF for c in first):
+        assert cleaned == first

@@ -310,7 +310,9 @@ class AlertmanagerTest(ReceiverTestCase):
         )
         response = self.post('alertmanager', body)
         self.assertEqual(response.status_code, 200, response.data)
-        self.assertEqual(Event.objects.get().message, 'Odd\ufffdname: x\ufffdy')
+        # Each is escaped as U+FFFD and its code, so two alerts differing only there stay two alerts
+        self.assertEqual(Event.objects.get().message, 'Odd\ufffd0000name: x\ufffd0000y')
+        self.assertIn('web-01\ufffdd800', str(Event.objects.get().raw))
 
 
 class GrafanaTest(ReceiverTestCase):

@@ -277,8 +277,53 @@ class IncidentActionTestCase(MapFixture, TestCase):
         self.assertHttpStatus(response, 302)
         assert list(self.target.memberships.values_list('event_id', flat=True)) == [self.db_event.pk]
         assert list(self.incident.memberships.values_list('event_id', flat=True)) == [self.root.pk]
-        assert self.timeline(self.incident) == ['moved-out']
-        assert self.timeline(self.target) == ['moved-in']
+        # Neither incident had a decided root cause: the recompute names one for each
+        assert self.timeline(self.incident) == ['moved-out', 'root_cause']
+        assert self.timeline(self.target) == ['moved-in', 'root_cause']
+
+    def test_move_recomputes_both_incidents(self):
+        """Root cause, title, severity, affected services and blast radius follow the event at once, as a decision
+        would write them, with timeline entries and change-log records."""
+        from core.models import ObjectChange
+
+        self.add_permissions(
+            'business_application.change_incident',
+            'business_application.view_incident',
+            'business_application.view_event',
+        )
+        Incident.objects.filter(pk=self.incident.pk).update(
+            severity='critical', root_cause_event=self.db_event, root_cause='service:payments-db', title='Old title'
+        )
+        self.incident.affected_services.add(self.checkout, self.payments)
+        IncidentEvent.objects.filter(event=self.db_event).update(severity='critical')
+        response = self.client.post(
+            url('incident_move_event', pk=self.incident.pk), {'event': self.db_event.pk, 'target': self.target.pk}
+        )
+        self.assertHttpStatus(response, 302)
+
+        source = Incident.objects.get(pk=self.incident.pk)
+        assert source.root_cause_event_id == self.root.pk
+        assert source.root_cause == 'device:web-01'
+        assert source.title == 'Service disruption affecting checkout-api'
+        assert source.severity == 'warning'
+        assert set(source.affected_services.all()) == {self.checkout}
+        assert 'payments-db' not in [item['name'] for item in source.blast_radius['down']]
+        assert self.timeline(self.incident) == ['moved-out', 'root_cause', 'severity']
+        assert source.timeline.get(kind='severity').message == 'Severity lowered from critical to warning'
+
+        target = Incident.objects.get(pk=self.target.pk)
+        assert target.root_cause_event_id == self.db_event.pk
+        assert target.root_cause == 'service:payments-db'
+        assert target.title == 'Service disruption affecting payments-db'
+        assert target.severity == 'critical'
+        assert set(target.affected_services.all()) == {self.payments}
+        assert 'checkout-api' in [item['name'] for item in target.blast_radius['down']]
+        assert self.timeline(self.target) == ['moved-in', 'root_cause', 'severity']
+
+        changes = {c.changed_object_id: c for c in ObjectChange.objects.filter(action='update')}
+        assert changes[source.pk].prechange_data['title'] == 'Old title'
+        assert changes[source.pk].postchange_data['title'] == source.title
+        assert changes[target.pk].postchange_data['severity'] == 'critical'
 
     def test_move_refuses_bad_input_whole(self):
         self.add_permissions(
@@ -346,7 +391,7 @@ class IncidentActionTestCase(MapFixture, TestCase):
             self.assertHttpStatus(self.client.post(move, {'event': event.pk, 'target': self.target.pk}), 302)
         self.incident.refresh_from_db()
         assert self.incident.status == 'resolved'
-        assert self.timeline(self.incident) == ['moved-out', 'moved-out', 'resolved']
+        assert self.timeline(self.incident) == ['moved-out', 'root_cause', 'moved-out', 'resolved']
 
     def test_permissions(self):
         resolve = url('incident_resolve', pk=self.incident.pk)

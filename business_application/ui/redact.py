@@ -1,0 +1,181 @@
+"""Hiding, per request user, the names of objects they may not view inside an incident's own texts.
+
+The correlator writes an incident's title ("Service disruption affecting checkout-api"), its probable root cause
+label (``device:web-01``) and its timeline messages ("device:web-01 joined (... via service:checkout-api)") once,
+for everyone. A user who may view the incident but not a device or service named there must not learn the name
+from them, so every page, table, export and API answer that shows these texts passes them through a ``Redactor``
+built for the rows it shows: the stored data is never changed.
+
+A redactor finds the map objects a batch of texts may name (the incident's root cause and the services its title
+names, labels written as ``kind:name``), asks which of them the user may view with one query per kind of object
+whatever the number of rows, and replaces each hidden one by ``(hidden device)``, ``(hidden service)`` and so on,
+as the pictures do.
+"""
+
+import re
+from collections import defaultdict
+
+from ..correlation.kinds import APPLICATION
+from ..correlation.mapbuilder import KIND_PREFIX
+from ..services.graph_loader import current_map
+from .maps import KIND_MODELS
+
+__all__ = ('Redactor',)
+
+#: Where a label may start inside a text: a kind prefix, not glued to a word before it.
+LABEL_START = re.compile(r'(?<![\w.-])(?:' + '|'.join(sorted(map(re.escape, KIND_PREFIX.values()))) + r'):')
+#: Where a label written inside a text may end (names may hold spaces, so each of these is tried).
+LABEL_END = re.compile(r'[\s,;)>]|$')
+
+
+PREFIX_KINDS = {prefix: kind for kind, prefix in KIND_PREFIX.items()}
+
+
+def placeholder(kind):
+    return f'(hidden {KIND_PREFIX[kind]})'
+
+
+class Redactor:
+    """The texts of a batch of incidents and timeline entries, as one user may see them."""
+
+    def __init__(self, user, service_map=None):
+        self.user = user
+        self.map = service_map
+        self.hidden: set[int] = set()
+
+    # Preparing: one visibility query per kind of object named anywhere in the batch
+
+    def prepare(self, incidents=(), texts=()):
+        """Learn which objects named in these incidents (and in the extra ``texts``) the user may not view.
+
+        A user who may view every object of every kind (a superuser, or permissions without constraints) has
+        nothing hidden: that costs no query and does not load the map."""
+        incidents, texts = list(incidents), list(texts)
+        named = any(i.root_cause or i.blast_radius for i in incidents) or any(
+            LABEL_START.search(t or '') for t in texts
+        )
+        if not named or self.sees_everything(self.user):
+            return self
+        if self.map is None:
+            self.map = current_map()
+        nodes = set()
+        for incident in incidents:
+            nodes.update(self._title_nodes(incident))
+            nodes.update(self._labels_in(incident.root_cause or ''))
+            nodes.update(node for _, node in self._blast_items(incident.blast_radius))
+        for text in texts:
+            nodes.update(self._labels_in(text or ''))
+        self.hidden = self._hidden(nodes)
+        return self
+
+    @staticmethod
+    def sees_everything(user):
+        """Whether NetBox's own restriction leaves every kind of map object unfiltered for this user."""
+        for model in KIND_MODELS.values():
+            everything = model.objects.all()
+            if everything.restrict(user, 'view') is not everything:
+                return False
+        return True
+
+    def _title_nodes(self, incident):
+        """The objects the correlator named in the title: the root cause and the services (or application) it
+        carries, read from the map as ``MapView.title_for`` reads them."""
+        root = self.map.by_label.get(incident.root_cause or '')
+        if root is None:
+            return []
+        if self.map.kinds[root] == APPLICATION:
+            return [root]
+        return [root, *self.map.services_of(root)]
+
+    def _blast_items(self, blast):
+        """(item, node) for each stored blast-radius item naming a map object."""
+        found = []
+        for side in ('down', 'degraded'):
+            items = blast.get(side) if isinstance(blast, dict) else None
+            for item in items if isinstance(items, list) else ():
+                kind = PREFIX_KINDS.get(item.get('type')) if isinstance(item, dict) else None
+                node = self.map.node(kind, item.get('id')) if kind is not None and type(item.get('id')) is int else None
+                if node is not None:
+                    found.append((item, node))
+        return found
+
+    def _labels_in(self, text):
+        """The map objects written as ``kind:name`` in a text, the longest label found at each place."""
+        found = []
+        for start in LABEL_START.finditer(text):
+            best = None
+            for end in LABEL_END.finditer(text, start.end()):
+                node = self.map.by_label.get(text[start.start() : end.start()])
+                if node is not None:
+                    best = node
+            if best is not None:
+                found.append(best)
+        return found
+
+    def _hidden(self, nodes):
+        by_kind = defaultdict(set)
+        for node in nodes:
+            kind, pk = self.map.keys[node]
+            by_kind[kind].add(pk)
+        hidden = set()
+        for kind, pks in by_kind.items():
+            visible = set(
+                KIND_MODELS[kind].objects.restrict(self.user, 'view').filter(pk__in=pks).values_list('pk', flat=True)
+            )
+            hidden.update(self.map.node(kind, pk) for pk in pks - visible)
+        return hidden
+
+    # Redacting: no query
+
+    def label_text(self, text):
+        """A text with every hidden object's ``kind:name`` label replaced."""
+        if not self.hidden or not text:
+            return text
+        for node in sorted(self.hidden, key=lambda n: -len(self.map.labels[n])):
+            label = self.map.labels[node]
+            if label in text:
+                text = re.sub(
+                    r'(?<![\w.-])' + re.escape(label) + r'(?![\w.-])', placeholder(self.map.kinds[node]), text
+                )
+        return text
+
+    def title(self, incident):
+        """The incident's title with the names of hidden objects the correlator put there replaced."""
+        if not self.hidden:
+            return incident.title
+        text = self.label_text(incident.title)
+        for node in self._title_nodes(incident):
+            if node in self.hidden and text:
+                name = self.map.names[node]
+                text = re.sub(r'(?<![\w.-])' + re.escape(name) + r'(?![\w.-])', placeholder(self.map.kinds[node]), text)
+        return text
+
+    def root_cause(self, incident):
+        return self.label_text(incident.root_cause)
+
+    def blast_radius(self, blast):
+        """A copy of a stored blast radius with the names of hidden objects replaced (ids and types kept)."""
+        if not self.hidden or not isinstance(blast, dict):
+            return blast
+        hidden = {id(item): node for item, node in self._blast_items(blast) if node in self.hidden}
+        if not hidden:
+            return blast
+        copy = dict(blast)
+        for side in ('down', 'degraded'):
+            if isinstance(blast.get(side), list):
+                copy[side] = [
+                    {**item, 'name': placeholder(self.map.kinds[hidden[id(item)]])} if id(item) in hidden else item
+                    for item in blast[side]
+                ]
+        return copy
+
+    def is_hidden_item(self, item):
+        """Whether a stored blast-radius item names an object the user may not view."""
+        return bool(self.hidden) and any(node in self.hidden for _, node in self._blast_items({'down': [item]}))
+
+    def apply(self, incident):
+        """Redact an incident fetched for display only (never saved afterwards): its title, root cause and the
+        names in its blast radius."""
+        incident.title, incident.root_cause = self.title(incident), self.root_cause(incident)
+        incident.blast_radius = self.blast_radius(incident.blast_radius)
+        return incident

@@ -1,0 +1,159 @@
+"""An incident's own texts (title, probable root cause, timeline) name devices and services; a user who may view
+the incident but not those objects sees placeholders instead, on every surface, at a cost that does not grow with
+the number of incidents shown."""
+
+import datetime
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from dcim.models import Device
+from users.models import ObjectPermission
+from utilities.testing import APITestCase, TestCase
+from utilities.testing.utils import create_test_device
+
+from business_application.models import (
+    Event,
+    Incident,
+    IncidentEvent,
+    IncidentTimelineEntry,
+    ServiceDependency,
+    TechnicalService,
+)
+from business_application.services.graph_loader import forget_map
+
+T0 = datetime.datetime(2026, 3, 1, 9, 0, tzinfo=datetime.UTC)
+API = '/api/plugins/business-application/incidents/'
+SECRET_NAMES = ('web-01', 'checkout-api')
+JOINED = 'service:payments-db joined (score 0.72, dependency link via device:web-01 -> service:checkout-api)'
+
+
+class RedactionFixture:
+    """web-01 runs checkout-api, which depends on payments-db. The user may view incidents, the device named
+    other-01 only, and the service payments-db only."""
+
+    def make(self, incidents=1):
+        self.web = create_test_device('web-01')
+        create_test_device('other-01')
+        checkout = TechnicalService.objects.create(name='checkout-api')
+        payments = TechnicalService.objects.create(name='payments-db')
+        checkout.devices.add(self.web)
+        ServiceDependency.objects.create(name='pay', upstream_service=payments, downstream_service=checkout)
+        for i in range(incidents):
+            incident = Incident.objects.create(
+                title='Service disruption affecting checkout-api',
+                status='new',
+                severity='critical',
+                detected_at=T0,
+                root_cause='device:web-01',
+                description=f'incident {i}',
+                blast_radius={
+                    'down': [
+                        {'type': 'service', 'id': checkout.pk, 'name': 'checkout-api'},
+                        {'type': 'service', 'id': payments.pk, 'name': 'payments-db'},
+                    ],
+                    'degraded': [],
+                    'capped': False,
+                },
+            )
+            event = Event.objects.create(message='slow', dedup_id=f'slow-{i}', unmapped_label='host:x', last_seen_at=T0)
+            IncidentEvent.objects.create(
+                incident=incident,
+                event=event,
+                joined_at=T0,
+                last_activity_at=T0,
+                path=['device:web-01', 'service:checkout-api', 'service:payments-db'],
+            )
+            IncidentTimelineEntry.objects.create(
+                incident=incident, time=T0, kind='opened', message='Opened by device:web-01'
+            )
+            IncidentTimelineEntry.objects.create(incident=incident, time=T0, kind='joined', message=JOINED)
+        forget_map()
+        self.add_permissions('business_application.view_incident')
+        for model, name in ((Device, 'other-01'), (TechnicalService, 'payments-db')):
+            permission = ObjectPermission.objects.create(
+                name=f'view {name}', actions=['view'], constraints={'name': name}
+            )
+            permission.object_types.add(ContentType.objects.get_for_model(model))
+            permission.users.add(self.user)
+
+    def assert_redacted(self, text):
+        for name in SECRET_NAMES:
+            assert name not in text, name
+        assert '(hidden device)' in text or '(hidden service)' in text
+
+
+@override_settings(BUSINESS_APP_AUTO_INCIDENTS_ENABLED=False)
+class RedactedPagesTest(RedactionFixture, TestCase):
+    def test_incident_page_list_and_export(self):
+        self.make()
+        self.add_permissions('business_application.view_event')  # the member table shows the events' paths
+        incident = Incident.objects.get()
+        page = self.client.get(incident.get_absolute_url())
+        self.assertHttpStatus(page, 200)
+        content = page.content.decode()
+        self.assert_redacted(content)
+        assert 'Service disruption affecting (hidden service)' in content
+        assert 'Opened by (hidden device)' in content
+        assert 'service:payments-db joined' in content
+        assert 'via (hidden device) -&gt; (hidden service))' in content
+        assert '(hidden device) → runs → (hidden service) → depends on → payments-db' in content  # the member's path
+
+        listing = self.client.get(reverse('plugins:business_application:incident_list'))
+        self.assertHttpStatus(listing, 200)
+        self.assert_redacted(listing.content.decode())
+
+        export = self.client.get(reverse('plugins:business_application:incident_list'), {'export': 'table'})
+        self.assertHttpStatus(export, 200)
+        self.assert_redacted(export.content.decode())
+
+        # Stored data is untouched, and a user who may view everything sees the names
+        incident.refresh_from_db()
+        assert incident.title == 'Service disruption affecting checkout-api'
+        self.add_permissions('dcim.view_device', 'business_application.view_technicalservice')
+        content = self.client.get(incident.get_absolute_url()).content.decode()
+        assert 'Service disruption affecting checkout-api' in content
+        assert 'Opened by device:web-01' in content
+
+    def test_the_list_costs_the_same_queries_for_one_or_many_incidents(self):
+        self.make(incidents=1)
+        url = reverse('plugins:business_application:incident_list')
+        self.client.get(url)
+        with CaptureQueriesContext(connection) as one:
+            self.client.get(url)
+        for _ in range(5):
+            Incident.objects.create(title='Service disruption affecting checkout-api', root_cause='device:web-01')
+        with CaptureQueriesContext(connection) as six:
+            response = self.client.get(url)
+        self.assert_redacted(response.content.decode())
+        assert len(one) == len(six)
+
+
+@override_settings(BUSINESS_APP_AUTO_INCIDENTS_ENABLED=False)
+class RedactedAPITest(RedactionFixture, APITestCase):
+    def test_list_and_detail(self):
+        self.make(incidents=3)
+        with CaptureQueriesContext(connection) as three:
+            response = self.client.get(API, **self.header)
+        self.assertHttpStatus(response, 200)
+        for row in response.data['results']:
+            assert row['title'] == 'Service disruption affecting (hidden service)'
+            assert row['display'] == row['title']
+            assert row['root_cause'] == '(hidden device)'
+            assert [item['name'] for item in row['blast_radius']['down']] == ['(hidden service)', 'payments-db']
+            assert row['members'][0]['path'] == ['(hidden device)', '(hidden service)', 'service:payments-db']
+            self.assert_redacted(str(row))
+        pk = response.data['results'][0]['id']
+        detail = self.client.get(f'{API}{pk}/', **self.header)
+        assert detail.data['root_cause'] == '(hidden device)'
+        assert Incident.objects.get(pk=pk).root_cause == 'device:web-01'
+
+        Incident.objects.create(title='Service disruption affecting checkout-api', root_cause='device:web-01')
+        Incident.objects.create(title='Service disruption affecting checkout-api', root_cause='device:web-01')
+        with CaptureQueriesContext(connection) as five:
+            response = self.client.get(API, **self.header)
+        self.assertEqual(len(response.data['results']), 5)
+        self.assertEqual(len(three), len(five))
