@@ -21,14 +21,16 @@ time by ``process_event``, so one bad event never loses the others.
 import itertools
 import logging
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 
-from ..models import Event, IncidentEvent
+from ..models import Event, IncidentEvent, Maintenance
 from ..notifications import OUTCOME_ACTIONS, notify
 from ..settings import get_settings
 from . import clock
 from .graph_loader import current_map
 from .incident_service import (
+    KIND_MODELS,
     LOCK_NAMESPACE,
     DjangoStore,
     alert_state,
@@ -54,9 +56,11 @@ class BatchStore(DjangoStore):
     ``_touch`` does. A merge flushes first, because it moves member rows in the database.
     """
 
-    def __init__(self, service_map, settings, earliest):
+    def __init__(self, service_map, settings, earliest, event_times):
         super().__init__(service_map, settings)
         self.earliest = earliest
+        self.event_times = event_times
+        self.windows: dict | None = None
         self.live_keys: list | None = None
         self.memberships: dict[tuple, int] = {}
         self.order: dict[tuple, int] = {}
@@ -69,6 +73,27 @@ class BatchStore(DjangoStore):
         self.sequence = itertools.count(NEW_MEMBER_BASE)
 
     # Reads
+
+    def in_maintenance(self, nodes, at):
+        """As ``DjangoStore.in_maintenance``, from the windows covering the batch's event times, read once."""
+        if self.windows is None:
+            self.windows = {}
+            rows = Maintenance.objects.filter(
+                status__in=('planned', 'in-progress'),
+                start__lte=from_epoch(self.event_times[1]),
+                end__gte=from_epoch(self.event_times[0]),
+            ).values_list('content_type_id', 'object_id', 'start', 'end')
+            for content_type_id, object_id, start, end in rows:
+                self.windows.setdefault((content_type_id, object_id), []).append((start, end))
+        moment = from_epoch(at)
+        for node in nodes:
+            kind, pk = self.map.keys[node]
+            app_label, model = KIND_MODELS[kind]
+            content_type = ContentType.objects.get_by_natural_key(app_label, model)
+            for start, end in self.windows.get((content_type.pk, pk), ()):
+                if start <= moment <= end:
+                    return True
+        return False
 
     def live_incidents(self, now, settings):
         if self.live_keys is None:
@@ -240,7 +265,8 @@ def _decide_together(items, settings, instances):
         .filter(pk__in=ids)
         .order_by('pk')
     }
-    store = BatchStore(service_map, settings, to_epoch(min(now for _, now in items)))
+    times = [to_epoch(event.event_time or event.last_seen_at) for event in events.values()] or [0.0]
+    store = BatchStore(service_map, settings, to_epoch(min(now for _, now in items)), (min(times), max(times)))
     for event_id, occurrence, incident_id in IncidentEvent.objects.filter(event_id__in=events).values_list(
         'event_id', 'occurrence', 'incident_id'
     ):
