@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -229,3 +229,51 @@ def test_batched_decisions_equal_one_at_a_time(source, group):
         assert any(row[9] is not None for row in one_by_one['incidents']), 'the late switch alert merged nothing'
     for part in ('incidents', 'services', 'members', 'timeline', 'events'):
         assert batched[part] == one_by_one[part], part
+
+
+@pytest.mark.django_db
+def test_one_failing_event_loses_none_of_the_others():
+    """A decision that fails (here PostgreSQL refuses one event's membership) rolls the batch back; its
+    events are then decided one at a time, so every other event is decided and the failing one is left
+    unprocessed for the sweep."""
+    scenario = parse_scenario(storm_text(servers=10, seed=3))
+    objects = import_map(scenario)
+    forget_map()
+    source = EventSource.objects.create(name='prometheus')
+    now = timezone.now()
+    device = ContentType.objects.get_by_natural_key('dcim', 'device')
+    events = Event.objects.bulk_create(
+        [
+            Event(
+                event_source=source,
+                dedup_id=f'srv-{i}',
+                message='down',
+                status='triggered',
+                criticallity='critical',
+                content_type=device,
+                object_id=objects[f'device:srv-{i}'].pk,
+                last_seen_at=now,
+                event_time=now,
+            )
+            for i in range(10)
+        ]
+    )
+    bad = events[4].pk
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'CREATE FUNCTION ba_test_refuse() RETURNS trigger AS $$ BEGIN '
+            f"IF NEW.event_id = {bad} THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            'CREATE TRIGGER ba_test_refuse BEFORE INSERT ON business_application_incidentevent '
+            'FOR EACH ROW EXECUTE FUNCTION ba_test_refuse()'
+        )
+    results = dict(decide_events([(event.pk, now) for event in events]))
+    assert isinstance(results[bad], Exception)
+    assert all(not isinstance(outcome, Exception) for pk, outcome in results.items() if pk != bad)
+    assert set(Event.objects.filter(processed_status='triggered').values_list('pk', flat=True)) == {
+        event.pk for event in events if event.pk != bad
+    }
+    assert Event.objects.get(pk=bad).processed_status == ''
+    assert IncidentEvent.objects.count() == 9
+    forget_map()
