@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -30,6 +31,7 @@ from users.models import ObjectPermission, Token, User
 from bench.intake_support import alertmanager_group, count_queries, post_group
 from business_application.demo.load import load_demo_map
 from business_application.models import Event
+from business_application.services.batch import decide_events
 from business_application.services.incident_service import process_event
 from tests.conftest import django_db_setup  # noqa: F401 - the migrated test database, as the tests use it
 from tests.load import storm
@@ -83,7 +85,11 @@ def test_receiver_queries_per_alert(benchmark):
         _, new_queries, new_kinds = count_queries(post_group, client, header, payload)
         _, repeat_queries, _ = count_queries(post_group, client, header, payload)
         benchmark.pedantic(post_group, args=(client, header, payload), rounds=5 if QUICK else 20, iterations=1)
-    decisions = [count_queries(process_event, pk)[1] for pk in Event.objects.values_list('pk', flat=True)]
+    ids = list(Event.objects.order_by('pk').values_list('pk', flat=True))
+    with transaction.atomic():  # one at a time (process_event), rolled back, then the same events as one batch
+        decisions = [count_queries(process_event, pk)[1] for pk in ids]
+        transaction.set_rollback(True)
+    _, batch_queries, _ = count_queries(decide_events, [(pk, None) for pk in ids])
     figures = {
         'alerts_per_group': len(hosts),
         'queries_per_group_new': new_queries,
@@ -93,6 +99,9 @@ def test_receiver_queries_per_alert(benchmark):
         'queries_per_decision_first': decisions[0],
         'queries_per_decision_median': sorted(decisions)[len(decisions) // 2],
         'queries_per_decision_max': max(decisions),
+        'decisions_per_batch': len(ids),
+        'queries_per_batch': batch_queries,
+        'queries_per_decision_in_batch': round(batch_queries / len(ids), 2),
         'group_seconds_median': round(benchmark.stats.stats.median, 4),
     }
     benchmark.extra_info.update(figures)

@@ -61,19 +61,18 @@ def process_event_job(event_id, arrival):
 
 
 def process_events_job(batch):
-    """RQ entry point for a batch stored by one receiver request: ``[(event_id, arrival)]``, each
-    decided as of its arrival. One failure does not stop the others; the job fails at the end (and
-    the health check reports it) with the failed events left for the sweep."""
-    from .services.incident_service import process_event
+    """RQ entry point for a batch stored by one receiver request: ``[(event_id, arrival)]``, decided
+    together (``services.batch``), each as of its arrival. One failure does not stop the others; the
+    job fails at the end (and the health check reports it) with the failed events left for the sweep."""
+    from .services.batch import decide_events
 
     failed = []
-    for event_id, arrival in batch:
-        try:
-            process_event(event_id, now=datetime.fromisoformat(arrival) if arrival else None)
-        except Event.DoesNotExist:
+    items = [(event_id, datetime.fromisoformat(arrival) if arrival else None) for event_id, arrival in batch]
+    for event_id, result in decide_events(items):
+        if isinstance(result, Event.DoesNotExist):
             logger.info('event %s was deleted before a worker decided it', event_id)
-        except Exception:
-            logger.exception('processing event %s failed; the sweep will retry it', event_id)
+        elif isinstance(result, Exception):
+            logger.error('processing event %s failed; the sweep will retry it', event_id, exc_info=result)
             failed.append(event_id)
     if failed:
         raise JobFailed(f'{len(failed)} of {len(batch)} events failed: {failed[:20]}')

@@ -65,10 +65,26 @@ def correlate_events(events):
         batch = [(event.pk, event.last_seen_at.isoformat() if event.last_seen_at else None) for event in wanted]
         transaction.on_commit(lambda: _enqueue(batch))
         return
-    from .services.incident_service import process_event
+    if len(wanted) == 1:
+        from .services.incident_service import process_event
 
-    for event in wanted:
-        process_event(event.pk, settings=settings, instance=event)
+        process_event(wanted[0].pk, settings=settings, instance=wanted[0])
+        return
+    from .services.batch import decide_events
+
+    decide_events(
+        [(event.pk, None) for event in wanted],
+        settings=settings,
+        instances=_by_pk(wanted),
+        raise_errors=True,
+    )
+
+
+def _by_pk(events):
+    grouped = {}
+    for event in events:
+        grouped.setdefault(event.pk, []).append(event)
+    return grouped
 
 
 @receiver(pre_delete, sender=Event, dispatch_uid='business_application_event_deleting')

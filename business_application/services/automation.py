@@ -11,7 +11,7 @@ from django.db.models import F, Q
 from ..choices import IncidentStatusChoices
 from ..models import Event, Incident, IncidentEvent, IncidentTimelineEntry
 from . import clock
-from .incident_service import process_event
+from .batch import decide_events
 
 __all__ = (
     'Summary',
@@ -54,8 +54,12 @@ def unprocessed_events(hours=None):
     return queryset.order_by('event_time', 'last_seen_at', 'pk')
 
 
+#: Events decided together by ``process_events`` (one transaction holding their decision locks).
+BATCH = 100
+
+
 def process_events(event_ids, progress=None, at_arrival=False):
-    """Correlate each event in turn; one failure is recorded and does not stop the batch.
+    """Correlate each event in turn, in batches; one failure is recorded and does not stop the others.
 
     With ``at_arrival`` each event is decided as of the time its occurrence started (else its
     last arrival), as it would have been when it came in; otherwise as of now.
@@ -65,17 +69,20 @@ def process_events(event_ids, progress=None, at_arrival=False):
     if at_arrival:
         rows = Event.objects.filter(pk__in=event_ids).values_list('pk', 'occurrence_started_at', 'last_seen_at')
         arrivals = {pk: started or seen for pk, started, seen in rows}
-    for done, event_id in enumerate(event_ids, start=1):
-        try:
-            outcome = process_event(event_id, now=arrivals.get(event_id))
-            summary.actions[outcome.action] += 1
-        except Event.DoesNotExist:
-            summary.errors.append({'event_id': event_id, 'error': 'deleted meanwhile'})
-        except Exception as error:
-            logger.exception('processing event %s failed', event_id)
-            summary.errors.append({'event_id': event_id, 'error': f'{type(error).__name__}: {error}'})
-        if progress is not None:
-            progress(done, summary.total)
+    done = 0
+    for start in range(0, len(event_ids), BATCH):
+        chunk = event_ids[start : start + BATCH]
+        for event_id, result in decide_events([(event_id, arrivals.get(event_id)) for event_id in chunk]):
+            if isinstance(result, Event.DoesNotExist):
+                summary.errors.append({'event_id': event_id, 'error': 'deleted meanwhile'})
+            elif isinstance(result, Exception):
+                logger.error('processing event %s failed', event_id, exc_info=result)
+                summary.errors.append({'event_id': event_id, 'error': f'{type(result).__name__}: {result}'})
+            else:
+                summary.actions[result.action] += 1
+            done += 1
+            if progress is not None:
+                progress(done, summary.total)
     return summary
 
 

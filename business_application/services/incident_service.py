@@ -60,6 +60,8 @@ class DjangoStore:
         self.db_status: dict[int, str] = {}
         self.timeline: list[IncidentTimelineEntry] = []
         self.resolved_from: dict[int, str] = {}  # the status each incident resolved here had, for its timeline
+        #: Each loaded member's row id by (event, occurrence): the tie-break of the members' order.
+        self.order: dict[tuple, int] = {}
 
     # Reads
 
@@ -125,6 +127,7 @@ class DjangoStore:
                 IncidentEvent.objects.filter(incident_id__in=states)
                 .order_by('joined_at', 'pk')
                 .values(
+                    'pk',
                     'incident_id',
                     'event_id',
                     'occurrence',
@@ -142,6 +145,7 @@ class DjangoStore:
                 )
             )
             for row in members:
+                self.order[(row['event_id'], row['occurrence'])] = row['pk']
                 node = node_of(self.map, row['event__content_type_id'], row['event__object_id'])
                 states[row['incident_id']].members.append(
                     MemberState(
@@ -250,13 +254,26 @@ class DjangoStore:
         if 'blast' in fields:
             changes['blast_radius'] = self._blast(incident)
         if changes:
-            Incident.objects.filter(pk=incident.key).update(**changes)
+            self._update_incident(incident.key, changes)
         if 'services' in fields and incident.services:
-            keys = [self.map.keys[node][1] for node in incident.services]
-            Incident.affected_services.through.objects.bulk_create(
-                [Incident.affected_services.through(incident_id=incident.key, technicalservice_id=pk) for pk in keys],
-                ignore_conflicts=True,
-            )
+            self._add_services(incident.key, [self.map.keys[node][1] for node in incident.services])
+
+    def _update_incident(self, key, changes):
+        self._incident_update(key, changes)
+
+    @staticmethod
+    def _incident_update(key, changes):
+        Incident.objects.filter(pk=key).update(**changes)
+
+    @staticmethod
+    def _services_model():
+        return Incident.affected_services.through
+
+    def _add_services(self, key, service_keys):
+        through = self._services_model()
+        through.objects.bulk_create(
+            [through(incident_id=key, technicalservice_id=pk) for pk in service_keys], ignore_conflicts=True
+        )
 
     def _blast(self, incident):
         def describe(nodes):
@@ -272,7 +289,12 @@ class DjangoStore:
         }
 
     def add_member(self, incident, member):
-        IncidentEvent.objects.create(
+        self._member_row(incident, member).save(force_insert=True)
+        self._touch(incident.key, member.last_activity)
+
+    def _member_row(self, incident, member):
+        status, severity, last_activity = self._member_values(member.status, member.severity, member.last_activity)
+        return IncidentEvent(
             incident_id=incident.key,
             event_id=member.alert,
             occurrence=member.occurrence,
@@ -282,17 +304,19 @@ class DjangoStore:
             link=member.link,
             factors=member.factors,
             path=[self.map.labels[n] for n in member.path],
-            status=member.status,
-            severity=SEVERITIES[member.severity],
-            last_activity_at=from_epoch(member.last_activity),
+            status=status,
+            severity=severity,
+            last_activity_at=last_activity,
         )
-        self._touch(incident.key, member.last_activity)
+
+    @staticmethod
+    def _member_values(status, severity, last_activity):
+        return status, SEVERITIES[severity], from_epoch(last_activity)
 
     def save_member(self, incident, member):
+        status, severity, last_activity = self._member_values(member.status, member.severity, member.last_activity)
         IncidentEvent.objects.filter(event_id=member.alert, occurrence=member.occurrence).update(
-            status=member.status,
-            severity=SEVERITIES[member.severity],
-            last_activity_at=from_epoch(member.last_activity),
+            status=status, severity=severity, last_activity_at=last_activity
         )
         self._touch(incident.key, member.last_activity)
 
@@ -362,8 +386,9 @@ def last_resolution(incident_id):
     return (previous if previous in IncidentStatusChoices.OPEN else IncidentStatusChoices.NEW), by
 
 
-def alert_state(event, service_map):
-    """The lifecycle's view of a stored event."""
+def alert_state(event, service_map, incident=None):
+    """The lifecycle's view of a stored event; ``incident(event_id, occurrence)``, if given, says which
+    incident holds the occurrence instead of a query (a batch keeps that mapping itself)."""
     node = node_of(service_map, event.content_type_id, event.object_id)
     if node is not None:
         label = service_map.labels[node]
@@ -372,9 +397,11 @@ def alert_state(event, service_map):
     else:
         # An event naming no object at all is its own object: it never links to another such event.
         label = event.unmapped_label or f'event:{event.pk}'
-    incident = None
-    if event.occurrence:
-        incident = (
+    held = None
+    if event.occurrence and incident is not None:
+        held = incident(event.pk, event.occurrence)
+    elif event.occurrence:
+        held = (
             IncidentEvent.objects.filter(event=event, occurrence=event.occurrence)
             .values_list('incident_id', flat=True)
             .first()
@@ -391,7 +418,7 @@ def alert_state(event, service_map):
         processed_status=event.processed_status,
         occurrence=event.occurrence,
         occurrence_started_at=to_epoch(event.occurrence_started_at),
-        incident=incident,
+        incident=held,
         cleared_at=to_epoch(event.cleared_at),
     )
 

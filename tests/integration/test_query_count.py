@@ -6,6 +6,8 @@ opens an incident, one joins it, and two clears resolve it. Each step's query co
 same on both maps and within ``MAX_QUERIES``.
 """
 
+import collections
+
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.test import TestCase
@@ -14,8 +16,9 @@ from django.utils import timezone
 
 from dcim.models import Device
 
-from business_application.models import Event, EventCrit, EventStatus, Incident
+from business_application.models import Event, EventCrit, EventSource, EventStatus, Incident
 from business_application.services import graph_loader
+from business_application.services.batch import decide_events
 from business_application.services.graph_loader import current_map, forget_map, stats
 
 from .bulkmap import write_map
@@ -88,3 +91,61 @@ class QueriesPerEventTest(TestCase):
         self.assertEqual(small, large)
         for name, count in large.items():
             self.assertLessEqual(count, MAX_QUERIES, name)
+
+
+def rack(servers):
+    """A switch with ``servers`` servers behind it, each carrying a service: one component of the map."""
+    devices = '\n'.join(f'    - {{name: R-{i}, role: server, services: [S-{i}], links: [TOR]}}' for i in range(servers))
+    services = ', '.join(f'S-{i}' for i in range(servers))
+    return build(
+        f'name: rack\ngraph:\n  services: [{services}]\n  devices:\n    - {{name: TOR, role: switch}}\n{devices}\n'
+    )
+
+
+class QueriesPerBatchTest(TestCase):
+    """A batch decided by ``decide_events`` (the RQ job, the synchronous receivers, the sweep): its
+    queries do not grow with the map, and hardly with the batch (only opened incidents cost one each)."""
+
+    def measure(self, filler, servers):
+        with transaction.atomic():
+            objects = rack(servers)
+            write_map(filler, prefix=f'b{filler}')
+            forget_map()
+            current_map()
+            graph_loader._local.clear()
+            for app_label, model in graph_loader.MODEL_KINDS:
+                ContentType.objects.get_for_id(ContentType.objects.get_by_natural_key(app_label, model).pk)
+            source = EventSource.objects.create(name=f'batch-{filler}-{servers}')
+            now = timezone.now()
+            targets = [objects['device:TOR']] + [objects[f'device:R-{i}'] for i in range(servers)]
+            events = Event.objects.bulk_create(  # stored without a decision, as the receivers' bulk insert
+                [
+                    Event(
+                        event_source=source,
+                        dedup_id=f'{target.pk}',
+                        message='x',
+                        status=EventStatus.TRIGGERED,
+                        criticallity=EventCrit.CRITICAL,
+                        content_type=ContentType.objects.get_for_model(Device),
+                        object_id=target.pk,
+                        last_seen_at=now,
+                        event_time=now,
+                    )
+                    for target in targets
+                ]
+            )
+            with CaptureQueriesContext(connection) as queries:
+                results = decide_events([(event.pk, now) for event in events])
+            actions = collections.Counter(outcome.action for _, outcome in results)
+            self.assertEqual(actions, {'opened': 1, 'joined': servers})
+            transaction.set_rollback(True)
+        forget_map()
+        return len(queries)
+
+    def test_queries_per_batch_do_not_grow_with_the_map_or_the_batch(self):
+        counts = {(filler, servers): self.measure(filler, servers) for filler in (1_000, 20_000) for servers in (5, 45)}
+        print(f'queries per batch (map size, events): {counts}')
+        self.assertEqual(counts[(1_000, 5)], counts[(20_000, 5)])
+        self.assertEqual(counts[(1_000, 45)], counts[(20_000, 45)])
+        self.assertLessEqual(counts[(1_000, 45)], counts[(1_000, 5)] + 2)
+        self.assertLessEqual(counts[(1_000, 45)], MAX_QUERIES)

@@ -135,3 +135,31 @@ def test_three_workers_and_eight_senders_make_a_single_workers_decisions():
     )
     assert groups == [sorted(f'f{f}-s{s}-down' for s in range(SERVERS)) for f in range(FARMS)]
     assert queue.count == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_snapshot_worker_loads_the_map_once_in_the_parent_for_every_job():
+    """Each horse forked by SnapshotWorker starts with the parent's snapshot: the map is read once,
+    not once per job (``stats`` run as a job reports the counters the horse inherited)."""
+    import django_rq
+
+    from business_application.services.graph_loader import stats
+
+    queue = django_rq.get_queue('default')
+    queue.empty()
+    build(MAP)
+    jobs = [queue.enqueue(stats) for _ in range(3)]
+    netbox = Path(sys.executable).with_name('netbox')
+    env = {**os.environ, 'NB_DB_NAME': django_settings.DATABASES['default']['NAME'], 'NBA_TESTING': '1'}
+    worker_class = 'business_application.workers.SnapshotWorker'
+    result = subprocess.run(
+        [str(netbox), 'rqworker', '--burst', '--worker-class', worker_class, 'default'],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    loads = [job.latest_result().return_value['full_loads'] for job in jobs]
+    assert loads == [1, 1, 1], 'each horse inherited the one snapshot its parent loaded'

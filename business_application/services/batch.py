@@ -1,0 +1,329 @@
+"""Deciding a batch of saved events in one transaction, with the same decisions as one at a time.
+
+``decide_events`` is what the RQ job, the synchronous receiver path and the sweep call. It takes
+every decision lock of the batch at once (ascending, as ``lock_decisions`` does), locks the event
+rows with one query, reads the live incidents once for the whole batch into one ``BatchStore``
+shared by its events, decides each event in arrival order with the same ``Correlator`` as
+``process_event``, and writes what can wait (new members, member and incident updates, affected
+services, timeline entries, event bookkeeping) with a few bulk queries at the end.
+
+Identical decisions (PRODUCT rule 14) rest on three facts: the batch holds the locks of every
+component its events touch, so no other decision changes those incidents meanwhile; every write
+goes through the store, which keeps its cached incidents exactly as a fresh read would return them
+(members in ``joined_at, pk`` order, the event-to-incident memberships); and the one live query
+uses the batch's earliest moment, a superset of what each event's own query would return, which
+``IncidentState.is_live`` then narrows per event as ``DjangoStore.live_incidents`` does.
+
+If any event of the batch fails, the whole batch rolls back and its events are decided one at a
+time by ``process_event``, so one bad event never loses the others.
+"""
+
+import itertools
+import logging
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+from django.db.models import DateTimeField, F, Value
+from django.db.models.functions import Greatest
+
+from ..models import Event, IncidentEvent, Maintenance
+from ..notifications import OUTCOME_ACTIONS, notify
+from ..settings import get_settings
+from . import clock
+from .graph_loader import current_map
+from .incident_service import (
+    KIND_MODELS,
+    LOCK_NAMESPACE,
+    DjangoStore,
+    alert_state,
+    from_epoch,
+    lock_key,
+    process_event,
+    to_epoch,
+)
+
+__all__ = ('BatchStore', 'decide_events')
+
+logger = logging.getLogger('business_application.services.batch')
+
+#: Order key of members inserted by this batch: after every stored member (their ids come later).
+NEW_MEMBER_BASE = 1 << 62
+
+
+class BatchStore(DjangoStore):
+    """A ``DjangoStore`` shared by the events of one batch: reads once, writes at ``flush``.
+
+    Incident updates are merged per incident (the last value of each field wins, as the queryset
+    updates one at a time would leave it); ``last_activity_at`` keeps the latest activity, as
+    ``_touch`` does. A merge flushes first, because it moves member rows in the database.
+    """
+
+    def __init__(self, service_map, settings, earliest, event_times):
+        super().__init__(service_map, settings)
+        self.earliest = earliest
+        self.event_times = event_times
+        self.windows: dict | None = None
+        self.live_keys: list | None = None
+        self.memberships: dict[tuple, int] = {}
+        self.order: dict[tuple, int] = {}
+        self.touched: set = set()
+        self.new_members: dict[tuple, IncidentEvent] = {}
+        self.member_changes: dict[tuple, tuple] = {}
+        self.incident_changes: dict[int, dict] = {}
+        self.activity: dict[int, float] = {}
+        self.services: set[tuple[int, int]] = set()
+        self.sequence = itertools.count(NEW_MEMBER_BASE)
+
+    # Reads
+
+    def in_maintenance(self, nodes, at):
+        """As ``DjangoStore.in_maintenance``, from the windows covering the batch's event times, read once."""
+        if self.windows is None:
+            self.windows = {}
+            rows = Maintenance.objects.filter(
+                status__in=('planned', 'in-progress'),
+                start__lte=from_epoch(self.event_times[1]),
+                end__gte=from_epoch(self.event_times[0]),
+            ).values_list('content_type_id', 'object_id', 'start', 'end')
+            for content_type_id, object_id, start, end in rows:
+                self.windows.setdefault((content_type_id, object_id), []).append((start, end))
+        moment = from_epoch(at)
+        for node in nodes:
+            kind, pk = self.map.keys[node]
+            app_label, model = KIND_MODELS[kind]
+            content_type = ContentType.objects.get_by_natural_key(app_label, model)
+            for start, end in self.windows.get((content_type.pk, pk), ()):
+                if start <= moment <= end:
+                    return True
+        return False
+
+    def live_incidents(self, now, settings):
+        if self.live_keys is None:
+            self.live_keys = [state.key for state in super().live_incidents(self.earliest, settings)]
+        candidates = {key: self.cache[key] for key in self.live_keys}
+        candidates.update(self.cache)
+        live = [state for state in candidates.values() if state.is_live(now, settings)]
+        return sorted(live, key=lambda state: (state.opened_at, state.key))
+
+    def _load(self, queryset):
+        fresh_before = set(self.cache)
+        states = super()._load(queryset)
+        loaded = [state.key for state in states if state.key not in fresh_before]
+        if loaded:
+            for pk, event_id, occurrence in IncidentEvent.objects.filter(incident_id__in=loaded).values_list(
+                'pk', 'event_id', 'occurrence'
+            ):
+                self.order[(event_id, occurrence)] = pk
+        return states
+
+    def incident_of(self, event_id, occurrence):
+        """The incident holding this occurrence of the event, as ``alert_state`` would read it now."""
+        return self.memberships.get((event_id, occurrence))
+
+    # Writes
+
+    def save_incident(self, incident, fields):
+        self.touched.add(incident.key)
+        super().save_incident(incident, fields)
+
+    def _update_incident(self, key, changes):
+        self.incident_changes.setdefault(key, {}).update(changes)
+
+    def _add_services(self, key, service_keys):
+        self.services.update((key, pk) for pk in service_keys)
+
+    def add_member(self, incident, member):
+        identity = (member.alert, member.occurrence)
+        self.new_members[identity] = self._member_row(incident, member)
+        self.memberships[identity] = incident.key
+        self.order[identity] = next(self.sequence)
+        self.touched.add(incident.key)
+        self._touch(incident.key, member.last_activity)
+
+    def save_member(self, incident, member):
+        identity = (member.alert, member.occurrence)
+        values = (member.status, member.severity, member.last_activity)
+        if identity in self.new_members:
+            row = self.new_members[identity]
+            row.status, row.severity, row.last_activity_at = self._member_values(*values)
+        else:
+            self.member_changes[identity] = values
+        self._touch(incident.key, member.last_activity)
+
+    def _touch(self, key, activity):
+        self.activity[key] = max(activity, self.activity.get(key, activity))
+
+    def move_members(self, source, target):
+        self.flush()
+        super().move_members(source, target)
+        for member in source.members:
+            self.memberships[(member.alert, member.occurrence)] = target.key
+        self.touched.add(target.key)
+
+    def settle(self):
+        """After each event: members back in the order a fresh read returns them."""
+        for key in self.touched:
+            state = self.cache.get(key)
+            if state is not None:
+                state.members.sort(key=lambda m: (m.joined_at, self.order.get((m.alert, m.occurrence), 0)))
+        self.touched.clear()
+
+    def flush(self):
+        """Write everything pending, in the order the one-at-a-time writes would have reached the same rows."""
+        if self.new_members:
+            IncidentEvent.objects.bulk_create(list(self.new_members.values()))
+            self.new_members = {}
+        if self.member_changes:
+            self._write_member_changes()
+        for key in sorted(self.incident_changes.keys() | self.activity.keys()):
+            changes = self.incident_changes.get(key, {})
+            if key in self.activity:  # _touch's "if later", in the same statement (GREATEST skips a NULL)
+                moment = Value(from_epoch(self.activity[key]), output_field=DateTimeField())
+                changes['last_activity_at'] = Greatest(F('last_activity_at'), moment)
+            self._incident_update(key, changes)
+        self.incident_changes, self.activity = {}, {}
+        if self.services:
+            through = self._services_model()
+            through.objects.bulk_create(
+                [through(incident_id=key, technicalservice_id=pk) for key, pk in sorted(self.services)],
+                ignore_conflicts=True,
+            )
+            self.services = set()
+        super().flush()
+
+    def _write_member_changes(self):
+        identities = sorted(self.member_changes)
+        values = [self._member_values(*self.member_changes[identity]) for identity in identities]
+        table = IncidentEvent._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE {table} AS m SET status = c.status, severity = c.severity, '  # noqa: S608 - our table
+                'last_activity_at = c.activity FROM (SELECT unnest(%s::bigint[]) AS event_id, '
+                'unnest(%s::integer[]) AS occurrence, unnest(%s::varchar[]) AS status, '
+                'unnest(%s::varchar[]) AS severity, unnest(%s::timestamptz[]) AS activity) AS c '
+                'WHERE m.event_id = c.event_id AND m.occurrence = c.occurrence',
+                [
+                    [identity[0] for identity in identities],
+                    [identity[1] for identity in identities],
+                    [value[0] for value in values],
+                    [value[1] for value in values],
+                    [value[2] for value in values],
+                ],
+            )
+        self.member_changes = {}
+
+
+def decide_events(items, settings=None, instances=None, raise_errors=False):
+    """Decide saved events in one go; returns ``[(event_id, Outcome or the exception it raised)]`` in order.
+
+    ``items`` are ``(event_id, now)`` pairs in arrival order (``now`` a datetime, or None for the
+    current time); an event may appear more than once. ``instances`` maps event ids to lists of the
+    caller's ``Event`` objects, which get the bookkeeping written. With ``raise_errors`` the one-at-a-time
+    retry after a failed batch raises the first error (the synchronous receiver path, whose request
+    then fails as a whole) instead of returning it.
+    """
+    settings = settings or get_settings()
+    items = [(event_id, now or clock.now()) for event_id, now in items]
+    if not items:
+        return []
+    try:
+        with transaction.atomic():
+            results, notices = _decide_together(items, settings, instances or {})
+            for incident, action in notices:
+                notify(incident, action)
+        return results
+    except Exception:
+        logger.warning('deciding a batch of %s events together failed; deciding them one at a time', len(items))
+        logger.debug('the batch failure', exc_info=True)
+    results = []
+    for event_id, now in items:
+        targets = (instances or {}).get(event_id) or [None]
+        try:
+            results.append((event_id, process_event(event_id, now=now, settings=settings, instance=targets[0])))
+        except Exception as error:
+            if raise_errors:
+                raise
+            results.append((event_id, error))
+            continue
+        for other in targets[1:]:
+            for name in EVENT_FIELDS:
+                setattr(other, name, getattr(targets[0], name))
+    return results
+
+
+def _decide_together(items, settings, instances):
+    service_map = current_map()
+    ids = sorted({event_id for event_id, _ in items})
+    rows = {row['pk']: row for row in Event.objects.filter(pk__in=ids).values('pk', *LOCK_FIELDS)}
+    keys = sorted({lock_key(service_map, row) for row in rows.values()})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT count(pg_advisory_xact_lock(%s, key)) FROM (SELECT unnest(%s::integer[]) AS key ORDER BY 1) AS k',
+            [LOCK_NAMESPACE, keys],
+        )
+    events = {
+        event.pk: event
+        for event in Event.objects.select_for_update(of=('self',))
+        .select_related('content_type', 'event_source')
+        .filter(pk__in=ids)
+        .order_by('pk')
+    }
+    times = [to_epoch(event.event_time or event.last_seen_at) for event in events.values()] or [0.0]
+    store = BatchStore(service_map, settings, to_epoch(min(now for _, now in items)), (min(times), max(times)))
+    for event_id, occurrence, incident_id in IncidentEvent.objects.filter(event_id__in=events).values_list(
+        'event_id', 'occurrence', 'incident_id'
+    ):
+        store.memberships[(event_id, occurrence)] = incident_id
+
+    from ..correlation.lifecycle import Correlator
+
+    correlator = Correlator(service_map, settings, store)
+    alerts, written, results, notices = {}, {}, [], []
+    for event_id, now in items:
+        event = events.get(event_id)
+        if event is None:
+            results.append((event_id, Event.DoesNotExist(f'event {event_id} was deleted before it was decided')))
+            continue
+        alert = alerts.get(event_id)
+        if alert is None:
+            alert = alerts[event_id] = alert_state(event, service_map, incident=store.incident_of)
+        else:
+            alert.incident = store.incident_of(event_id, alert.occurrence) if alert.occurrence else None
+        outcome = correlator.process(alert, to_epoch(now))
+        store.settle()
+        written[event_id] = {
+            'status': alert.status,
+            'processed_status': alert.processed_status,
+            'occurrence': alert.occurrence,
+            'occurrence_started_at': from_epoch(alert.occurrence_started_at),
+            'cleared_at': from_epoch(alert.cleared_at),
+        }
+        results.append((event_id, outcome))
+        action = OUTCOME_ACTIONS.get(outcome.action)
+        if action is not None:
+            notices.append((outcome.incident, action))
+    store.flush()
+    _write_events(events, written, instances)
+    return results, notices
+
+
+#: The event columns a decision writes (``process_event`` writes the same).
+EVENT_FIELDS = ('status', 'processed_status', 'occurrence', 'occurrence_started_at', 'cleared_at')
+
+#: The event columns that choose its decision lock.
+LOCK_FIELDS = ('content_type_id', 'object_id', 'unmapped_label')
+
+
+def _write_events(events, written, instances):
+    """The events' bookkeeping in one query, as ``process_event`` writes it (``last_updated`` untouched)."""
+    changed = []
+    for event_id, values in written.items():
+        event = events[event_id]
+        for name, value in values.items():
+            setattr(event, name, value)
+        changed.append(event)
+        for instance in instances.get(event_id, ()):
+            for name, value in values.items():
+                setattr(instance, name, value)
+    if changed:
+        Event.objects.bulk_update(changed, EVENT_FIELDS, batch_size=500)

@@ -1,0 +1,46 @@
+"""An RQ worker class that keeps the map snapshot loaded across jobs.
+
+``netbox rqworker`` forks a work horse per job, and a horse's memory dies with it: with RQ's
+default ``Worker`` every job of this plugin starts without a snapshot and reads the whole map from
+the database (or applies every delta since the parent started). ``SnapshotWorker`` brings the
+parent's snapshot up to date (one Redis read, then the deltas, or a full load the first time)
+just before each fork, so every horse inherits a current map and checks only the version.
+Everything else is RQ's ``Worker``: one horse per job, job timeouts, a horse killed by SIGKILL or
+a timeout fails its job and the sweep decides its events.
+
+Use it with ``netbox rqworker --worker-class business_application.workers.SnapshotWorker`` (or
+``RQ = {'WORKER_CLASS': 'business_application.workers.SnapshotWorker'}`` in NetBox's
+configuration.py, which leaves the command unchanged).
+"""
+
+import logging
+
+from django.db import connections
+from rq.worker import Worker
+
+__all__ = ('SnapshotWorker',)
+
+logger = logging.getLogger('business_application.workers')
+
+
+class SnapshotWorker(Worker):
+    """RQ's forking ``Worker``, with the map snapshot refreshed in the parent before each fork."""
+
+    def fork_work_horse(self, job, queue):
+        warm_snapshot()
+        super().fork_work_horse(job, queue)
+
+
+def warm_snapshot():
+    """Bring this process's snapshot up to date, then close its database connections (a forked child
+    must open its own). A failure only costs the child the load it would have done anyway."""
+    from .services.graph_loader import current_map
+    from .settings import get_settings
+
+    try:
+        if get_settings().auto_incidents_enabled:
+            current_map()
+    except Exception:
+        logger.exception('could not refresh the map snapshot before a job; the job will load it')
+    finally:
+        connections.close_all()
