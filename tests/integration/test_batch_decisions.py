@@ -277,4 +277,3 @@ def test_one_failing_event_loses_none_of_the_others():
     assert Event.objects.get(pk=bad).processed_status == ''
     assert IncidentEvent.objects.count() == 9
     forget_map()
-
