@@ -135,7 +135,8 @@ nba_runserver_start() {
 nba_rqworker_start() {
     nba_rqworker_running && return 0
     mkdir -p "$NBA_LOG_DIR"
-    nohup "$NBA_VENV/bin/netbox" rqworker high default low >"$NBA_LOG_DIR/rqworker.log" 2>&1 &
+    nohup "$NBA_VENV/bin/netbox" rqworker high default low --worker-class business_application.workers.SnapshotWorker \
+        >"$NBA_LOG_DIR/rqworker.log" 2>&1 &
     echo $! >"$NBA_WORK/rqworker.pid"
 }
 
