@@ -20,6 +20,7 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from business_application.correlation.scenario import load_scenario, parse_scenario
+from business_application.management.commands.replay_scenario import event_fields
 from business_application.models import Event, EventSource, Incident, IncidentEvent, IncidentTimelineEntry, Maintenance
 from business_application.services.batch import decide_events
 from business_application.services.graph_loader import forget_map
@@ -73,16 +74,7 @@ def storm_text(servers=40, seed=7):
 def store(item, objects, arrival, event_time):
     """Store one notification as the receivers do, without deciding it (queryset writes send no signal)."""
     source, _ = EventSource.objects.get_or_create(name=item.source)
-    fields = {
-        'message': item.message or item.ref,
-        'status': item.status,
-        'criticallity': item.severity,
-        'last_seen_at': arrival,
-        'event_time': event_time,
-        'starts_at': item.starts_at,
-        'ends_at': item.ends_at,
-        'raw': {'scenario_ref': item.ref},
-    }
+    fields = event_fields(item, arrival, event_time)
     existing = Event.objects.filter(event_source=source, dedup_id=item.dedup_id).first()
     if existing is not None:
         Event.objects.filter(pk=existing.pk).update(**repeat_changes(existing, fields))

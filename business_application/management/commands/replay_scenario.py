@@ -36,6 +36,20 @@ from business_application.services.map_import import MapImportError, import_map
 MAX_SCENARIO_SECONDS = 100 * 365 * 86400
 
 
+def event_fields(item, arrival, event_time):
+    """The stored fields of a scenario notification, as a receiver would write them (``raw`` names its ref)."""
+    return {
+        'message': item.message or item.ref,
+        'status': item.status,
+        'criticallity': item.severity,
+        'last_seen_at': arrival,
+        'event_time': event_time,
+        'starts_at': item.starts_at,
+        'ends_at': item.ends_at,
+        'raw': {'scenario_ref': item.ref},
+    }
+
+
 def _unreplayable(scenario):
     """Why the scenario's alerts cannot be replayed through NetBox's models, or ''."""
     limits = (
@@ -150,16 +164,7 @@ class Command(BaseCommand):
     def _deliver(self, item, objects, arrival, event_time):
         source, _ = EventSource.objects.get_or_create(name=item.source)
         target = objects.get(item.object)
-        fields = {
-            'message': item.message or item.ref,
-            'status': item.status,
-            'criticallity': item.severity,
-            'last_seen_at': arrival,
-            'event_time': event_time,
-            'starts_at': item.starts_at,
-            'ends_at': item.ends_at,
-            'raw': {'scenario_ref': item.ref},
-        }
+        fields = event_fields(item, arrival, event_time)
         existing = Event.objects.filter(event_source=source, dedup_id=item.dedup_id).first()
         if existing is not None:
             for name, value in repeat_changes(existing, fields).items():
