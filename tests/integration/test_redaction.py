@@ -100,7 +100,8 @@ class RedactedPagesTest(RedactionFixture, TestCase):
         assert 'Opened by (hidden device)' in content
         assert 'service:payments-db joined' in content
         assert 'via (hidden device) -&gt; (hidden service))' in content
-        assert '(hidden device) → runs → (hidden service) → depends on → payments-db' in content  # the member's path
+        # The member's path:
+        assert '(hidden device) → runs → (hidden service) → depends on → payments-db' in content
 
         listing = self.client.get(reverse('plugins:business_application:incident_list'))
         self.assertHttpStatus(listing, 200)

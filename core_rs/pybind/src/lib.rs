@@ -55,6 +55,18 @@ fn int_list(values: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<i64>> {
     Ok(list)
 }
 
+/// The items of a tuple or a list, or none for anything else (a record of `decide`'s or
+/// `decide_batch`'s arguments, whose length the caller checks).
+fn tuple_fields<'py>(item: &Bound<'py, PyAny>) -> Vec<Bound<'py, PyAny>> {
+    if let Ok(tuple) = item.cast::<PyTuple>() {
+        tuple.iter().collect()
+    } else if let Ok(items) = item.cast::<PyList>() {
+        items.iter().collect()
+    } else {
+        Vec::new()
+    }
+}
+
 /// The `(severity, last_activity, members)` triples of `decide`, as tuples or lists.
 fn candidates(values: &Bound<'_, PyAny>) -> PyResult<Vec<Candidate>> {
     let Ok(items) = values.try_iter() else {
@@ -63,13 +75,7 @@ fn candidates(values: &Bound<'_, PyAny>) -> PyResult<Vec<Candidate>> {
     let mut list = Vec::new();
     for (i, item) in items.enumerate() {
         let item = item?;
-        let fields: Vec<Bound<'_, PyAny>> = if let Ok(tuple) = item.cast::<PyTuple>() {
-            tuple.iter().collect()
-        } else if let Ok(items) = item.cast::<PyList>() {
-            items.iter().collect()
-        } else {
-            Vec::new()
-        };
+        let fields = tuple_fields(&item);
         let [severity, last_activity, members] = fields.as_slice() else {
             return Err(GraphError::new_err(format!(
                 "candidates[{i}] is not a (severity, last_activity, members) triple"
@@ -178,13 +184,7 @@ fn batch_events(values: &Bound<'_, PyAny>) -> PyResult<Vec<BatchEvent>> {
     let mut list = Vec::new();
     for (i, item) in items.enumerate() {
         let item = item?;
-        let fields: Vec<Bound<'_, PyAny>> = if let Ok(tuple) = item.cast::<PyTuple>() {
-            tuple.iter().collect()
-        } else if let Ok(items) = item.cast::<PyList>() {
-            items.iter().collect()
-        } else {
-            Vec::new()
-        };
+        let fields = tuple_fields(&item);
         let triple = match fields.as_slice() {
             [node, severity, time] => match (node.extract(), severity.extract(), time.extract()) {
                 (Ok(node), Ok(severity), Ok(time)) => Some((node, severity, time)),
