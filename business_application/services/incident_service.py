@@ -95,6 +95,7 @@ class DjangoStore:
                 'root_cause',
                 'resolved_at',
                 'resolved_event_time',
+                'last_updated',
                 'merged_into_id',
                 'blast_radius',
             )
@@ -113,7 +114,7 @@ class DjangoStore:
                 title=row['title'],
                 root_alert=row['root_cause_event_id'],
                 root_label=row['root_cause'],
-                resolved_at=to_epoch(row['resolved_at']),
+                resolved_at=to_epoch(self._resolution_time(row)),
                 resolved_event_time=to_epoch(row['resolved_event_time']),
                 merged_into=row['merged_into_id'],
                 blast_down=self._blast_nodes(row['blast_radius'], 'down'),
@@ -175,6 +176,14 @@ class DjangoStore:
                     state.services.update(self.map.services_of(member.node))
             self.cache.update(states)
         return [self.cache[row['pk']] for row in rows]
+
+    @staticmethod
+    def _resolution_time(row):
+        """When the incident was resolved: ``resolved_at``, or for one resolved by hand without a time (the edit
+        form and the API leave it empty) its last change, so the reopen window applies to it too."""
+        if row['resolved_at'] is None and row['status'] not in IncidentStatusChoices.OPEN and not row['merged_into_id']:
+            return row['last_updated']
+        return row['resolved_at']
 
     def _blast_nodes(self, blast, side):
         nodes = []

@@ -77,6 +77,19 @@ class FlapAfterResolveTest(TestCase):
         reopened = self.incident.timeline.filter(kind='reopened').get()
         assert reopened.message.endswith(f'after {self.user.username} resolved it')
 
+    def test_an_edit_that_resolves_without_a_time_still_opens_the_reopen_window(self):
+        """The form leaves ``resolved_at`` empty: the incident counts as resolved when it was last changed."""
+        Incident.objects.filter(pk=self.incident.pk).update(status='identified')
+        data = {'title': self.incident.title, 'status': 'resolved', 'severity': self.incident.severity}
+        self.assertHttpStatus(self.client.post(url('incident_edit', self.incident.pk), data), 302)
+        self.incident.refresh_from_db()
+        assert (self.incident.status, self.incident.resolved_at) == ('resolved', None)
+
+        self.flap()
+        assert Incident.objects.count() == 1
+        assert self.incident.status == 'identified'
+        assert self.incident.timeline.filter(kind='reopened').count() == 1
+
     def test_a_flap_after_every_member_cleared_keeps_the_acknowledgement(self):
         self.assertHttpStatus(self.client.post(url('incident_acknowledge', self.incident.pk)), 302)
         self.event.status = EventStatus.OK
