@@ -9,7 +9,8 @@
 #   make fuzz    the long fuzz runs: schemathesis over the REST API and mutated receiver payloads
 #   make reliability  alert storms with faults (tests/load, STORM_ALERTS=10000), writes RELIABILITY.md
 #   make demo    a running NetBox with demo data (scripts/demo.sh)
-#   make stop    stop runserver, Redis and PostgreSQL
+#   make stop    stop runserver, the RQ worker, Redis and PostgreSQL
+#   make status  which of them are running (exit 3 when PostgreSQL or Redis is stopped)
 #   make clean   stop, then delete .work/, .demo/ and build output
 #
 # PYTEST_ARGS passes extra arguments to pytest, e.g. make test PYTEST_ARGS='-k incident -x'; TESTS narrows

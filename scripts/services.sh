@@ -154,6 +154,11 @@ status() {
     else
         echo 'runserver: stopped'
     fi
+    if nba_rqworker_running; then
+        echo "rqworker: running (pid $(<"$NBA_WORK/rqworker.pid"), log $NBA_LOG_DIR/rqworker.log)"
+    else
+        echo 'rqworker: stopped'
+    fi
     return $rc
 }
 
