@@ -20,8 +20,8 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from business_application.correlation.scenario import load_scenario, parse_scenario
-from business_application.management.commands.replay_scenario import event_fields
-from business_application.models import Event, EventSource, Incident, IncidentEvent, IncidentTimelineEntry, Maintenance
+from business_application.management.commands.replay_scenario import create_maintenance, event_fields, replay_start
+from business_application.models import Event, EventSource, Incident, IncidentEvent, IncidentTimelineEntry
 from business_application.services.batch import decide_events
 from business_application.services.graph_loader import forget_map
 from business_application.services.incident_service import process_event
@@ -173,18 +173,8 @@ def run(scenario, group, batched):
         with override_settings(**overrides), transaction.atomic():
             objects = import_map(scenario)
             forget_map()
-            last = max((max(e.t, e.event_time) for e in scenario.events), default=0.0)
-            start = timezone.now().replace(microsecond=0) - timedelta(seconds=last + 3600)
-            for window in scenario.maintenance:
-                target = objects.get(f'{window["object"][0]}:{window["object"][1]}')
-                if target is not None:
-                    Maintenance.objects.create(
-                        content_type=ContentType.objects.get_for_model(target),
-                        object_id=target.pk,
-                        status='planned',
-                        start=start + timedelta(seconds=window['start']),
-                        end=start + timedelta(seconds=window['end']),
-                    )
+            start = replay_start(scenario)
+            create_maintenance(scenario, objects, start)
             for first in range(0, len(scenario.events), group):
                 items = []
                 for item in scenario.events[first : first + group]:

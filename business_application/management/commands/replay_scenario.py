@@ -36,6 +36,27 @@ from business_application.services.map_import import MapImportError, import_map
 MAX_SCENARIO_SECONDS = 100 * 365 * 86400
 
 
+def replay_start(scenario):
+    """The moment a scenario's time 0 stands for: its last event ends an hour before now."""
+    last = max((max(e.t, e.event_time) for e in scenario.events), default=0.0)
+    return timezone.now().replace(microsecond=0) - timedelta(seconds=last + 3600)
+
+
+def create_maintenance(scenario, objects, start):
+    """The scenario's maintenance windows on the imported ``objects``, as planned windows from ``start``."""
+    for window in scenario.maintenance:
+        target = objects.get(f'{window["object"][0]}:{window["object"][1]}')
+        if target is not None:
+            Maintenance.objects.create(
+                content_type=ContentType.objects.get_for_model(target),
+                object_id=target.pk,
+                status='planned',
+                start=start + timedelta(seconds=window['start']),
+                end=start + timedelta(seconds=window['end']),
+                description=f'scenario {scenario.name}',
+            )
+
+
 def event_fields(item, arrival, event_time):
     """The stored fields of a scenario notification, as a receiver would write them (``raw`` names its ref)."""
     return {
@@ -124,19 +145,8 @@ class Command(BaseCommand):
 
     def _replay(self, scenario):
         objects = import_map(scenario)
-        last = max((max(e.t, e.event_time) for e in scenario.events), default=0.0)
-        start = timezone.now().replace(microsecond=0) - timedelta(seconds=last + 3600)
-        for window in scenario.maintenance:
-            target = objects.get(f'{window["object"][0]}:{window["object"][1]}')
-            if target is not None:
-                Maintenance.objects.create(
-                    content_type=ContentType.objects.get_for_model(target),
-                    object_id=target.pk,
-                    status='planned',
-                    start=start + timedelta(seconds=window['start']),
-                    end=start + timedelta(seconds=window['end']),
-                    description=f'scenario {scenario.name}',
-                )
+        start = replay_start(scenario)
+        create_maintenance(scenario, objects, start)
         forget_map()
         first_incident = (Incident.objects.order_by('-pk').values_list('pk', flat=True).first() or 0) + 1
         refs, event_refs = {}, {}
