@@ -40,6 +40,9 @@ __all__ = (
     'TechnicalServiceSerializer',
 )
 
+#: A character of a text PostgreSQL cannot store (``json.dumps`` writes NUL as an escape instead).
+UNSTORABLE = re.compile('[\ud800-\udfff]')
+
 
 class ObjectTypeField(ContentTypeField):
     """A content type given as ``app_label.model`` (as NetBox does) or by its numeric id (as the guide does)."""
@@ -288,9 +291,10 @@ class EventSerializer(NetBoxModelSerializer):
         brief_fields = ('id', 'url', 'display', 'message', 'status', 'criticallity')
 
     def validate_raw(self, value):
-        # PostgreSQL's jsonb cannot store NUL characters or lone surrogates: refuse them with a reason.
-        text = json.dumps(value)
-        if '\\u0000' in text or re.search(r'\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])', text):
+        # PostgreSQL's jsonb cannot store NUL characters or lone surrogates (high or low, in a key or
+        # a value): refuse them with a reason. A Python string holds a surrogate only when it is lone.
+        text = json.dumps(value, ensure_ascii=False)
+        if '\\u0000' in text or UNSTORABLE.search(text):
             raise serializers.ValidationError(_('The payload holds a NUL character or a broken Unicode surrogate.'))
         return value
 

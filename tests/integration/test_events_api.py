@@ -1,5 +1,7 @@
 """The guide's events/ payload through the REST API: upsert, ordering, clear errors and permissions."""
 
+import json
+
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from rest_framework import status
@@ -98,17 +100,24 @@ class EventsAPITest(APITestCase):
 
     def test_bad_input_names_the_field_and_stores_nothing(self):
         self.allow('add', 'view')
-        cases = {
-            'criticallity': self.payload(criticallity='catastrophic'),
-            'content_type': self.payload(content_type='dcim.nothing'),
-            'object_id': self.payload(object_id=999999),
-            'event_source': self.payload(event_source='no-such-source'),
-            'last_seen_at': self.payload(last_seen_at='yesterday'),
-            'raw': self.payload(raw={'summary': 'x\x00y'}),
-        }
-        for field, data in cases.items():
-            with self.subTest(field=field):
-                response = self.client.post(self.url, data, format='json', **self.header)
+        cases = [
+            ('criticallity', self.payload(criticallity='catastrophic')),
+            ('content_type', self.payload(content_type='dcim.nothing')),
+            ('object_id', self.payload(object_id=999999)),
+            ('event_source', self.payload(event_source='no-such-source')),
+            ('last_seen_at', self.payload(last_seen_at='yesterday')),
+            ('raw', self.payload(raw={'summary': 'x\x00y'})),
+            # Lone surrogates, high or low, in a value or a key: PostgreSQL's jsonb refuses them all.
+            ('raw', self.payload(raw={'summary': 'x\ud800'})),
+            ('raw', self.payload(raw={'summary': '\udc80'})),
+            ('raw', self.payload(raw={'labels': {'\udc80k': 'v'}})),
+            ('raw', self.payload(raw={'list': ['ok', '\udfff\ud800']})),
+        ]
+        for field, data in cases:
+            with self.subTest(field=field, data=data.get(field)):
+                # json.dumps writes lone surrogates as \u escapes, as a client in another language would.
+                body = json.dumps(data)
+                response = self.client.post(self.url, body, content_type='application/json', **self.header)
                 self.assertEqual(response.status_code, 400)
                 self.assertIn(field, response.data)
         self.assertEqual(Event.objects.count(), 0)
