@@ -606,6 +606,9 @@ class Correlator:
         still a member, every member is a candidate. ``cause`` is the event the timeline entries name."""
         if not incident.members:
             incident.services = set()
+            if incident.root_alert is not None:  # its root cause left with the last event
+                incident.root_alert, incident.root_label, incident.root_node = None, '', None
+                self.store.save_incident(incident, ('root',))
             self._update_blast(incident)
             return
         old_severity = incident.severity

@@ -325,6 +325,23 @@ class IncidentActionTestCase(MapFixture, TestCase):
         assert changes[source.pk].postchange_data['title'] == source.title
         assert changes[target.pk].postchange_data['severity'] == 'critical'
 
+    def test_moving_every_event_out_clears_the_root_cause_and_resolves(self):
+        self.add_permissions(
+            'business_application.change_incident',
+            'business_application.view_incident',
+            'business_application.view_event',
+        )
+        for event in (self.db_event, self.root):
+            response = self.client.post(
+                url('incident_move_event', pk=self.incident.pk), {'event': event.pk, 'target': self.target.pk}
+            )
+            self.assertHttpStatus(response, 302)
+        source = Incident.objects.get(pk=self.incident.pk)
+        assert not source.memberships.exists()
+        assert source.status == 'resolved'
+        assert (source.root_cause_event_id, source.root_cause) == (None, '')
+        assert self.target.memberships.count() == 2
+
     def test_move_refuses_bad_input_whole(self):
         self.add_permissions(
             'business_application.change_incident',
