@@ -476,13 +476,20 @@ class IncidentSerializer(NetBoxModelSerializer):
         """The incident's own texts without the names of objects the requesting user may not view."""
         data = super().to_representation(instance)
         request = self.context.get('request')
-        if request is None or not ({'title', 'root_cause', 'display'} & set(data)):
+        if request is None or not ({'title', 'root_cause', 'display', 'affected_services'} & set(data)):
             return data
         redactor = self.context.get('incident_redactor')
         if redactor is None or instance.pk not in self.context.get('incident_redacted', ()):
             from ..ui.redact import Redactor
 
             redactor = Redactor(request.user).prepare([instance], texts=member_paths([instance]))
+            redactor.prepare_services([instance])
+        if redactor.hidden_services and isinstance(data.get('affected_services'), list):
+            data['affected_services'] = [
+                service
+                for service in data['affected_services']
+                if not (isinstance(service, dict) and service.get('id') in redactor.hidden_services)
+            ]
         if 'title' in data:
             data['title'] = redactor.title(instance)
         if 'display' in data:

@@ -92,7 +92,8 @@ class IncidentViewSet(NetBoxModelViewSet):
 
         page = super().paginate_queryset(queryset)
         if page is not None:
-            self.incident_redactor = Redactor(self.request.user).prepare(page, texts=serializers.member_paths(page))
+            redactor = Redactor(self.request.user).prepare(page, texts=serializers.member_paths(page))
+            self.incident_redactor = redactor.prepare_services(page)
             self.incident_redacted = {incident.pk for incident in page}
         return page
 

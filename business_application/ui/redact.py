@@ -42,6 +42,7 @@ class Redactor:
         self.user = user
         self.map = service_map
         self.hidden: set[int] = set()
+        self.hidden_services: set[int] = set()  # affected services' pks the user may not view
 
     # Preparing: one visibility query per kind of object named anywhere in the batch
 
@@ -66,6 +67,20 @@ class Redactor:
         for text in texts:
             nodes.update(self._labels_in(text or ''))
         self.hidden = self._hidden(nodes)
+        return self
+
+    def prepare_services(self, incidents):
+        """Learn which of these incidents' affected services (prefetched) the user may not view: one query, none
+        when the user may view every service."""
+        from ..models import TechnicalService
+
+        everything = TechnicalService.objects.all()
+        visible = everything.restrict(self.user, 'view')
+        if visible is everything:
+            return self
+        pks = {service.pk for incident in incidents for service in incident.affected_services.all()}
+        if pks:
+            self.hidden_services = pks - set(visible.filter(pk__in=pks).values_list('pk', flat=True))
         return self
 
     @staticmethod

@@ -59,6 +59,7 @@ class RedactionFixture:
                     'capped': False,
                 },
             )
+            incident.affected_services.add(checkout, payments)
             event = Event.objects.create(message='slow', dedup_id=f'slow-{i}', unmapped_label='host:x', last_seen_at=T0)
             IncidentEvent.objects.create(
                 incident=incident,
@@ -146,10 +147,13 @@ class RedactedAPITest(RedactionFixture, APITestCase):
             assert row['root_cause'] == '(hidden device)'
             assert [item['name'] for item in row['blast_radius']['down']] == ['(hidden service)', 'payments-db']
             assert row['members'][0]['path'] == ['(hidden device)', '(hidden service)', 'service:payments-db']
+            assert [service['name'] for service in row['affected_services']] == ['payments-db']
             self.assert_redacted(str(row))
         pk = response.data['results'][0]['id']
         detail = self.client.get(f'{API}{pk}/', **self.header)
         assert detail.data['root_cause'] == '(hidden device)'
+        assert [service['name'] for service in detail.data['affected_services']] == ['payments-db']
+        self.assert_redacted(str(detail.data))
         assert Incident.objects.get(pk=pk).root_cause == 'device:web-01'
 
         Incident.objects.create(title='Service disruption affecting checkout-api', root_cause='device:web-01')
