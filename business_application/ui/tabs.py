@@ -38,29 +38,23 @@ def _tab_layout(filter_name):
     )
 
 
-def _tab():
-    return ViewTab(label=_('Events & incidents'), permission='business_application.view_event', weight=2100)
+def _events_view(model, filter_name):
+    """The tab's view on ``model``'s page: the object's incidents and events, filtered by ``filter_name``."""
+    view = type(
+        f'{model.__name__}EventsView',
+        (generic.ObjectView,),
+        {
+            '__module__': __name__,
+            '__doc__': f'The "Events & incidents" tab of a {model._meta.verbose_name}.',
+            'queryset': model.objects.all(),
+            'template_name': 'generic/object.html',
+            'tab': ViewTab(label=_('Events & incidents'), permission='business_application.view_event', weight=2100),
+            'layout': _tab_layout(filter_name),
+        },
+    )
+    return register_model_view(model, 'business_events', path='business-events')(view)
 
 
-@register_model_view(Device, 'business_events', path='business-events')
-class DeviceEventsView(generic.ObjectView):
-    queryset = Device.objects.all()
-    template_name = 'generic/object.html'
-    tab = _tab()
-    layout = _tab_layout('device_id')
-
-
-@register_model_view(VirtualMachine, 'business_events', path='business-events')
-class VirtualMachineEventsView(generic.ObjectView):
-    queryset = VirtualMachine.objects.all()
-    template_name = 'generic/object.html'
-    tab = _tab()
-    layout = _tab_layout('virtual_machine_id')
-
-
-@register_model_view(Cluster, 'business_events', path='business-events')
-class ClusterEventsView(generic.ObjectView):
-    queryset = Cluster.objects.all()
-    template_name = 'generic/object.html'
-    tab = _tab()
-    layout = _tab_layout('cluster_id')
+DeviceEventsView = _events_view(Device, 'device_id')
+VirtualMachineEventsView = _events_view(VirtualMachine, 'virtual_machine_id')
+ClusterEventsView = _events_view(Cluster, 'cluster_id')
