@@ -8,7 +8,6 @@ import logging
 from collections import defaultdict
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import F
 
 from .choices import IncidentStatusChoices
 from .services import clock
@@ -214,7 +213,7 @@ def check_incident_automation_health():
             '(start `netbox rqworker`)'
         )
 
-    backlog = Event.objects.exclude(processed_status=F('status'))
+    backlog = Event.objects.filter(Event.UNDECIDED)
     unprocessed = backlog.count()
     oldest = backlog.order_by('last_seen_at').values_list('last_seen_at', flat=True).first() if unprocessed else None
     oldest_seconds = round((clock.now() - oldest).total_seconds(), 1) if oldest else None

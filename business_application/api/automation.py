@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-from django.db.models import F
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -154,7 +153,7 @@ class StatusView(APIView):
                 'queue': queue_status(),
                 'events_last_24h': events.filter(created__gte=day).count(),
                 'incidents_last_24h': incidents.filter(detected_at__gte=day).count(),
-                'unprocessed_events': events.exclude(processed_status=F('status')).count(),
+                'unprocessed_events': events.filter(Event.UNDECIDED).count(),
                 'open_incidents': incidents.filter(status__in=IncidentStatusChoices.OPEN).count(),
                 'recent_incident_trend': {
                     'last_24h': incidents.filter(detected_at__gte=day).count(),

@@ -66,6 +66,9 @@ class AlertState:
     occurrence_started_at: float | None = None
     incident: Any = None
     cleared_at: float | None = None
+    #: A firing stored since the last decision, as (arrival, its own time); the next decision acts on
+    #: it first when the alert has cleared meanwhile, then forgets it.
+    pending_firing: tuple[float, float] | None = None
 
 
 @dataclasses.dataclass
@@ -138,6 +141,11 @@ class Outcome:
     score: float | None = None
     merged: list[Any] = dataclasses.field(default_factory=list)
     capped: bool = False
+    #: What the same decision did before: a pending firing's outcome (``Correlator.fire_pending``).
+    earlier: list['Outcome'] = dataclasses.field(default_factory=list)
+
+    def steps(self) -> list['Outcome']:
+        return [*self.earlier, self]
 
 
 class Store(Protocol):
@@ -224,6 +232,30 @@ class Correlator:
         self.store = store
 
     # Entry point
+
+    def fire_pending(self, alert: AlertState) -> Outcome | None:
+        """Decide the firing the alert stored and cleared again since its last decision, as of its
+        arrival, and forget it; None when there is none to decide.
+
+        Asynchronous processing behind a busy queue may find an alert already cleared: deciding its
+        firing first, then (``process``, as of ``settled(alert, now)``) its clear makes the incident
+        that deciding each notification as it came would have made, opened and resolved. A batch
+        decides every pending firing before any alert's current state, as they came.
+        """
+        pending, alert.pending_firing = alert.pending_firing, None
+        if pending is None or TRIGGERED in (alert.status, alert.processed_status):
+            return None
+        status, event_time = alert.status, alert.event_time
+        alert.status, alert.event_time = TRIGGERED, pending[1]
+        try:
+            return self.process(alert, pending[0])
+        finally:
+            alert.status, alert.event_time = status, event_time
+
+    @staticmethod
+    def settled(alert: AlertState, now: float) -> float:
+        """When to decide an alert's current state after its pending firing: not before it last came."""
+        return max(now, alert.last_seen)
 
     def process(self, alert: AlertState, now: float) -> Outcome:
         """Act on the difference between what was last processed for this alert and its state now."""

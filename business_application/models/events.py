@@ -98,6 +98,10 @@ class Event(NetBoxModel):
     occurrence = models.PositiveIntegerField(default=0, editable=False)
     occurrence_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     cleared_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A firing stored since the last decision (its arrival and its own time), kept until a decision
+    # sees it: an alert that fires and clears before a worker decides it still opens its incident.
+    pending_firing_at = models.DateTimeField(null=True, blank=True, editable=False)
+    pending_firing_event_time = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ('-last_seen_at', '-pk')
@@ -120,18 +124,43 @@ class Event(NetBoxModel):
             # The sweep's "not yet decided" events: few among many once the correlation keeps up.
             models.Index(
                 fields=('event_time', 'last_seen_at'),
-                condition=~Q(processed_status=F('status')),
-                name='ba_event_unprocessed',
+                condition=~Q(processed_status=F('status')) | Q(pending_firing_at__isnull=False),
+                name='ba_event_undecided',
             ),
         )
 
-    #: Written only by the correlation service, with queryset updates.
-    BOOKKEEPING_FIELDS = ('processed_status', 'occurrence', 'occurrence_started_at', 'cleared_at')
+    #: Written only by the correlation service, with queryset updates (and the pending firing by
+    #: ``note_firing`` when a save stores one).
+    BOOKKEEPING_FIELDS = (
+        'processed_status',
+        'occurrence',
+        'occurrence_started_at',
+        'cleared_at',
+        'pending_firing_at',
+        'pending_firing_event_time',
+    )
+    PENDING_FIELDS = ('pending_firing_at', 'pending_firing_event_time')
+
+    #: Events with something no decision has seen yet: a state, or a firing since cleared again.
+    UNDECIDED = ~Q(processed_status=F('status')) | Q(pending_firing_at__isnull=False)
 
     def __str__(self):
         return self.message[:80]
 
+    def note_firing(self):
+        """Remember that this (about to be stored) state is a firing no decision has seen, unless one is
+        already remembered; returns whether it did. The next decision acts on it first, even if the
+        alert has cleared by then, and forgets it."""
+        if self.status != EventStatus.TRIGGERED or self.processed_status == EventStatus.TRIGGERED:
+            return False
+        if self.pending_firing_at is not None:
+            return False
+        self.pending_firing_at = self.last_seen_at
+        self.pending_firing_event_time = self.event_time or self.last_seen_at
+        return True
+
     def save(self, *args, **kwargs):
+        noted = self.note_firing()
         # An instance loaded before the correlation service ran must not write back stale bookkeeping.
         if not self._state.adding and kwargs.get('update_fields') is None:
             kwargs['update_fields'] = [
@@ -139,6 +168,8 @@ class Event(NetBoxModel):
                 for f in self._meta.concrete_fields
                 if not f.primary_key and f.name not in self.BOOKKEEPING_FIELDS
             ]
+        if noted and kwargs.get('update_fields') is not None:
+            kwargs['update_fields'] = [*kwargs['update_fields'], *self.PENDING_FIELDS]
         super().save(*args, **kwargs)
 
     def get_absolute_url(self):

@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 
 from ..choices import IncidentStatusChoices
 from ..models import Event, Incident, IncidentEvent, IncidentTimelineEntry
@@ -46,7 +46,7 @@ def unprocessed_events(hours=None):
     """Events whose latest state the correlator has not acted on yet (oldest first)."""
     from ..settings import get_settings
 
-    queryset = Event.objects.exclude(processed_status=F('status')).exclude(
+    queryset = Event.objects.filter(Event.UNDECIDED).exclude(
         event_source__name__in=get_settings().exclude_event_sources
     )
     if hours:

@@ -36,6 +36,7 @@ from .incident_service import (
     LOCK_NAMESPACE,
     DjangoStore,
     alert_state,
+    decision_fields,
     from_epoch,
     lock_key,
     process_event,
@@ -268,8 +269,13 @@ def _decide_together(items, settings, instances):
         .filter(pk__in=ids)
         .order_by('pk')
     }
-    times = [to_epoch(event.event_time or event.last_seen_at) for event in events.values()] or [0.0]
-    store = BatchStore(service_map, settings, to_epoch(min(now for _, now in items)), (min(times), max(times)))
+    # The times maintenance is looked up at: each event's own, and that of a firing it stored since.
+    times = [to_epoch(event.event_time or event.last_seen_at) for event in events.values()]
+    times += [to_epoch(e.pending_firing_event_time) for e in events.values() if e.pending_firing_event_time]
+    times = times or [0.0]
+    # The earliest moment a decision is taken at: a pending firing is decided as of its arrival.
+    moments = [now for _, now in items] + [e.pending_firing_at for e in events.values() if e.pending_firing_at]
+    store = BatchStore(service_map, settings, to_epoch(min(moments)), (min(times), max(times)))
     for event_id, occurrence, incident_id in IncidentEvent.objects.filter(event_id__in=events).values_list(
         'event_id', 'occurrence', 'incident_id'
     ):
@@ -278,37 +284,49 @@ def _decide_together(items, settings, instances):
     from ..correlation.lifecycle import Correlator
 
     correlator = Correlator(service_map, settings, store)
-    alerts, written, results, notices = {}, {}, [], []
+    alerts = {
+        event_id: alert_state(event, service_map, incident=store.incident_of) for event_id, event in events.items()
+    }
+    # Pending firings first, as they came (before any of the clears that followed them).
+    fired = {}
+    waiting = [alert for alert in alerts.values() if alert.pending_firing is not None]
+    for alert in sorted(waiting, key=lambda alert: (alert.pending_firing[0], alert.key)):
+        refresh_incident(alert, store)
+        outcome = correlator.fire_pending(alert)
+        store.settle()
+        if outcome is not None:
+            fired[alert.key] = outcome
+    written, results, notices = {}, [], []
     for event_id, now in items:
-        event = events.get(event_id)
-        if event is None:
-            results.append((event_id, Event.DoesNotExist(f'event {event_id} was deleted before it was decided')))
-            continue
         alert = alerts.get(event_id)
         if alert is None:
-            alert = alerts[event_id] = alert_state(event, service_map, incident=store.incident_of)
-        else:
-            alert.incident = store.incident_of(event_id, alert.occurrence) if alert.occurrence else None
-        outcome = correlator.process(alert, to_epoch(now))
+            results.append((event_id, Event.DoesNotExist(f'event {event_id} was deleted before it was decided')))
+            continue
+        # As read now: an earlier decision of the batch may have moved its occurrence (a merge).
+        refresh_incident(alert, store)
+        earlier = fired.pop(event_id, None)
+        moment = to_epoch(now) if earlier is None else correlator.settled(alert, to_epoch(now))
+        outcome = correlator.process(alert, moment)
         store.settle()
-        written[event_id] = {
-            'status': alert.status,
-            'processed_status': alert.processed_status,
-            'occurrence': alert.occurrence,
-            'occurrence_started_at': from_epoch(alert.occurrence_started_at),
-            'cleared_at': from_epoch(alert.cleared_at),
-        }
+        if earlier is not None:
+            outcome.earlier = earlier.steps()
+        written[event_id] = decision_fields(alert)
         results.append((event_id, outcome))
-        action = OUTCOME_ACTIONS.get(outcome.action)
-        if action is not None:
-            notices.append((outcome.incident, action))
+        for step in outcome.steps():
+            action = OUTCOME_ACTIONS.get(step.action)
+            if action is not None:
+                notices.append((step.incident, action))
     store.flush()
     _write_events(events, written, instances)
     return results, notices
 
 
+def refresh_incident(alert, store):
+    alert.incident = store.incident_of(alert.key, alert.occurrence) if alert.occurrence else None
+
+
 #: The event columns a decision writes (``process_event`` writes the same).
-EVENT_FIELDS = ('status', 'processed_status', 'occurrence', 'occurrence_started_at', 'cleared_at')
+EVENT_FIELDS = ('status', *Event.BOOKKEEPING_FIELDS)
 
 #: The event columns that choose its decision lock.
 LOCK_FIELDS = ('content_type_id', 'object_id', 'unmapped_label')

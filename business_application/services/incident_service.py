@@ -429,7 +429,29 @@ def alert_state(event, service_map, incident=None):
         occurrence_started_at=to_epoch(event.occurrence_started_at),
         incident=held,
         cleared_at=to_epoch(event.cleared_at),
+        pending_firing=pending_firing(event),
     )
+
+
+def pending_firing(event):
+    """The firing an event stored since its last decision, as the correlator takes it, or None."""
+    if event.pending_firing_at is None:
+        return None
+    return to_epoch(event.pending_firing_at), to_epoch(event.pending_firing_event_time or event.pending_firing_at)
+
+
+def decision_fields(alert):
+    """The event columns a decision writes, from the correlator's alert (``Event.BOOKKEEPING_FIELDS``
+    and the status, which maintenance may have turned to suppressed)."""
+    return {
+        'status': alert.status,
+        'processed_status': alert.processed_status,
+        'occurrence': alert.occurrence,
+        'occurrence_started_at': from_epoch(alert.occurrence_started_at),
+        'cleared_at': from_epoch(alert.cleared_at),
+        'pending_firing_at': None,
+        'pending_firing_event_time': None,
+    }
 
 
 def lock_key(service_map, event_row):
@@ -481,21 +503,23 @@ def process_event(event_id, now=None, settings=None, instance=None):
         )
         alert = alert_state(event, service_map)
         store = DjangoStore(service_map, settings)
-        outcome = Correlator(service_map, settings, store).process(alert, to_epoch(now))
+        correlator = Correlator(service_map, settings, store)
+        moment = to_epoch(now)
+        fired = correlator.fire_pending(alert)
+        if fired is None:
+            outcome = correlator.process(alert, moment)
+        else:
+            outcome = correlator.process(alert, correlator.settled(alert, moment))
+            outcome.earlier = fired.steps()
         store.flush()
-        written = {
-            'status': alert.status,
-            'processed_status': alert.processed_status,
-            'occurrence': alert.occurrence,
-            'occurrence_started_at': from_epoch(alert.occurrence_started_at),
-            'cleared_at': from_epoch(alert.cleared_at),
-        }
+        written = decision_fields(alert)
         Event.objects.filter(pk=event.pk).update(**written)
         for name, value in written.items() if instance is not None else ():
             setattr(instance, name, value)  # the caller's object stays in step without reading it back
-        action = OUTCOME_ACTIONS.get(outcome.action)
-        if action is not None:
-            notify(outcome.incident, action)
+        for step in outcome.steps():
+            action = OUTCOME_ACTIONS.get(step.action)
+            if action is not None:
+                notify(step.incident, action)
     return outcome
 
 
