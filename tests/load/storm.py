@@ -71,9 +71,11 @@ __all__ = (
 )
 
 
-def run_storm(name, cluster, plan_, header, fault=None, fault_at=0.3, senders=8, timeout=900):
+def run_storm(name, cluster, plan_, header, fault=None, fault_at=0.3, senders=8, timeout=None):
     """Send the plan's storm through ``cluster``; ``fault()`` runs once when ``fault_at`` of the
-    firing deliveries have been answered. Returns the ``StormReport``."""
+    firing deliveries have been answered. Returns the ``StormReport``. ``timeout`` bounds each wait
+    for the decisions (by default 15 minutes, or 0.2 s per notification for large storms)."""
+    timeout = timeout or max(900.0, 0.2 * plan_.notifications)
     from django.db import connection
 
     from business_application.config import check_incident_automation_health
