@@ -33,9 +33,12 @@ from . import clock
 from .graph_loader import current_map
 from .incident_service import (
     KIND_MODELS,
+    LOCK_FIELDS,
     LOCK_NAMESPACE,
     DjangoStore,
+    LockMoved,
     alert_state,
+    check_lock,
     decision_fields,
     from_epoch,
     lock_key,
@@ -233,6 +236,8 @@ def decide_events(items, settings=None, instances=None, raise_errors=False):
             for incident, action in notices:
                 notify(incident, action)
         return results
+    except LockMoved as moved:
+        logger.info('event %s changed object before the batch locked it; deciding the batch one at a time', moved)
     except Exception:
         logger.warning('deciding a batch of %s events together failed; deciding them one at a time', len(items))
         logger.debug('the batch failure', exc_info=True)
@@ -269,6 +274,10 @@ def _decide_together(items, settings, instances):
         .filter(pk__in=ids)
         .order_by('pk')
     }
+    # An event whose object changed before its row was locked: the batch is decided one at a time.
+    held = set(keys)
+    for event in events.values():
+        check_lock(service_map, event, held, retry=True)
     # The times maintenance is looked up at: each event's own, and that of a firing it stored since.
     times = [to_epoch(event.event_time or event.last_seen_at) for event in events.values()]
     times += [to_epoch(e.pending_firing_event_time) for e in events.values() if e.pending_firing_event_time]
@@ -327,9 +336,6 @@ def refresh_incident(alert, store):
 
 #: The event columns a decision writes (``process_event`` writes the same).
 EVENT_FIELDS = ('status', *Event.BOOKKEEPING_FIELDS)
-
-#: The event columns that choose its decision lock.
-LOCK_FIELDS = ('content_type_id', 'object_id', 'unmapped_label')
 
 
 def _write_events(events, written, instances):

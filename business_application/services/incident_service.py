@@ -492,15 +492,54 @@ def process_event(event_id, now=None, settings=None, instance=None):
     settings = settings or get_settings()
     now = now or clock.now()
     service_map = current_map()
-    row = Event.objects.values('content_type_id', 'object_id', 'unmapped_label').get(pk=event_id)
+    # Nested in the caller's transaction (which took the locks and holds the row), a retry would not
+    # release the lock already taken; the decision then takes the second lock as well.
+    nested = connection.in_atomic_block
+    for attempt in range(MOVED_RETRIES + 1):
+        row = Event.objects.values(*LOCK_FIELDS).get(pk=event_id)
+        try:
+            return _decide_one(
+                event_id, row, now, settings, instance, service_map, not nested and attempt < MOVED_RETRIES
+            )
+        except LockMoved:
+            logger.info('event %s changed object before its decision locked it; deciding it again', event_id)
+    raise AssertionError('unreachable: the last attempt takes the second lock instead of retrying')
+
+
+#: The event columns that choose its decision lock.
+LOCK_FIELDS = ('content_type_id', 'object_id', 'unmapped_label')
+
+#: Times a decision starts again when its event's object changed before its row was locked.
+MOVED_RETRIES = 3
+
+
+class LockMoved(Exception):
+    """An event's object changed between reading its decision lock and locking its row."""
+
+
+def check_lock(service_map, event, held, retry):
+    """After the row lock: the event's lock is the one taken, or (``retry``) ``LockMoved``, or it is taken now."""
+    key = lock_key(service_map, {name: getattr(event, name) for name in LOCK_FIELDS})
+    if key in held:
+        return
+    if retry:
+        raise LockMoved(event.pk)
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT pg_advisory_xact_lock(%s, %s)', [LOCK_NAMESPACE, key])
+    held.add(key)
+
+
+def _decide_one(event_id, row, now, settings, instance, service_map, retry):
     with transaction.atomic():
+        key = lock_key(service_map, row)
         with connection.cursor() as cursor:
-            cursor.execute('SELECT pg_advisory_xact_lock(%s, %s)', [LOCK_NAMESPACE, lock_key(service_map, row)])
+            cursor.execute('SELECT pg_advisory_xact_lock(%s, %s)', [LOCK_NAMESPACE, key])
         event = (
             Event.objects.select_for_update(of=('self',))
             .select_related('content_type', 'event_source')
             .get(pk=event_id)
         )
+        check_lock(service_map, event, {key}, retry)
         alert = alert_state(event, service_map)
         store = DjangoStore(service_map, settings)
         correlator = Correlator(service_map, settings, store)
