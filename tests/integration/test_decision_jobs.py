@@ -5,8 +5,11 @@ first reads the job's status from Redis (``Job._remove_from_registries``): if th
 already gone, ``get_status`` raises ``InvalidJobOperation`` inside the worker's success handler,
 and the worker moves a job that decided its events to the FailedJobRegistry. The alert storms of
 RELIABILITY.md reported exactly that (``decisions: 3 failed ... InvalidJobOperation: Failed to
-retrieve status for job``). Here the hash disappears while the job runs (an ``Incident`` save
-inside the job deletes it), and the job must still end finished, its event decided.
+retrieve status for job``). The hash was gone because the job ran twice: redis-py 8 retries a
+transaction whose reply took longer than its 5 s socket timeout, so an overloaded web process
+pushed the same job id twice, and the first run's delete left the second without a hash. Here
+the hash disappears while the job runs (an ``Incident`` save inside the job deletes it), and the
+job must still end finished, its event decided.
 """
 
 import django_rq
