@@ -159,8 +159,10 @@ def _enqueue(batch):
 
     from .jobs import process_event_job, process_events_job
 
-    # A result kept for a minute, not discarded at once: RQ 2.12's immediate delete (result_ttl=0) can find the
-    # job's hash already gone and mark a job that did its work as failed.
+    # A result kept for a minute, not discarded at once: RQ 2.12's immediate delete (result_ttl=0) reads the job's
+    # status first and fails a job that did its work when the hash is already gone. It is gone when the job ran
+    # twice: redis-py retries an enqueue whose reply took over its 5 s socket timeout, so an overloaded web
+    # process can push one job id twice, and the first run deletes what the second one finishes with.
     try:
         queue = django_rq.get_queue('default')
         if len(batch) == 1:
