@@ -64,7 +64,7 @@ def _enqueue(incident_id, action, url):
         if action == 'updated':
             job_id = f'business-application-notify-{incident_id}-updated-{digest}'
             existing = queue.fetch_job(job_id)
-            if existing is not None and existing.get_status(refresh=True) in ('queued', 'scheduled', 'deferred'):
+            if existing is not None and existing.get_status(refresh=False) in ('queued', 'scheduled', 'deferred'):
                 return
             queue.enqueue_in(
                 _seconds(UPDATE_DEBOUNCE_SECONDS),
