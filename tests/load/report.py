@@ -9,7 +9,9 @@ fuzzing and permission tests write that part.
 from __future__ import annotations
 
 import json
+import os
 import platform
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +53,17 @@ COLUMNS = (
     ('alerts/s', 'alerts_per_second'),
     ('latency p50 / p99', None),
 )
+
+
+def commit():
+    """The commit the storms ran on: ``NBA_STORM_COMMIT``, or this checkout's HEAD."""
+    if os.environ.get('NBA_STORM_COMMIT'):
+        return os.environ['NBA_STORM_COMMIT']
+    try:
+        head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown'
+    return head.stdout.strip()
 
 
 def cell(report, key, column):
@@ -129,7 +142,8 @@ def render(reports, kept):
         first = reports[0]
         lines += [
             f'Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node() or "this machine"} '
-            f'({platform.machine()}, Python {platform.python_version()}): NetBox under {first["server"]} with '
+            f'({platform.machine()}, Python {platform.python_version()}, commit `{commit()}`): '
+            f'NetBox under {first["server"]} with '
             f'{first["web_workers"]} processes, {first["rq_workers"]} RQ workers, {first["senders"]} senders.',
             '',
             f'Storm size: {max(r["notifications"] for r in reports)} notifications of '
