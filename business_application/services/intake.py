@@ -276,9 +276,17 @@ def _queue_events(created, changed):
     """Queue the batch's events for NetBox's event rules, as its own change signal does for each saved object: an
     object-created event for each new event, an object-updated one for each changed event, with the snapshots the
     change log took. NetBox processes the request's queue once the request is done; nothing outside a request,
-    where NetBox queues no events either."""
+    where NetBox queues no events either.
+
+    NetBox serializes each queued object for the rules that apply to it; when a rule applies to events, what that
+    reads (the alerting object, the incidents, the tags) is read here for the whole batch, after correlation,
+    rather than event by event."""
+    from django.db.models import prefetch_related_objects
+
     from core.events import OBJECT_CREATED, OBJECT_UPDATED
+    from core.models import ObjectType
     from extras.events import enqueue_event
+    from extras.models import EventRule
     from netbox.context import current_request, events_queue
 
     request = current_request.get()
@@ -290,6 +298,14 @@ def _queue_events(created, changed):
     for event in changed:
         enqueue_event(queue, event, request, OBJECT_UPDATED)
     events_queue.set(queue)
+
+    event_types = [OBJECT_CREATED] * bool(created) + [OBJECT_UPDATED] * bool(changed)
+    rules = EventRule.objects.filter(
+        enabled=True, object_types=ObjectType.objects.get_for_model(Event), event_types__overlap=event_types
+    )
+    if rules.exists():
+        prefetch_related_objects(created, 'tags')
+        prefetch_related_objects([*created, *changed], 'obj', 'memberships')
 
 
 def _index(created, changed):

@@ -4,6 +4,7 @@ snapshots, after the request, and not at all when the rule's conditions do not m
 
 import django_rq
 from django.contrib.contenttypes.models import ContentType
+from django.test import override_settings
 
 from core.events import OBJECT_CREATED, OBJECT_UPDATED
 from core.models import ObjectType
@@ -13,7 +14,7 @@ from netbox.constants import RQ_QUEUE_DEFAULT
 
 from business_application.models import Event
 
-from .test_batched_intake import SenderTestCase, group
+from .test_batched_intake import SERVERS, SenderTestCase, group
 
 #: Never called: nothing listens on the discard port, and no worker runs the queued jobs in these tests.
 NEVER_CALLED = 'http://127.0.0.1:9/never-called'
@@ -145,3 +146,21 @@ class ReceiverEventRulesTest(RuleTestCase):
         )
         self.assertEqual(set(received), set(posted))
         self.assertEqual(set(received_snapshots['postchange']), set(posted_snapshots['postchange']))
+
+
+class ReceiverEventRulesQueryCountTest(RuleTestCase):
+    """With a rule that applies to every alert, a group still costs the same queries whatever its size: NetBox's
+    serialization of each queued event reads nothing the batch has not read for all of them."""
+
+    def test_a_matching_rule_costs_the_same_queries_whatever_the_group_size(self):
+        webhook_rule('every-alert', [OBJECT_CREATED, OBJECT_UPDATED])
+        hosts = [f'srv-{i}' for i in range(SERVERS)]
+        for asynchronous in (True, False):
+            with self.subTest(asynchronous=asynchronous), override_settings(BUSINESS_APP_ASYNC_PROCESSING=asynchronous):
+                name = 'Async' if asynchronous else 'Sync'
+                small = self.post(group(hosts[:4], alertname=f'Small{name}'))
+                large = self.post(group(hosts, alertname=f'Large{name}'))
+                small_repeat = self.post(group(hosts[:4], alertname=f'Small{name}', status='resolved'))
+                large_repeat = self.post(group(hosts, alertname=f'Large{name}', status='resolved'))
+                self.assertEqual(small, large)
+                self.assertEqual(small_repeat, large_repeat)
