@@ -196,6 +196,7 @@ def _store_batch(alerts, sources):
     _index(new, changed)
     _log_changes(new, changed, before)
     correlate_events([event for event, _ in results])
+    _queue_events(new, changed)
     return results
 
 
@@ -221,7 +222,10 @@ def _snapshots(events):
 
 def _log_changes(created, changed, before):
     """Write NetBox's change-log records for a batch, as its own views would for each object (one per event
-    created or changed, the request's user and id), with one insert whatever the batch size."""
+    created or changed, the request's user and id), with one insert whatever the batch size.
+
+    Like NetBox's ``to_objectchange``, it leaves each event's snapshots on it (``_prechange_snapshot``,
+    ``_postchange_snapshot``), where NetBox's event queue reads them."""
     from django.contrib.contenttypes.models import ContentType
 
     from core.choices import ObjectChangeActionChoices
@@ -240,28 +244,68 @@ def _log_changes(created, changed, before):
         'request_id': request.id,
     }
     exclude = _exclude()
-    records = [
-        ObjectChange(
-            changed_object_id=event.pk,
-            object_repr=str(event)[:200],
-            action=ObjectChangeActionChoices.ACTION_CREATE,
-            postchange_data=serialize_object(event, resolve_tags=False, extra={'tags': []}, exclude=exclude),
-            **common,
+    records = []
+    for event in created:  # a new event has no tags yet: no query to read them
+        event._postchange_snapshot = serialize_object(event, resolve_tags=False, extra={'tags': []}, exclude=exclude)
+        records.append(
+            ObjectChange(
+                changed_object_id=event.pk,
+                object_repr=str(event)[:200],
+                action=ObjectChangeActionChoices.ACTION_CREATE,
+                postchange_data=event._postchange_snapshot,
+                **common,
+            )
         )
-        for event in created
-    ]
     for event in changed:  # their tags were prefetched for the snapshot
+        event._prechange_snapshot = before.get(event.pk)
+        event._postchange_snapshot = event.serialize_object(exclude=exclude)
         record = ObjectChange(
             changed_object_id=event.pk,
             object_repr=str(event)[:200],
             action=ObjectChangeActionChoices.ACTION_UPDATE,
-            prechange_data=before.get(event.pk),
-            postchange_data=event.serialize_object(exclude=exclude),
+            prechange_data=event._prechange_snapshot,
+            postchange_data=event._postchange_snapshot,
             **common,
         )
         if record.has_changes:
             records.append(record)
     ObjectChange.objects.bulk_create(records)
+
+
+def _queue_events(created, changed):
+    """Queue the batch's events for NetBox's event rules, as its own change signal does for each saved object: an
+    object-created event for each new event, an object-updated one for each changed event, with the snapshots the
+    change log took. NetBox processes the request's queue once the request is done; nothing outside a request,
+    where NetBox queues no events either.
+
+    NetBox serializes each queued object for the rules that apply to it; when a rule applies to events, what that
+    reads (the alerting object, the incidents, the tags) is read here for the whole batch, after correlation,
+    rather than event by event."""
+    from django.db.models import prefetch_related_objects
+
+    from core.events import OBJECT_CREATED, OBJECT_UPDATED
+    from core.models import ObjectType
+    from extras.events import enqueue_event
+    from extras.models import EventRule
+    from netbox.context import current_request, events_queue
+
+    request = current_request.get()
+    if request is None or not (created or changed):
+        return
+    queue = events_queue.get()
+    for event in created:
+        enqueue_event(queue, event, request, OBJECT_CREATED)
+    for event in changed:
+        enqueue_event(queue, event, request, OBJECT_UPDATED)
+    events_queue.set(queue)
+
+    event_types = [OBJECT_CREATED] * bool(created) + [OBJECT_UPDATED] * bool(changed)
+    rules = EventRule.objects.filter(
+        enabled=True, object_types=ObjectType.objects.get_for_model(Event), event_types__overlap=event_types
+    )
+    if rules.exists():
+        prefetch_related_objects(created, 'tags')
+        prefetch_related_objects([*created, *changed], 'obj', 'memberships')
 
 
 def _index(created, changed):
