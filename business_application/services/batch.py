@@ -130,6 +130,10 @@ class BatchStore(DjangoStore):
         self.touched.add(incident.key)
         super().save_incident(incident, fields)
 
+    def _changing(self, *keys):
+        """Only noted: nothing is written before ``flush``, which takes the snapshots of all of them at once."""
+        self.events.note(*keys)
+
     def _update_incident(self, key, changes):
         self.incident_changes.setdefault(key, {}).update(changes)
 
@@ -138,6 +142,7 @@ class BatchStore(DjangoStore):
 
     def add_member(self, incident, member):
         identity = (member.alert, member.occurrence)
+        self._changing(incident.key)
         self.new_members[identity] = self._member_row(incident, member)
         self.memberships[identity] = incident.key
         self.order[identity] = next(self.sequence)
@@ -147,6 +152,7 @@ class BatchStore(DjangoStore):
     def save_member(self, incident, member):
         identity = (member.alert, member.occurrence)
         values = (member.status, member.severity, member.last_activity)
+        self._changing(incident.key)
         if identity in self.new_members:
             row = self.new_members[identity]
             row.status, row.severity, row.last_activity_at = self._member_values(*values)
@@ -158,6 +164,7 @@ class BatchStore(DjangoStore):
         self.activity[key] = max(activity, self.activity.get(key, activity))
 
     def move_members(self, source, target):
+        self._changing(source.key, target.key)
         self.flush()
         super().move_members(source, target)
         for member in source.members:
@@ -174,6 +181,7 @@ class BatchStore(DjangoStore):
 
     def flush(self):
         """Write everything pending, in the order the one-at-a-time writes would have reached the same rows."""
+        self.events.snapshot()
         if self.new_members:
             IncidentEvent.objects.bulk_create(list(self.new_members.values()))
             self.new_members = {}
@@ -232,9 +240,10 @@ def decide_events(items, settings=None, instances=None, raise_errors=False):
         return []
     try:
         with transaction.atomic():
-            results, notices = _decide_together(items, settings, instances or {})
+            results, notices, events = _decide_together(items, settings, instances or {})
             for incident, action in notices:
                 notify(incident, action)
+        events.queue()  # once the batch is written: a batch rolled back queues nothing
         return results
     except LockMoved as moved:
         logger.info('event %s changed object before the batch locked it; deciding the batch one at a time', moved)
@@ -327,7 +336,7 @@ def _decide_together(items, settings, instances):
                 notices.append((step.incident, action))
     store.flush()
     _write_events(events, written, instances)
-    return results, notices
+    return results, notices, store.events
 
 
 def refresh_incident(alert, store):

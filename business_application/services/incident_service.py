@@ -24,6 +24,7 @@ from ..notifications import OUTCOME_ACTIONS, notify
 from ..settings import get_settings
 from . import clock
 from .graph_loader import MODEL_KINDS, current_map, node_of
+from .incident_events import IncidentEvents
 
 __all__ = (
     'LOCK_NAMESPACE',
@@ -62,6 +63,8 @@ class DjangoStore:
         self.resolved_from: dict[int, str] = {}  # the status each incident resolved here had, for its timeline
         #: Each loaded member's row id by (event, occurrence): the tie-break of the members' order.
         self.order: dict[tuple, int] = {}
+        #: The incidents this decision opens and changes, for NetBox's event rules (queued after it is written).
+        self.events = IncidentEvents()
 
     # Reads
 
@@ -232,6 +235,7 @@ class DjangoStore:
         )
         self.cache[row.pk] = incident
         self.db_status[row.pk] = row.status
+        self.events.opened(row.pk)
         return row.pk
 
     def save_incident(self, incident, fields):
@@ -262,10 +266,18 @@ class DjangoStore:
             changes['root_cause'] = incident.root_label[:300]
         if 'blast' in fields:
             changes['blast_radius'] = self._blast(incident)
+        services = 'services' in fields and incident.services
+        if changes or services:
+            self._changing(incident.key)
         if changes:
             self._update_incident(incident.key, changes)
-        if 'services' in fields and incident.services:
+        if services:
             self._add_services(incident.key, [self.map.keys[node][1] for node in incident.services])
+
+    def _changing(self, *keys):
+        """Before writing these incidents: note them for the event rules, with their state before this decision."""
+        self.events.note(*keys)
+        self.events.snapshot()
 
     def _update_incident(self, key, changes):
         self._incident_update(key, changes)
@@ -298,6 +310,7 @@ class DjangoStore:
         }
 
     def add_member(self, incident, member):
+        self._changing(incident.key)
         self._member_row(incident, member).save(force_insert=True)
         self._touch(incident.key, member.last_activity)
 
@@ -324,6 +337,7 @@ class DjangoStore:
 
     def save_member(self, incident, member):
         status, severity, last_activity = self._member_values(member.status, member.severity, member.last_activity)
+        self._changing(incident.key)
         IncidentEvent.objects.filter(event_id=member.alert, occurrence=member.occurrence).update(
             status=status, severity=severity, last_activity_at=last_activity
         )
@@ -335,6 +349,7 @@ class DjangoStore:
         ).update(last_activity_at=from_epoch(activity))
 
     def move_members(self, source, target):
+        self._changing(source.key, target.key)
         IncidentEvent.objects.filter(incident_id=source.key).update(incident_id=target.key)
         latest = IncidentEvent.objects.filter(incident_id=target.key).aggregate(latest=Max('last_activity_at'))
         Incident.objects.filter(pk=target.key).update(last_activity_at=latest['latest'])
@@ -559,6 +574,7 @@ def _decide_one(event_id, row, now, settings, instance, service_map, retry):
             action = OUTCOME_ACTIONS.get(step.action)
             if action is not None:
                 notify(step.incident, action)
+    store.events.queue()  # once the decision is written: a decision that failed queues nothing
     return outcome
 
 

@@ -1,0 +1,114 @@
+"""NetBox's event rules on the incidents a decision opens and changes.
+
+The correlator writes incidents with queryset updates (``DjangoStore``), which send no signal, so NetBox's change
+signal sees at most the placeholder an incident is created with. ``IncidentEvents`` queues for NetBox's event rules
+what that signal would have queued had each incident been saved through the model once per decision batch: an
+object-created event for each incident the batch opened, with its state at the end of the batch, and an
+object-updated event for each incident it changed, with the snapshots before and after the batch. They go into the
+request's event queue with NetBox's ``enqueue_event``, which folds them into what NetBox already queued for the same
+incidents, and NetBox runs the rules once the request (or the job run under its event tracking) is done.
+
+Cost: nothing outside a request (NetBox queues no events there either); otherwise, only for a batch that opened or
+changed an incident, one query reads the event types of the enabled rules on incidents. Only when an update rule
+applies are the changed incidents' snapshots taken before their first write, and only when a rule applies are the
+incidents read back and serialized (a few queries for the batch, plus NetBox's serialization of each).
+"""
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import prefetch_related_objects
+
+__all__ = ('IncidentEvents',)
+
+#: What NetBox's serializations of an incident read: its tags and services (the snapshot), and for the REST
+#: serialization of a rule's data also its members with their events.
+PREFETCH = ('tags', 'affected_services', 'memberships__event')
+
+
+class IncidentEvents:
+    """The incidents one decision batch opened and changed, and their snapshots before its writes."""
+
+    def __init__(self):
+        from netbox.context import current_request
+
+        self.request = current_request.get()
+        self.created: set[int] = set()
+        self.changed: set[int] = set()
+        self.before: dict[int, dict | None] = {}
+        self._rule_types: set | None = None
+
+    def opened(self, key):
+        self.created.add(key)
+
+    def note(self, *keys):
+        """Incidents about to be written by the batch (those it opened are queued as created instead)."""
+        if self.request is None:
+            return
+        self.changed.update(key for key in keys if key is not None and key not in self.created)
+
+    def snapshot(self):
+        """Before the noted incidents are first written: their state, read in one go, when an update rule applies."""
+        waiting = self.changed - self.before.keys()
+        if not waiting or not self._wants_updates():
+            return
+        for incident in self._read(waiting):
+            incident.snapshot()
+            self.before[incident.pk] = incident._prechange_snapshot
+        for key in waiting - self.before.keys():  # deleted meanwhile
+            self.before[key] = None
+
+    def queue(self):
+        """After the batch is written: queue each opened and changed incident for the rules that may apply."""
+        if self.request is None or not (self.created or self.changed):
+            return
+        from core.events import OBJECT_CREATED, OBJECT_UPDATED
+        from extras.events import enqueue_event
+        from netbox.context import events_queue
+
+        types = self.rule_types()
+        wanted = {}
+        if OBJECT_CREATED in types:
+            wanted.update(dict.fromkeys(self.created, OBJECT_CREATED))
+        if OBJECT_UPDATED in types:
+            wanted.update(dict.fromkeys(self.changed - self.created, OBJECT_UPDATED))
+        if not wanted:
+            return
+        exclude = _exclude()
+        queue = events_queue.get()
+        for incident in self._read(wanted):
+            if wanted[incident.pk] == OBJECT_UPDATED:
+                incident._prechange_snapshot = self.before.get(incident.pk)
+            incident._postchange_snapshot = incident.serialize_object(exclude=exclude)
+            enqueue_event(queue, incident, self.request, wanted[incident.pk])
+        events_queue.set(queue)
+
+    def rule_types(self):
+        """The event types of the enabled event rules on incidents: one query per batch, and only when needed."""
+        if self._rule_types is None:
+            from extras.models import EventRule
+
+            from ..models import Incident
+
+            rows = EventRule.objects.filter(
+                enabled=True, object_types=ContentType.objects.get_for_model(Incident).pk
+            ).values_list('event_types', flat=True)
+            self._rule_types = {event_type for event_types in rows for event_type in event_types or ()}
+        return self._rule_types
+
+    def _wants_updates(self):
+        from core.events import OBJECT_UPDATED
+
+        return OBJECT_UPDATED in self.rule_types()
+
+    @staticmethod
+    def _read(keys):
+        from ..models import Incident
+
+        incidents = list(Incident.objects.filter(pk__in=keys).select_related('root_cause_event', 'merged_into'))
+        prefetch_related_objects(incidents, *PREFETCH)
+        return incidents
+
+
+def _exclude():
+    from netbox.config import get_config
+
+    return ['last_updated'] if get_config().CHANGELOG_SKIP_EMPTY_CHANGES else []
