@@ -4,6 +4,7 @@ Job runners log with ready-made messages: NetBox's job log stores a record's mes
 formatting its arguments.
 """
 
+import contextlib
 import logging
 from datetime import datetime
 
@@ -50,25 +51,41 @@ class SweepUnprocessedEventsJob(JobRunner):
             self.logger.warning(f'swept {len(ids)} unprocessed events: {dict(summary.actions)}')  # noqa: G004
 
 
-def process_event_job(event_id, arrival):
+def as_request(request):
+    """Run a decision job as NetBox runs a script job: under the request processors (its event tracking among
+    them) with the copy of the request that stored the events, so NetBox's event rules run for the incidents the
+    job opens and changes once it is done, attributed to that request's user. Jobs queued without a request (by
+    an older version, or outside a request) run as before: NetBox queues no event rule outside a request."""
+    if request is None:
+        return contextlib.nullcontext()
+    from utilities.request import apply_request_processors
+
+    return apply_request_processors(request)
+
+
+def process_event_job(event_id, arrival, request=None):
     """RQ entry point of asynchronous processing: decide one event as of its arrival."""
     from .services.incident_service import process_event
 
     moment = datetime.fromisoformat(arrival) if arrival else None
-    outcome = process_event(event_id, now=moment)
+    with as_request(request):
+        outcome = process_event(event_id, now=moment)
     logger.debug('event %s processed by a worker: %s', event_id, outcome.action)
     return outcome.action
 
 
-def process_events_job(batch):
+def process_events_job(batch, request=None):
     """RQ entry point for a batch stored by one receiver request: ``[(event_id, arrival)]``, decided
     together (``services.batch``), each as of its arrival. One failure does not stop the others; the
-    job fails at the end (and the health check reports it) with the failed events left for the sweep."""
+    job fails at the end (and the health check reports it) with the failed events left for the sweep,
+    after the event rules of the decisions that were taken have run."""
     from .services.batch import decide_events
 
     failed = []
     items = [(event_id, datetime.fromisoformat(arrival) if arrival else None) for event_id, arrival in batch]
-    for event_id, result in decide_events(items):
+    with as_request(request):
+        results = decide_events(items)
+    for event_id, result in results:
         if isinstance(result, Event.DoesNotExist):
             logger.info('event %s was deleted before a worker decided it', event_id)
         elif isinstance(result, Exception):

@@ -63,7 +63,8 @@ def correlate_events(events):
     if settings.async_processing:
         # Decided by an RQ worker after commit; a lost job is swept up later.
         batch = [(event.pk, event.last_seen_at.isoformat() if event.last_seen_at else None) for event in wanted]
-        transaction.on_commit(lambda: _enqueue(batch))
+        request = job_request()
+        transaction.on_commit(lambda: _enqueue(batch, request))
         return
     if len(wanted) == 1:
         from .services.incident_service import process_event
@@ -154,7 +155,21 @@ JOB_BATCH = 50
 RESULT_TTL = 60
 
 
-def _enqueue(batch):
+def job_request():
+    """What a decision job needs of the current request to run under NetBox's event tracking (``jobs.as_request``):
+    NetBox's picklable copy, as it passes to a script job, without the caller's cookies; None outside a request."""
+    from netbox.context import current_request
+    from utilities.request import copy_safe_request
+
+    request = current_request.get()
+    if request is None:
+        return None
+    copy = copy_safe_request(request, include_files=False)
+    copy.COOKIES = {}
+    return copy
+
+
+def _enqueue(batch, request=None):
     import django_rq
 
     from .jobs import process_event_job, process_events_job
@@ -166,11 +181,15 @@ def _enqueue(batch):
     try:
         queue = django_rq.get_queue('default')
         if len(batch) == 1:
-            queue.enqueue(process_event_job, *batch[0], result_ttl=RESULT_TTL, failure_ttl=86400)
+            queue.enqueue(process_event_job, *batch[0], request=request, result_ttl=RESULT_TTL, failure_ttl=86400)
             return
         for start in range(0, len(batch), JOB_BATCH):
             queue.enqueue(
-                process_events_job, batch[start : start + JOB_BATCH], result_ttl=RESULT_TTL, failure_ttl=86400
+                process_events_job,
+                batch[start : start + JOB_BATCH],
+                request=request,
+                result_ttl=RESULT_TTL,
+                failure_ttl=86400,
             )
     except Exception:
         logger.exception('could not queue %s events; the periodic sweep will process them', len(batch))
