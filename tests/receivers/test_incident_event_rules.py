@@ -1,0 +1,267 @@
+"""NetBox's event rules on incidents see what the correlator does: an incident a decision opens reaches an
+object-created rule once, with the title, severity and root cause that decision gave it (not its placeholder), and
+each later decision that changes it (a joining alert, a resolution) reaches an object-updated rule once, with the
+incident's snapshots before and after that decision. Synchronous decisions queue them in the receiver's request;
+asynchronous ones in the decision job, which runs under NetBox's event tracking as NetBox runs a script job.
+
+The alerts go through the Alertmanager receiver; the decision jobs and NetBox's webhook jobs are the real ones read
+back from Redis (the decision jobs are run here as a worker would, the webhook jobs never)."""
+
+import collections
+
+import django_rq
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.test import TestCase, override_settings
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from core.events import OBJECT_CREATED, OBJECT_UPDATED
+from core.models import ObjectType
+from extras.models import EventRule, Webhook
+from netbox.config import get_config
+from netbox.constants import RQ_QUEUE_DEFAULT
+from users.constants import TOKEN_PREFIX
+from users.models import ObjectPermission, Token, User
+
+from business_application.models import Incident
+
+from ..integration.maps import build
+
+#: Never called: nothing listens on the discard port, and no worker runs the queued webhook jobs in these tests.
+NEVER_CALLED = 'http://127.0.0.1:9/never-called'
+SEND_WEBHOOK = 'extras.webhooks.send_webhook'
+DECISION_JOBS = ('business_application.jobs.process_event_job', 'business_application.jobs.process_events_job')
+URL = '/api/plugins/business-application/alerts/alertmanager/'
+PLACEHOLDER = '(correlating)'
+
+#: Racks, each a component of the map: an alert group on one never touches another's incident ('w' warms up).
+RACKS = {'w': 1, 'a': 4, 'b': 24}
+MAP = (
+    'name: racks\ngraph:\n  services: ['
+    + ', '.join(f'web-{rack}' for rack in RACKS)
+    + ']\n  devices:\n'
+    + ''.join(f'    - {{name: tor-{rack}, role: switch}}\n' for rack in RACKS)
+    + ''.join(
+        f'    - {{name: {rack}-{i}, role: server, services: [web-{rack}], links: [tor-{rack}]}}\n'
+        for rack, size in RACKS.items()
+        for i in range(size)
+    )
+)
+
+
+def group(hosts, status='firing', severity='critical', alertname='HostDown', minute=0):
+    return {
+        'version': '4',
+        'status': status,
+        'alerts': [
+            {
+                'status': status,
+                'labels': {'alertname': alertname, 'instance': f'{host}:9100', 'severity': severity},
+                'startsAt': f'2026-01-01T00:{minute:02}:00Z',
+                'endsAt': '0001-01-01T00:00:00Z' if status == 'firing' else f'2026-01-01T00:{minute + 5:02}:00Z',
+                'fingerprint': f'{alertname}-{host}',
+            }
+            for host in hosts
+        ],
+    }
+
+
+def rack(name, count=None):
+    return [f'{name}-{i}' for i in range(RACKS[name] if count is None else count)]
+
+
+def incident_rule(name, event_types, conditions=None):
+    """An enabled event rule on the Incident object type whose action is a webhook."""
+    webhook = Webhook.objects.create(name=name, payload_url=NEVER_CALLED)
+    rule = EventRule.objects.create(
+        name=name,
+        event_types=event_types,
+        action_type='webhook',
+        action_object_type=ContentType.objects.get_for_model(Webhook),
+        action_object_id=webhook.pk,
+        conditions=conditions,
+    )
+    rule.object_types.set([ObjectType.objects.get_for_model(Incident)])
+    return rule
+
+
+class IncidentRulesTestCase(TestCase):
+    """A sender with a token, the map, and NetBox's webhook queue emptied before and after each test."""
+
+    def setUp(self):
+        build(MAP)
+        user = User.objects.create_user(username='incident-rules-sender')
+        permission = ObjectPermission.objects.create(name='incident-rules-send', actions=['view', 'add', 'change'])
+        permission.object_types.add(
+            ContentType.objects.get_by_natural_key('business_application', 'event'),
+            ContentType.objects.get_by_natural_key('business_application', 'eventsource'),
+        )
+        permission.users.add(user)
+        token = Token.objects.create(user=user, write_enabled=True)
+        self.client = APIClient()
+        self.client.credentials(HTTP_AUTHORIZATION=f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}')
+        self.webhooks = django_rq.get_queue(get_config().QUEUE_MAPPINGS.get('webhook', RQ_QUEUE_DEFAULT))
+        self.decisions = django_rq.get_queue('default')
+        for queue in (self.webhooks, self.decisions):
+            queue.empty()
+            self.addCleanup(queue.empty)
+        self.ran = set()
+
+    def post(self, payload):
+        """Post a group, then (with asynchronous processing) run the decision jobs it queued, as a worker would."""
+        with self.captureOnCommitCallbacks(execute=True):
+            response = self.client.post(URL, payload, format='json')
+        self.assertEqual(response.status_code, 200, response.content[:300])
+        for job in self.decisions.get_jobs():
+            if job.func_name in DECISION_JOBS and job.id not in self.ran:
+                self.ran.add(job.id)
+                job.func(*job.args, **job.kwargs)
+
+    def jobs(self, rule):
+        """The webhook jobs NetBox queued for this rule since the last call: [(event type, data, snapshots)]."""
+        found = [
+            (job.kwargs['event_type'], job.kwargs['data'], job.kwargs['snapshots'])
+            for job in self.webhooks.get_jobs()
+            if job.func_name == SEND_WEBHOOK and job.kwargs['event_rule'].pk == rule.pk
+        ]
+        for job in self.webhooks.get_jobs():
+            if job.func_name == SEND_WEBHOOK:
+                job.delete()
+        return found
+
+
+class IncidentEventRulesTest(IncidentRulesTestCase):
+    def check_lifecycle(self):
+        rule = incident_rule('incident-changes', [OBJECT_CREATED, OBJECT_UPDATED])
+
+        # Opened by the first alert, joined by the others of the same group: one created event, its final state.
+        self.post(group(rack('a', 3), severity='warning'))
+        incident = Incident.objects.get()
+        self.assertNotEqual(incident.title, PLACEHOLDER)
+        ((event_type, data, snapshots),) = self.jobs(rule)
+        self.assertEqual(event_type, OBJECT_CREATED)
+        self.assertEqual(data['id'], incident.pk)
+        self.assertEqual(data['title'], incident.title)
+        self.assertEqual(data['severity']['value'], 'warning')
+        self.assertEqual(data['root_cause'], incident.root_cause)
+        self.assertNotEqual(data['root_cause'], '')
+        self.assertEqual(data['status']['value'], 'new')
+        self.assertEqual(len(data['members']), 3)
+        self.assertEqual([service['name'] for service in data['affected_services']], ['web-a'])
+        self.assertIsNone(snapshots['prechange'])
+        self.assertEqual(snapshots['postchange']['title'], incident.title)
+        self.assertEqual(snapshots['postchange']['severity'], 'warning')
+
+        # A critical alert joins: one updated event, before and after this decision.
+        self.post(group(['a-3'], severity='critical'))
+        ((event_type, data, snapshots),) = self.jobs(rule)
+        self.assertEqual((event_type, data['id']), (OBJECT_UPDATED, incident.pk))
+        self.assertEqual(data['severity']['value'], 'critical')
+        self.assertEqual(len(data['members']), 4)
+        before, after = snapshots['prechange'], snapshots['postchange']
+        self.assertEqual((before['severity'], after['severity']), ('warning', 'critical'))
+        self.assertEqual(snapshots['prechange']['title'], incident.title)
+
+        # Every alert clears: one updated event for the whole group, resolving the incident.
+        self.post(group(rack('a'), status='resolved', severity='critical'))
+        ((event_type, data, snapshots),) = self.jobs(rule)
+        self.assertEqual((event_type, data['id'], data['status']['value']), (OBJECT_UPDATED, incident.pk, 'resolved'))
+        self.assertEqual((snapshots['prechange']['status'], snapshots['postchange']['status']), ('new', 'resolved'))
+        self.assertIsNone(snapshots['prechange']['resolved_at'])
+        self.assertIsNotNone(snapshots['postchange']['resolved_at'])
+        incident.refresh_from_db()
+        self.assertEqual(incident.status, 'resolved')
+
+        # A repeat of the clears changes no incident: nothing queued.
+        self.post(group(rack('a'), status='resolved', severity='critical'))
+        self.assertEqual(self.jobs(rule), [])
+
+    def test_synchronous_decisions_queue_the_incidents_rules_in_the_request(self):
+        self.check_lifecycle()
+
+    @override_settings(BUSINESS_APP_ASYNC_PROCESSING=True)
+    def test_decision_jobs_queue_the_incidents_rules_under_netboxs_event_tracking(self):
+        self.check_lifecycle()
+
+    @override_settings(BUSINESS_APP_ASYNC_PROCESSING=True)
+    def test_a_decision_job_queues_its_rules_as_the_user_that_stored_the_events(self):
+        rule = incident_rule('incident-created', [OBJECT_CREATED])
+        self.post(group(rack('a', 2)))
+        (job,) = [job for job in self.webhooks.get_jobs() if job.func_name == SEND_WEBHOOK]
+        self.assertEqual(job.kwargs['event_rule'].pk, rule.pk)
+        self.assertEqual(job.kwargs['request'].user.username, 'incident-rules-sender')
+        self.assertEqual(job.kwargs['request'].COOKIES, {})
+
+    def test_each_rule_gets_only_its_event_types(self):
+        created = incident_rule('incident-created', [OBJECT_CREATED])
+        updated = incident_rule('incident-updated', [OBJECT_UPDATED])
+        self.post(group(rack('a', 2)))
+        self.post(group(rack('a', 2), status='resolved'))
+        self.assertEqual(
+            [(event_type, data['status']['value']) for event_type, data, _ in self.jobs(created)],
+            [(OBJECT_CREATED, 'new')],
+        )
+        self.post(group(rack('a', 2), minute=10))  # reopened
+        self.assertEqual(
+            [(event_type, data['status']['value']) for event_type, data, _ in self.jobs(updated)],
+            [(OBJECT_UPDATED, 'new')],
+        )
+
+    def check_conditions(self):
+        matching = incident_rule(
+            'critical-incidents', [OBJECT_CREATED, OBJECT_UPDATED], {'attr': 'severity.value', 'value': 'critical'}
+        )
+        other = incident_rule(
+            'info-incidents', [OBJECT_CREATED, OBJECT_UPDATED], {'attr': 'severity.value', 'value': 'info'}
+        )
+        self.post(group(rack('a')))
+        self.post(group(rack('a'), status='resolved'))
+        self.assertEqual(self.webhook_rules(), collections.Counter({matching.pk: 2}))
+        self.assertNotIn(other.pk, self.webhook_rules())
+
+    def webhook_rules(self):
+        return collections.Counter(
+            job.kwargs['event_rule'].pk for job in self.webhooks.get_jobs() if job.func_name == SEND_WEBHOOK
+        )
+
+    def test_a_rule_whose_conditions_do_not_match_queues_nothing(self):
+        self.check_conditions()
+
+    @override_settings(BUSINESS_APP_ASYNC_PROCESSING=True)
+    def test_a_rule_whose_conditions_do_not_match_queues_nothing_from_a_job(self):
+        self.check_conditions()
+
+
+class IncidentEventRulesQueryCountTest(IncidentRulesTestCase):
+    """With a rule on every incident change, a decision batch costs the same queries whatever its size: each
+    changed incident is read and serialized once, not once per alert."""
+
+    def setUp(self):
+        super().setUp()
+        incident_rule('every-incident', [OBJECT_CREATED, OBJECT_UPDATED])
+        # The process's one-time lookups (content types, the event source), on neither rack.
+        self.post(group(rack('w'), alertname='Warmup'))
+        self.post(group(rack('w'), alertname='Warmup', status='resolved'))
+
+    def count(self, payload):
+        with CaptureQueriesContext(connection) as queries:
+            self.post(payload)
+        return len(queries.captured_queries)
+
+    def check_counts(self):
+        counts = {}
+        for name in ('a', 'b'):
+            counts[name, 'open'] = self.count(group(rack(name)))
+            counts[name, 'resolve'] = self.count(group(rack(name), status='resolved'))
+        self.assertEqual(counts['a', 'open'], counts['b', 'open'], counts)
+        self.assertEqual(counts['a', 'resolve'], counts['b', 'resolve'], counts)
+        self.assertEqual(Incident.objects.filter(status='resolved').count(), 3)
+        return counts
+
+    def test_synchronous_decisions(self):
+        print(f'queries per group with an incident rule, synchronous: {self.check_counts()}')
+
+    @override_settings(BUSINESS_APP_ASYNC_PROCESSING=True)
+    def test_decision_jobs(self):
+        print(f'queries per group and its decision job with an incident rule: {self.check_counts()}')
