@@ -48,6 +48,12 @@ MAP = (
         for i in range(size)
     )
 )
+#: Two servers on different services behind one switch: each opens its incident, the switch merges them.
+MERGE = (
+    'name: merge\ngraph:\n  services: [m0, m1]\n  devices:\n    - {name: core-m, role: switch}\n'
+    '    - {name: m-0, role: server, services: [m0], links: [core-m]}\n'
+    '    - {name: m-1, role: server, services: [m1], links: [core-m]}\n'
+)
 
 
 def group(hosts, status='firing', severity='critical', alertname='HostDown', minute=0):
@@ -207,6 +213,38 @@ class IncidentEventRulesTest(IncidentRulesTestCase):
             [(event_type, data['status']['value']) for event_type, data, _ in self.jobs(updated)],
             [(OBJECT_UPDATED, 'new')],
         )
+
+    def check_merge(self):
+        rule = incident_rule('incident-updated', [OBJECT_UPDATED])
+        build(MERGE)
+        self.post(group(['m-0']))
+        self.post(group(['m-1']))
+        first, second = Incident.objects.order_by('pk')
+        self.assertEqual(self.jobs(rule), [])
+
+        # The switch alert joins the first incident and merges the second into it: one update each.
+        self.post(group(['core-m']))
+        updates = {data['id']: (event_type, data, snapshots) for event_type, data, snapshots in self.jobs(rule)}
+        self.assertEqual(set(updates), {first.pk, second.pk})
+        self.assertEqual({event_type for event_type, _, _ in updates.values()}, {OBJECT_UPDATED})
+        _, data, snapshots = updates[second.pk]
+        self.assertEqual((data['status']['value'], data['merged_into']), ('closed', first.pk))
+        before, after = snapshots['prechange'], snapshots['postchange']
+        self.assertEqual((before['status'], before['merged_into']), ('new', None))
+        self.assertEqual((after['status'], after['merged_into']), ('closed', first.pk))
+        _, data, snapshots = updates[first.pk]
+        first.refresh_from_db()
+        self.assertEqual(data['title'], first.title)
+        self.assertNotEqual(snapshots['prechange']['title'], snapshots['postchange']['title'])
+        self.assertEqual(snapshots['postchange']['title'], first.title)
+        self.assertEqual(len(data['members']), 3)
+
+    def test_a_merge_updates_both_incidents(self):
+        self.check_merge()
+
+    @override_settings(BUSINESS_APP_ASYNC_PROCESSING=True)
+    def test_a_merge_by_a_decision_job_updates_both_incidents(self):
+        self.check_merge()
 
     def check_conditions(self):
         matching = incident_rule(
