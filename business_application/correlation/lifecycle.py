@@ -238,9 +238,11 @@ class Correlator:
         arrival, and forget it; None when there is none to decide.
 
         Asynchronous processing behind a busy queue may find an alert already cleared: deciding its
-        firing first, then (``process``, as of ``settled(alert, now)``) its clear makes the incident
-        that deciding each notification as it came would have made, opened and resolved. A batch
-        decides every pending firing before any alert's current state, as they came.
+        firing first, then (``process``) its clear makes the incident that deciding each notification
+        as it came would have made, opened and resolved. The clear is decided by the decision queued
+        when it came (``came_later``), so that other alerts' notifications that came in between are
+        decided before it. A batch decides every pending firing before any alert's current state, as
+        they came.
         """
         pending, alert.pending_firing = alert.pending_firing, None
         if pending is None or TRIGGERED in (alert.status, alert.processed_status):
@@ -253,9 +255,12 @@ class Correlator:
             alert.status, alert.event_time = status, event_time
 
     @staticmethod
-    def settled(alert: AlertState, now: float) -> float:
-        """When to decide an alert's current state after its pending firing: not before it last came."""
-        return max(now, alert.last_seen)
+    def came_later(alert: AlertState, now: float) -> bool:
+        """Whether a notification of the alert came after ``now``, the moment a decision is taken at. After
+        deciding its pending firing, such a decision leaves the alert's current state to the decision queued
+        when that notification came (or the sweep): deciding the clear now would put it before the other
+        alerts' notifications that came in between, and at the time of its latest, perhaps stale, repeat."""
+        return alert.last_seen > now
 
     def process(self, alert: AlertState, now: float) -> Outcome:
         """Act on the difference between what was last processed for this alert and its state now."""

@@ -62,13 +62,18 @@ def process_events(event_ids, progress=None, at_arrival=False):
     """Correlate each event in turn, in batches; one failure is recorded and does not stop the others.
 
     With ``at_arrival`` each event is decided as of the time its occurrence started (else its
-    last arrival), as it would have been when it came in; otherwise as of now.
+    last arrival), as it would have been when it came in; otherwise as of now. An event with a
+    pending firing is decided as of its last arrival: its firing as of the firing's own arrival,
+    then its current state as of the last arrival (an earlier moment leaves that state undecided,
+    ``Correlator.came_later``).
     """
     summary = Summary(total=len(event_ids))
     arrivals = {}
     if at_arrival:
-        rows = Event.objects.filter(pk__in=event_ids).values_list('pk', 'occurrence_started_at', 'last_seen_at')
-        arrivals = {pk: started or seen for pk, started, seen in rows}
+        rows = Event.objects.filter(pk__in=event_ids).values_list(
+            'pk', 'occurrence_started_at', 'last_seen_at', 'pending_firing_at'
+        )
+        arrivals = {pk: seen if pending else started or seen for pk, started, seen, pending in rows}
     done = 0
     for start in range(0, len(event_ids), BATCH):
         chunk = event_ids[start : start + BATCH]

@@ -323,11 +323,13 @@ def _decide_together(items, settings, instances):
         # As read now: an earlier decision of the batch may have moved its occurrence (a merge).
         refresh_incident(alert, store)
         earlier = fired.pop(event_id, None)
-        moment = to_epoch(now) if earlier is None else correlator.settled(alert, to_epoch(now))
-        outcome = correlator.process(alert, moment)
-        store.settle()
-        if earlier is not None:
-            outcome.earlier = earlier.steps()
+        if earlier is not None and correlator.came_later(alert, to_epoch(now)):
+            outcome = earlier  # as ``process_event``: the clear is left to its own decision
+        else:
+            outcome = correlator.process(alert, to_epoch(now))
+            store.settle()
+            if earlier is not None:
+                outcome.earlier = earlier.steps()
         written[event_id] = decision_fields(alert)
         results.append((event_id, outcome))
         for step in outcome.steps():

@@ -562,8 +562,10 @@ def _decide_one(event_id, row, now, settings, instance, service_map, retry):
         fired = correlator.fire_pending(alert)
         if fired is None:
             outcome = correlator.process(alert, moment)
+        elif correlator.came_later(alert, moment):
+            outcome = fired  # the clear is left to its own decision: the event stays undecided until then
         else:
-            outcome = correlator.process(alert, correlator.settled(alert, moment))
+            outcome = correlator.process(alert, moment)
             outcome.earlier = fired.steps()
         store.flush()
         written = decision_fields(alert)
