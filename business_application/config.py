@@ -214,6 +214,8 @@ def check_incident_automation_health():
         )
 
     backlog = Event.objects.filter(Event.UNDECIDED)
+    if settings is not None:  # an excluded source's events are stored, never decided: no backlog (as the sweep)
+        backlog = backlog.exclude(event_source__name__in=settings.exclude_event_sources)
     unprocessed = backlog.count()
     oldest = backlog.order_by('last_seen_at').values_list('last_seen_at', flat=True).first() if unprocessed else None
     oldest_seconds = round((clock.now() - oldest).total_seconds(), 1) if oldest else None

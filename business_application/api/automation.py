@@ -153,7 +153,9 @@ class StatusView(APIView):
                 'queue': queue_status(),
                 'events_last_24h': events.filter(created__gte=day).count(),
                 'incidents_last_24h': incidents.filter(detected_at__gte=day).count(),
-                'unprocessed_events': events.filter(Event.UNDECIDED).count(),
+                'unprocessed_events': events.filter(Event.UNDECIDED)
+                .exclude(event_source__name__in=settings.exclude_event_sources)
+                .count(),
                 'open_incidents': incidents.filter(status__in=IncidentStatusChoices.OPEN).count(),
                 'recent_incident_trend': {
                     'last_24h': incidents.filter(detected_at__gte=day).count(),

@@ -96,6 +96,9 @@ class SettingEffectsTest(TestCase):
         from business_application.services.automation import unprocessed_events
 
         self.assertFalse(unprocessed_events().filter(pk=event.pk).exists(), 'batch processing skips them too')
+        from business_application.config import check_incident_automation_health
+
+        self.assertEqual(check_incident_automation_health()['unprocessed_events'], 0, 'nor are they a backlog')
         fire(self.objects, 'WEB-APP-01')
         self.assertEqual(Incident.objects.count(), 1)
 
