@@ -68,8 +68,12 @@ def process_event_job(event_id, arrival, request=None):
     from .services.incident_service import process_event
 
     moment = datetime.fromisoformat(arrival) if arrival else None
-    with as_request(request):
-        outcome = process_event(event_id, now=moment)
+    try:
+        with as_request(request):
+            outcome = process_event(event_id, now=moment)
+    except Event.DoesNotExist:  # nothing left to decide: not a failure (as ``process_events_job`` says)
+        logger.info('event %s was deleted before a worker decided it', event_id)
+        return 'deleted'
     logger.debug('event %s processed by a worker: %s', event_id, outcome.action)
     return outcome.action
 
