@@ -152,8 +152,7 @@ class AlertReceiverView(APIView):
             payload = load_json(body)
             source = self._source(request)
             alerts = self.parse(payload, source, notes)
-            with transaction.atomic():
-                results = self.store(request, alerts)
+            results = self.store_and_queue(request, alerts)
         except PayloadError as error:
             return self._bad(error)
         except intake.UnknownSourceError as error:
@@ -182,6 +181,32 @@ class AlertReceiverView(APIView):
         )
 
     # Storing, with NetBox's permission rules
+
+    def store_and_queue(self, request, alerts):
+        """Store the alerts in one transaction, then queue NetBox's event rules for them.
+
+        A request that stores nothing (refused, bad) clears the events its saves queued, as NetBox's own API
+        does, so that no rule ever sees an alert that was rolled back. Once the alerts are committed, the rules'
+        actions are queued here rather than after the view: a failure there (Redis down) is logged, and the
+        sender is still told that its alerts are stored, so it does not send them again.
+        """
+        from core.signals import clear_events
+        from extras.events import flush_events
+        from netbox.context import events_queue
+
+        try:
+            with transaction.atomic():
+                results = self.store(request, alerts)
+        except Exception:
+            clear_events.send(sender=self)
+            raise
+        events = list(events_queue.get().values())
+        events_queue.set({})
+        try:
+            flush_events(events)
+        except Exception:
+            logger.exception('%s alerts are stored, but the event rules for them could not be queued', len(results))
+        return results
 
     def store(self, request, alerts):
         """Store the alerts (inside the caller's transaction) and check object permissions on
