@@ -17,11 +17,12 @@ from django.test import TestCase, override_settings
 from rest_framework.test import APIClient
 
 from users.constants import TOKEN_PREFIX
-from users.models import ObjectPermission, Token, User
+from users.models import Token, User
 
 from business_application.models import Event, Incident, IncidentEvent, Maintenance
 from business_application.services.automation import process_events, unprocessed_events
 
+from ..senders import sender_authorization
 from .maps import build
 from .test_workers import run_workers
 
@@ -53,16 +54,8 @@ def group(hosts, status='firing', alertname='HostDown', minute=0):
 
 
 def sender():
-    user = User.objects.create_user(username='pending-sender')
-    permission = ObjectPermission.objects.create(name='pending-send', actions=['view', 'add', 'change'])
-    permission.object_types.add(
-        ContentType.objects.get_by_natural_key('business_application', 'event'),
-        ContentType.objects.get_by_natural_key('business_application', 'eventsource'),
-    )
-    permission.users.add(user)
-    token = Token.objects.create(user=user, write_enabled=True)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}')
+    client.credentials(HTTP_AUTHORIZATION=sender_authorization('pending-sender'))
     return client
 
 

@@ -3,37 +3,24 @@ queues an event rule's action once per alert created and once per alert changed,
 snapshots, after the request, and not at all when the rule's conditions do not match."""
 
 import django_rq
-from django.contrib.contenttypes.models import ContentType
 from django.test import override_settings
 
 from core.events import OBJECT_CREATED, OBJECT_UPDATED
-from core.models import ObjectType
-from extras.models import EventRule, Webhook
+from extras.models import EventRule
 from netbox.config import get_config
 from netbox.constants import RQ_QUEUE_DEFAULT
 
 from business_application.models import Event
 
+from ..senders import webhook_rule as rule_on
 from .test_batched_intake import SERVERS, SenderTestCase, group
 
-#: Never called: nothing listens on the discard port, and no worker runs the queued jobs in these tests.
-NEVER_CALLED = 'http://127.0.0.1:9/never-called'
 SEND_WEBHOOK = 'extras.webhooks.send_webhook'
 
 
 def webhook_rule(name, event_types, conditions=None):
     """An enabled event rule on the Event object type whose action is a webhook."""
-    webhook = Webhook.objects.create(name=name, payload_url=NEVER_CALLED)
-    rule = EventRule.objects.create(
-        name=name,
-        event_types=event_types,
-        action_type='webhook',
-        action_object_type=ContentType.objects.get_for_model(Webhook),
-        action_object_id=webhook.pk,
-        conditions=conditions,
-    )
-    rule.object_types.set([ObjectType.objects.get_for_model(Event)])
-    return rule
+    return rule_on(name, Event, event_types, conditions)
 
 
 class RuleTestCase(SenderTestCase):

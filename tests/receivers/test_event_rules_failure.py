@@ -1,16 +1,14 @@
 """What NetBox's event rules see of a receiver request that did not store its alerts, or stored them and then
 failed to queue the rules' actions."""
 
-from django.contrib.contenttypes.models import ContentType
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 from core.events import OBJECT_CREATED, OBJECT_UPDATED
-from users.constants import TOKEN_PREFIX
-from users.models import ObjectPermission, Token, User
 
 from business_application.models import Event
 
+from ..senders import sender_authorization
 from .test_batched_intake import URL, group
 from .test_event_rules import SEND_WEBHOOK, RuleTestCase, webhook_rule
 
@@ -22,18 +20,8 @@ class EventRuleFailureTest(RuleTestCase):
     def test_alerts_a_permission_constraint_refused_reach_no_rule(self):
         """The request's alerts are rolled back (403): no webhook may carry them, as NetBox's own API guarantees."""
         webhook_rule('alert-changes', [OBJECT_CREATED, OBJECT_UPDATED])
-        user = User.objects.create_user(username='warnings-only')
-        permission = ObjectPermission.objects.create(
-            name='warnings only', actions=['view', 'add', 'change'], constraints={'criticallity': 'warning'}
-        )
-        permission.object_types.add(
-            ContentType.objects.get_by_natural_key('business_application', 'event'),
-            ContentType.objects.get_by_natural_key('business_application', 'eventsource'),
-        )
-        permission.users.add(user)
-        token = Token.objects.create(user=user, write_enabled=True)
         client = APIClient()
-        header = {'HTTP_AUTHORIZATION': f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}'}
+        header = {'HTTP_AUTHORIZATION': sender_authorization('warnings-only', {'criticallity': 'warning'})}
         for hosts in (['srv-1'], ['srv-1', 'srv-2']):  # stored through the model, and in bulk
             with self.subTest(hosts=hosts):
                 response = client.post(URL, group(hosts, alertname='Refused'), format='json', **header)

@@ -10,26 +10,20 @@ back from Redis (the decision jobs are run here as a worker would, the webhook j
 import collections
 
 import django_rq
-from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test import TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from core.events import OBJECT_CREATED, OBJECT_UPDATED
-from core.models import ObjectType
-from extras.models import EventRule, Webhook
 from netbox.config import get_config
 from netbox.constants import RQ_QUEUE_DEFAULT
-from users.constants import TOKEN_PREFIX
-from users.models import ObjectPermission, Token, User
 
 from business_application.models import Incident
 
 from ..integration.maps import build
+from ..senders import sender_authorization, webhook_rule
 
-#: Never called: nothing listens on the discard port, and no worker runs the queued webhook jobs in these tests.
-NEVER_CALLED = 'http://127.0.0.1:9/never-called'
 SEND_WEBHOOK = 'extras.webhooks.send_webhook'
 DECISION_JOBS = ('business_application.jobs.process_event_job', 'business_application.jobs.process_events_job')
 URL = '/api/plugins/business-application/alerts/alertmanager/'
@@ -79,17 +73,7 @@ def rack(name, count=None):
 
 def incident_rule(name, event_types, conditions=None):
     """An enabled event rule on the Incident object type whose action is a webhook."""
-    webhook = Webhook.objects.create(name=name, payload_url=NEVER_CALLED)
-    rule = EventRule.objects.create(
-        name=name,
-        event_types=event_types,
-        action_type='webhook',
-        action_object_type=ContentType.objects.get_for_model(Webhook),
-        action_object_id=webhook.pk,
-        conditions=conditions,
-    )
-    rule.object_types.set([ObjectType.objects.get_for_model(Incident)])
-    return rule
+    return webhook_rule(name, Incident, event_types, conditions)
 
 
 class IncidentRulesTestCase(TestCase):
@@ -97,16 +81,8 @@ class IncidentRulesTestCase(TestCase):
 
     def setUp(self):
         build(MAP)
-        user = User.objects.create_user(username='incident-rules-sender')
-        permission = ObjectPermission.objects.create(name='incident-rules-send', actions=['view', 'add', 'change'])
-        permission.object_types.add(
-            ContentType.objects.get_by_natural_key('business_application', 'event'),
-            ContentType.objects.get_by_natural_key('business_application', 'eventsource'),
-        )
-        permission.users.add(user)
-        token = Token.objects.create(user=user, write_enabled=True)
         self.client = APIClient()
-        self.client.credentials(HTTP_AUTHORIZATION=f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}')
+        self.client.credentials(HTTP_AUTHORIZATION=sender_authorization('incident-rules-sender'))
         self.webhooks = django_rq.get_queue(get_config().QUEUE_MAPPINGS.get('webhook', RQ_QUEUE_DEFAULT))
         self.decisions = django_rq.get_queue('default')
         for queue in (self.webhooks, self.decisions):

@@ -1,0 +1,43 @@
+"""The users and rules the receiver tests share: a sender's token, and a webhook event rule."""
+
+from django.contrib.contenttypes.models import ContentType
+
+from users.constants import TOKEN_PREFIX
+from users.models import ObjectPermission, Token, User
+
+#: Never called: nothing listens on the discard port, and no worker runs the queued jobs in these tests.
+NEVER_CALLED = 'http://127.0.0.1:9/never-called'
+
+
+def sender_authorization(username, constraints=None):
+    """The Authorization header value of a new user who may view, add and change events and event sources
+    (what a receiver's token needs), within ``constraints`` if given."""
+    user = User.objects.create_user(username=username)
+    permission = ObjectPermission.objects.create(
+        name=f'{username} sends', actions=['view', 'add', 'change'], constraints=constraints
+    )
+    permission.object_types.add(
+        ContentType.objects.get_by_natural_key('business_application', 'event'),
+        ContentType.objects.get_by_natural_key('business_application', 'eventsource'),
+    )
+    permission.users.add(user)
+    token = Token.objects.create(user=user, write_enabled=True)
+    return f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}'
+
+
+def webhook_rule(name, model, event_types, conditions=None):
+    """An enabled event rule on ``model``'s object type whose action is a webhook that is never called."""
+    from core.models import ObjectType
+    from extras.models import EventRule, Webhook
+
+    webhook = Webhook.objects.create(name=name, payload_url=NEVER_CALLED)
+    rule = EventRule.objects.create(
+        name=name,
+        event_types=event_types,
+        action_type='webhook',
+        action_object_type=ContentType.objects.get_for_model(Webhook),
+        action_object_id=webhook.pk,
+        conditions=conditions,
+    )
+    rule.object_types.set([ObjectType.objects.get_for_model(model)])
+    return rule
