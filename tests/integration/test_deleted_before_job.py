@@ -4,23 +4,12 @@ A failed decision job stays in RQ's failed registry for a day and makes the heal
 event leaves nothing to decide, so its job is not a failure (``process_events_job`` already says so).
 """
 
-import django_rq
-from django.test import TestCase
-
 from business_application.models import Event, Incident
 
-from .maps import build
-from .test_pending_firing import ASYNC, MAP, URL, group, queued_jobs, run, sender
+from .test_pending_firing import ASYNC, URL, AsyncSenderTestCase, group, queued_jobs, run
 
 
-class DeletedBeforeJobTest(TestCase):
-    def setUp(self):
-        build(MAP)
-        self.client = sender()
-        self.queue = django_rq.get_queue('default')
-        self.queue.empty()
-        self.addCleanup(self.queue.empty)
-
+class DeletedBeforeJobTest(AsyncSenderTestCase):
     def post(self, hosts, status='firing'):
         with ASYNC, self.captureOnCommitCallbacks(execute=True):
             response = self.client.post(URL, group(hosts, status), format='json')

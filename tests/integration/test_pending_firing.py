@@ -22,6 +22,7 @@ from users.models import Token, User
 from business_application.models import Event, Incident, IncidentEvent, Maintenance
 from business_application.services.automation import process_events, unprocessed_events
 
+from ..receivers.test_batched_intake import group as alertmanager_group
 from ..senders import sender_authorization
 from .maps import build
 from .test_workers import run_workers
@@ -36,21 +37,7 @@ ASYNC = override_settings(BUSINESS_APP_ASYNC_PROCESSING=True)
 
 
 def group(hosts, status='firing', alertname='HostDown', minute=0):
-    """An Alertmanager notification of ``hosts``, started at ``minute`` past midnight (resolved 5 minutes later)."""
-    return {
-        'version': '4',
-        'status': status,
-        'alerts': [
-            {
-                'status': status,
-                'labels': {'alertname': alertname, 'instance': f'{host}:9100', 'severity': 'critical'},
-                'startsAt': f'2026-01-01T00:{minute:02}:00Z',
-                'endsAt': '0001-01-01T00:00:00Z' if status == 'firing' else f'2026-01-01T00:{minute + 5:02}:00Z',
-                'fingerprint': f'{alertname}-{host}',
-            }
-            for host in hosts
-        ],
-    }
+    return alertmanager_group(hosts, alertname, status, minute)
 
 
 def sender():
@@ -79,14 +66,20 @@ def shape(incident):
     }
 
 
-class PendingFiringTest(TestCase):
+class AsyncSenderTestCase(TestCase):
+    """A map (the rack by default), a sender's client, and the decision queue, emptied before and after each test."""
+
+    map_text = MAP
+
     def setUp(self):
-        self.objects = build(MAP)
+        self.objects = build(self.map_text)
         self.client = sender()
         self.queue = django_rq.get_queue('default')
         self.queue.empty()
         self.addCleanup(self.queue.empty)
 
+
+class PendingFiringTest(AsyncSenderTestCase):
     def post(self, payload):
         with self.captureOnCommitCallbacks(execute=True):
             response = self.client.post(URL, payload, format='json')

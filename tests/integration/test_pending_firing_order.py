@@ -10,15 +10,12 @@ correlator (reopen window, correlation window).
 
 from datetime import UTC, datetime, timedelta
 
-import django_rq
 import pytest
-from django.test import TestCase
 
 from business_application.models import Incident
 from business_application.services import clock
 
-from .maps import build
-from .test_pending_firing import ASYNC, URL, queued_jobs, run, sender
+from .test_pending_firing import ASYNC, URL, AsyncSenderTestCase, queued_jobs, run
 
 RACKS = 2
 MAP = 'name: racks\ngraph:\n  services: [web-0, web-1]\n  devices:\n' + ''.join(
@@ -77,13 +74,8 @@ def incidents_of(rack):
     return sorted(shapes, key=lambda shape: shape['detected'])
 
 
-class PendingFiringOrderTest(TestCase):
-    def setUp(self):
-        build(MAP)
-        self.client = sender()
-        self.queue = django_rq.get_queue('default')
-        self.queue.empty()
-        self.addCleanup(self.queue.empty)
+class PendingFiringOrderTest(AsyncSenderTestCase):
+    map_text = MAP
 
     def post(self, payload, minute):
         with clock.replay_clock(START + timedelta(minutes=minute)), self.captureOnCommitCallbacks(execute=True):

@@ -21,7 +21,8 @@ MAP = 'name: rack\ngraph:\n  services: [web]\n  devices:\n    - {name: tor, role
 URL = '/api/plugins/business-application/alerts/alertmanager/'
 
 
-def group(hosts, alertname='HostDown', status='firing'):
+def group(hosts, alertname='HostDown', status='firing', minute=0):
+    """An Alertmanager notification of ``hosts``, started at ``minute`` past midnight (resolved 5 minutes later)."""
     return {
         'version': '4',
         'status': status,
@@ -29,8 +30,8 @@ def group(hosts, alertname='HostDown', status='firing'):
             {
                 'status': status,
                 'labels': {'alertname': alertname, 'instance': f'{host}:9100', 'severity': 'critical'},
-                'startsAt': '2026-01-01T00:00:00Z',
-                'endsAt': '0001-01-01T00:00:00Z' if status == 'firing' else '2026-01-01T00:05:00Z',
+                'startsAt': f'2026-01-01T00:{minute:02}:00Z',
+                'endsAt': '0001-01-01T00:00:00Z' if status == 'firing' else f'2026-01-01T00:{minute + 5:02}:00Z',
                 'fingerprint': f'{alertname}-{host}',
             }
             for host in hosts
