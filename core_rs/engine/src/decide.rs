@@ -141,6 +141,12 @@ pub(crate) struct Standing {
     pub last_activity: Option<f64>,
 }
 
+/// A candidate's match before its path is traced: `anchor` is where the path ends.
+pub(crate) struct Scored {
+    found: Match,
+    anchor: u32,
+}
+
 /// How one member links: the class, its distance, and where its path ends.
 struct MemberLink {
     link: Link,
@@ -175,7 +181,7 @@ impl Graph {
                 matches.push(found);
             }
         }
-        Ok(finish(matches, &walks))
+        Ok(self.finish(matches, &walks, None))
     }
 
     /// Validates each candidate's severity and members; unmapped members become `None`.
@@ -212,8 +218,8 @@ impl Graph {
         }
     }
 
-    /// The best-linked member of one candidate, scored; `None` without a link or below threshold.
-    /// `members` yields `(member index, node)` for the mapped members in ascending index order;
+    /// The best-linked member of one candidate, scored, its path left for `finish` to trace; `None`
+    /// without a link or below threshold. `members` yields `(member index, node)` for the mapped members in ascending index order;
     /// members that cannot link may be left out, which changes nothing.
     pub(crate) fn score_candidate(
         &self,
@@ -221,7 +227,7 @@ impl Graph {
         walks: &EventWalks,
         candidate: Standing,
         members: impl Iterator<Item = (usize, u32)>,
-    ) -> Option<Match> {
+    ) -> Option<Scored> {
         let mut best: Option<(usize, MemberLink)> = None;
         for (m, member) in members {
             let Some(link) = self.link_member(member, walks, &query.weights) else {
@@ -246,31 +252,68 @@ impl Graph {
         if !clears {
             return None;
         }
-        let mut path = match link.direction {
-            Direction::Same => vec![link.anchor],
+        Some(Scored {
+            found: Match {
+                candidate: candidate.key,
+                score,
+                link: link.link,
+                weight: link.weight,
+                decay,
+                severity_factor,
+                member,
+                path: Vec::new(),
+                direction: link.direction,
+            },
+            anchor: link.anchor,
+        })
+    }
+
+    /// The path of a match from the event's footprint to its member's `anchor` (external ids).
+    fn match_path(&self, walks: &EventWalks, found: &Match, anchor: u32) -> Vec<u32> {
+        let mut path = match found.direction {
+            Direction::Same => vec![anchor],
             direction => {
-                let pair = if link.link == Link::Dependency {
+                let pair = if found.link == Link::Dependency {
                     &walks.pure
                 } else {
                     &walks.mixed
                 };
-                pair[usize::from(direction == Direction::Upstream)].path_to(link.anchor)
+                pair[usize::from(direction == Direction::Upstream)].path_to(anchor)
             }
         };
         for node in &mut path {
             *node = self.external(*node);
         }
-        Some(Match {
-            candidate: candidate.key,
-            score,
-            link: link.link,
-            weight: link.weight,
-            decay,
-            severity_factor,
-            member,
-            path,
-            direction: link.direction,
-        })
+        path
+    }
+
+    /// Matches sorted best first (score descending, then candidate ascending), the first `keep` of
+    /// them when given, each with its path, and the walks' statistics. `scored` must arrive in
+    /// ascending candidate order so that equal scores keep it. Paths are traced only for the matches
+    /// kept: with hundreds of candidates linked and one kept, tracing them all cost more than scoring.
+    pub(crate) fn finish(&self, mut scored: Vec<Scored>, walks: &EventWalks, keep: Option<usize>) -> Decision {
+        scored.sort_by(|a, b| {
+            b.found
+                .score
+                .partial_cmp(&a.found.score)
+                .unwrap_or(Ordering::Equal)
+                .then(a.found.candidate.cmp(&b.found.candidate))
+        });
+        if let Some(keep) = keep {
+            scored.truncate(keep);
+        }
+        let matches = scored
+            .into_iter()
+            .map(|Scored { mut found, anchor }| {
+                found.path = self.match_path(walks, &found, anchor);
+                found
+            })
+            .collect();
+        Decision {
+            matches,
+            capped: walks.capped(),
+            visited: walks.visited(),
+        }
     }
 
     /// Classifies one mapped member: shared footprint, else pure walks, else mixed walks.
@@ -302,22 +345,6 @@ impl Graph {
             }
         }
         None
-    }
-}
-
-/// Matches sorted best first (score descending, then candidate ascending), with the walks' statistics.
-/// `matches` must arrive in ascending candidate order so that equal scores keep it.
-pub(crate) fn finish(mut matches: Vec<Match>, walks: &EventWalks) -> Decision {
-    matches.sort_by(|a, b| {
-        b.score
-            .partial_cmp(&a.score)
-            .unwrap_or(Ordering::Equal)
-            .then(a.candidate.cmp(&b.candidate))
-    });
-    Decision {
-        matches,
-        capped: walks.capped(),
-        visited: walks.visited(),
     }
 }
 

@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::decide::{check_severity, finish, DecideQuery, Decision, Standing};
+use crate::decide::{check_severity, DecideQuery, Decision, Standing};
 use crate::error::EngineError;
 use crate::graph::Graph;
 use crate::walk::Limits;
@@ -253,11 +253,7 @@ impl IncidentIndex {
                 matches.push(found);
             }
         }
-        let mut decision = finish(matches, &walks);
-        if let Some(keep) = max_matches {
-            decision.matches.truncate(keep);
-        }
-        decision
+        graph.finish(matches, &walks, max_matches)
     }
 
     /// Lists member `m` (external id `node`) of incident `key` under its footprint's nodes.
