@@ -6,12 +6,15 @@ what that signal would have queued had each incident been saved through the mode
 object-created event for each incident the batch opened, with its state at the end of the batch, and an
 object-updated event for each incident it changed, with the snapshots before and after the batch. They go into the
 request's event queue with NetBox's ``enqueue_event``, which folds them into what NetBox already queued for the same
-incidents, and NetBox runs the rules once the request (or the job run under its event tracking) is done.
+incidents, and NetBox runs the rules once the request (or the job run under its event tracking) is done. The change
+log's record of an opened incident's creation gets the same end-of-batch state, in place of the placeholder.
 
-Cost: nothing outside a request (NetBox queues no events there either); otherwise, only for a batch that opened or
-changed an incident, one query reads the event types of the enabled rules on incidents. Only when an update rule
-applies are the changed incidents' snapshots taken before their first write, and only when a rule applies are the
-incidents read back and serialized (a few queries for the batch, plus NetBox's serialization of each).
+Cost: nothing outside a request (NetBox queues no events and logs no changes there either); otherwise, only for a
+batch that opened or changed an incident, one query reads the event types of the enabled rules on incidents, and for
+a batch that opened one, a few queries read the opened incidents back and complete their change records. Only when
+an update rule applies are the changed incidents' snapshots taken before their first write, and only when a rule
+applies are the changed incidents read back and serialized (a few queries for the batch, plus NetBox's
+serialization of each).
 """
 
 from django.contrib.contenttypes.models import ContentType
@@ -57,7 +60,8 @@ class IncidentEvents:
             self.before[key] = None
 
     def queue(self):
-        """After the batch is written: queue each opened and changed incident for the rules that may apply."""
+        """After the batch is written: queue each opened and changed incident for the rules that may apply, and
+        complete the change log's record of each incident the batch opened."""
         if self.request is None or not (self.created or self.changed):
             return
         from core.events import OBJECT_CREATED, OBJECT_UPDATED
@@ -70,16 +74,45 @@ class IncidentEvents:
             wanted.update(dict.fromkeys(self.created, OBJECT_CREATED))
         if OBJECT_UPDATED in types:
             wanted.update(dict.fromkeys(self.changed - self.created, OBJECT_UPDATED))
-        if not wanted:
-            return
         exclude = _exclude()
         queue = events_queue.get()
-        for incident in self._read(wanted):
+        opened = {}
+        for incident in self._read(self.created | wanted.keys()):
+            incident._postchange_snapshot = incident.serialize_object(exclude=exclude)
+            if incident.pk in self.created:
+                opened[incident.pk] = incident
+            if incident.pk not in wanted:
+                continue
             if wanted[incident.pk] == OBJECT_UPDATED:
                 incident._prechange_snapshot = self.before.get(incident.pk)
-            incident._postchange_snapshot = incident.serialize_object(exclude=exclude)
             enqueue_event(queue, incident, self.request, wanted[incident.pk])
-        events_queue.set(queue)
+        if wanted:
+            events_queue.set(queue)
+        self._complete_creations(opened)
+
+    def _complete_creations(self, opened):
+        """NetBox's change log recorded each opened incident as created with its placeholder title; record the
+        state the batch left it in instead, as if it had been created that way (two queries for the batch)."""
+        if not opened:
+            return
+        from core.choices import ObjectChangeActionChoices
+        from core.models import ObjectChange
+
+        from ..models import Incident
+
+        records = list(
+            ObjectChange.objects.filter(
+                changed_object_type=ContentType.objects.get_for_model(Incident),
+                changed_object_id__in=opened.keys(),
+                action=ObjectChangeActionChoices.ACTION_CREATE,
+                request_id=self.request.id,
+            )
+        )
+        for record in records:
+            incident = opened[record.changed_object_id]
+            record.object_repr = str(incident)[:200]
+            record.postchange_data = incident._postchange_snapshot
+        ObjectChange.objects.bulk_update(records, ['object_repr', 'postchange_data'])
 
     def rule_types(self):
         """The event types of the enabled event rules on incidents: one query per batch, and only when needed."""

@@ -2,7 +2,8 @@
 object-created rule once, with the title, severity and root cause that decision gave it (not its placeholder), and
 each later decision that changes it (a joining alert, a resolution) reaches an object-updated rule once, with the
 incident's snapshots before and after that decision. Synchronous decisions queue them in the receiver's request;
-asynchronous ones in the decision job, which runs under NetBox's event tracking as NetBox runs a script job.
+asynchronous ones in the decision job, which runs under NetBox's event tracking as NetBox runs a script job. NetBox's
+change log records an opened incident in the state the decision left it, not its placeholder.
 
 The alerts go through the Alertmanager receiver; the decision jobs and NetBox's webhook jobs are the real ones read
 back from Redis (the decision jobs are run here as a worker would, the webhook jobs never)."""
@@ -10,12 +11,14 @@ back from Redis (the decision jobs are run here as a worker would, the webhook j
 import collections
 
 import django_rq
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test import TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from core.events import OBJECT_CREATED, OBJECT_UPDATED
+from core.models import ObjectChange
 from netbox.config import get_config
 from netbox.constants import RQ_QUEUE_DEFAULT
 
@@ -245,6 +248,33 @@ class IncidentEventRulesTest(IncidentRulesTestCase):
     @override_settings(BUSINESS_APP_ASYNC_PROCESSING=True)
     def test_a_rule_whose_conditions_do_not_match_queues_nothing_from_a_job(self):
         self.check_conditions()
+
+
+class IncidentChangeLogTest(IncidentRulesTestCase):
+    """NetBox's change log records an opened incident as the decision left it, with or without event rules."""
+
+    def check_creation_record(self):
+        self.post(group(rack('a', 3), severity='warning'))
+        incident = Incident.objects.get()
+        (record,) = ObjectChange.objects.filter(
+            changed_object_type=ContentType.objects.get_for_model(Incident), changed_object_id=incident.pk
+        )
+        self.assertEqual(record.action, 'create')
+        self.assertEqual(record.user_name, 'incident-rules-sender')
+        self.assertEqual(record.object_repr, str(incident))
+        self.assertNotIn(PLACEHOLDER, record.object_repr)
+        data = record.postchange_data
+        self.assertEqual((data['title'], data['severity'], data['status']), (incident.title, 'warning', 'new'))
+        self.assertEqual(data['root_cause'], incident.root_cause)
+        self.assertNotEqual(data['root_cause'], '')
+        self.assertEqual(data['affected_services'], [incident.affected_services.get().pk])
+
+    def test_synchronous_decisions(self):
+        self.check_creation_record()
+
+    @override_settings(BUSINESS_APP_ASYNC_PROCESSING=True)
+    def test_decision_jobs(self):
+        self.check_creation_record()
 
 
 class IncidentEventRulesQueryCountTest(IncidentRulesTestCase):
