@@ -7,7 +7,8 @@ the map is loaded once, each test starts from no alerts and no incidents (``stor
 these tests run after every other test of the session, whose database is cloned afresh by
 ``make test``.
 
-``NBA_STORM_ALERTS`` sets the storm size (300 in ``make test``, 10,000 under ``make reliability``)
+``NBA_STORM_ALERTS`` sets the storm size in notifications (300 in ``make test``; 15,600, that is 10,102 distinct
+alerts, under ``make reliability``)
 and ``NBA_STORM_FIGURES`` the JSON-lines file each test appends its figures to.
 """
 
