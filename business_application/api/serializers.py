@@ -415,15 +415,33 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
         fields = ('time', 'kind', 'message', 'event', 'data')
 
 
-def member_paths(incidents):
-    """The labels on the paths of these incidents' members (their memberships prefetched), for a Redactor."""
+def members_queryset():
+    """Memberships as the incident API lists them: oldest first, each with its event."""
+    return IncidentEvent.objects.select_related('event').order_by('joined_at', 'pk')
+
+
+def paths_of(memberships):
+    """The labels on these memberships' paths, for a Redactor."""
     return [
         label
-        for incident in incidents
-        for membership in incident.memberships.all()
+        for membership in memberships
         for label in (membership.path if isinstance(membership.path, list) else ())
         if isinstance(label, str)
     ]
+
+
+def member_paths(incidents):
+    """The labels on the paths of these incidents' members (their memberships prefetched), for a Redactor."""
+    return [label for incident in incidents for label in paths_of(incident.memberships.all())]
+
+
+class IncidentMemberPageSerializer(serializers.Serializer):
+    """A page of an incident's members, as NetBox pages its lists."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = IncidentMemberSerializer(many=True)
 
 
 class IncidentSerializer(NetBoxModelSerializer):
@@ -482,7 +500,8 @@ class IncidentSerializer(NetBoxModelSerializer):
         if redactor is None or instance.pk not in self.context.get('incident_redacted', ()):
             from ..ui.redact import Redactor
 
-            redactor = Redactor(request.user).prepare([instance], texts=member_paths([instance]))
+            paths = member_paths([instance]) if 'members' in data else ()
+            redactor = Redactor(request.user).prepare([instance], texts=paths)
             redactor.prepare_services([instance])
         if redactor.hidden_services and isinstance(data.get('affected_services'), list):
             data['affected_services'] = [

@@ -2,6 +2,8 @@
 
 from django.db import transaction
 from django.db.models import Count, Prefetch
+from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import action
 from rest_framework.serializers import ListSerializer
 
 from netbox.api.viewsets import NetBoxModelViewSet
@@ -78,24 +80,48 @@ class EventViewSet(NetBoxModelViewSet):
 
 
 class IncidentViewSet(NetBoxModelViewSet):
-    queryset = Incident.objects.prefetch_related(
-        'affected_services',
-        'tags',
-        Prefetch('memberships', queryset=IncidentEvent.objects.select_related('event').order_by('joined_at', 'pk')),
-    ).annotate(event_count=Count('memberships', distinct=True))
+    """Incidents, each with its members unless the request omits them (``?omit=members``, ``?fields=``, brief
+    mode); ``members/`` pages one incident's members, for incidents too large to embed them all."""
+
+    queryset = Incident.objects.prefetch_related('affected_services', 'tags').annotate(
+        event_count=Count('memberships', distinct=True)
+    )
     serializer_class = serializers.IncidentSerializer
     filterset_class = filtersets.IncidentFilterSet
+    field_prefetches = {('members',): (Prefetch('memberships', queryset=serializers.members_queryset()),)}
+
+    def get_field_prefetches(self, fields=None):
+        if self.action == 'members':  # the incident alone: its members are read a page at a time
+            return []
+        return super().get_field_prefetches(fields)
 
     def paginate_queryset(self, queryset):
         """Learn, once per page, which objects named in its incidents' texts the user may not view."""
         from ..ui.redact import Redactor
 
         page = super().paginate_queryset(queryset)
-        if page is not None:
-            redactor = Redactor(self.request.user).prepare(page, texts=serializers.member_paths(page))
+        if page is not None and self.action != 'members':
+            paths = serializers.member_paths(page) if 'members' in self.response_fields else ()
+            redactor = Redactor(self.request.user).prepare(page, texts=paths)
             self.incident_redactor = redactor.prepare_services(page)
             self.incident_redacted = {incident.pk for incident in page}
         return page
+
+    @extend_schema(responses=serializers.IncidentMemberPageSerializer)
+    @action(detail=True, methods=['get'], url_path='members')
+    def members(self, request, pk=None):
+        """One incident's members, oldest first, paged like any NetBox list (``limit``, ``offset``), their paths
+        without the names of objects the user may not view; the incident must be one the user may view."""
+        from ..ui.redact import Redactor
+
+        incident = self.get_object()
+        page = super().paginate_queryset(serializers.members_queryset().filter(incident=incident))
+        data = serializers.IncidentMemberSerializer(page, many=True, context=self.get_serializer_context()).data
+        redactor = Redactor(request.user).prepare(texts=serializers.paths_of(page))
+        for member in data:
+            if isinstance(member.get('path'), list):
+                member['path'] = [redactor.label_text(label) for label in member['path']]
+        return self.get_paginated_response(data)
 
     def get_serializer_context(self):
         context = super().get_serializer_context()

@@ -88,7 +88,9 @@ def classify(route, name, view, actions, defaults):
         return None
     if route.startswith(API_PREFIX):
         if issubclass(view, NetBoxModelViewSet):
-            return ('api-detail' if 'retrieve' in actions.values() else 'api-list', view.queryset.model, None)
+            # A route about one object (the detail route, or an action on it such as incidents/<pk>/members/).
+            detail = 'retrieve' in actions.values() or '(?P<pk>' in route
+            return ('api-detail' if detail else 'api-list', view.queryset.model, None)
         if issubclass(view, AlertReceiverView):
             return ('receiver', Event, None)
         if ModelPermissionsRequired in getattr(view, 'permission_classes', ()):
@@ -210,9 +212,10 @@ class PermissionMatrixTest(TestCase):
             + ', '.join(f'{route} ({view.__name__ if view else None})' for route, _, view, _, _ in unknown),
         )
         kinds = Counter(kind[0] for *_, kind in classified)
-        # Every model has its list and detail route and its pages; the four receivers; three automation endpoints.
+        # Every model has its list and detail route (incidents also members/) and its pages; the four receivers;
+        # three automation endpoints.
         self.assertEqual(kinds['api-list'], len(MODELS))
-        self.assertEqual(kinds['api-detail'], len(MODELS))
+        self.assertEqual(kinds['api-detail'], len(MODELS) + 1)
         self.assertEqual(kinds['receiver'], 4)
         self.assertEqual(kinds['automation'], 3)
         self.assertGreaterEqual(kinds['ui-page'], 8 * len(MODELS))

@@ -162,3 +162,46 @@ class RedactedAPITest(RedactionFixture, APITestCase):
             response = self.client.get(API, **self.header)
         self.assertEqual(len(response.data['results']), 5)
         self.assertEqual(len(three), len(five))
+
+    def test_members_paged_and_omitted(self):
+        """``members/`` pages one incident's members, oldest first, with the same placeholders; ``?omit=members``
+        leaves them out of the incident, at a cost that does not grow with their number."""
+        self.make(incidents=2)
+        first, second = Incident.objects.order_by('pk')
+        for i in range(1, 5):
+            event = Event.objects.create(message='slow', dedup_id=f'more-{i}', unmapped_label='host:x', last_seen_at=T0)
+            IncidentEvent.objects.create(
+                incident=first,
+                event=event,
+                joined_at=T0 + datetime.timedelta(minutes=i),
+                last_activity_at=T0,
+                path=['service:payments-db', 'service:checkout-api', 'device:web-01'][: 1 + i % 3],
+            )
+        expected = list(first.memberships.order_by('joined_at', 'pk').values_list('event_id', flat=True))
+
+        seen, url = [], f'{API}{first.pk}/members/?limit=2'
+        while url:
+            page = self.client.get(url, **self.header)
+            self.assertHttpStatus(page, 200)
+            assert page.data['count'] == 5
+            assert len(page.data['results']) <= 2
+            for member in page.data['results']:
+                seen.append(member['event']['id'])
+                assert set(member) >= {'event', 'joined_at', 'score', 'link', 'factors', 'path'}
+                shown = ('(hidden device)', '(hidden service)', 'service:payments-db')
+                assert all(label in shown for label in member['path'])
+            self.assert_redacted(str(page.data) + '(hidden device)')
+            url = page.data['next']
+        assert seen == expected
+
+        detail = self.client.get(f'{API}{first.pk}/?omit=members', **self.header)
+        assert 'members' not in detail.data
+        assert detail.data['event_count'] == 5
+        assert detail.data['root_cause'] == '(hidden device)'
+        with CaptureQueriesContext(connection) as captured:
+            self.client.get(f'{API}{first.pk}/?omit=members', **self.header)
+        members_read = [q['sql'] for q in captured if 'FROM "business_application_incidentevent"' in q['sql']]
+        assert not members_read, members_read
+        listed = self.client.get(f'{API}?omit=members', **self.header)
+        assert all('members' not in row for row in listed.data['results'])
+        assert self.client.get(f'{API}{second.pk}/members/', **self.header).data['count'] == 1
