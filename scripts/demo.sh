@@ -115,5 +115,5 @@ NetBox is running at $NETBOX_URL/ (pid $(<"$NBA_RUNSERVER_PID"); stop it with ma
   incidents: $NETBOX_URL/plugins/business-application/incidents/
   API token: Authorization: $token
   shell:     source .demo/env   (NETBOX_URL, NETBOX_USER, NETBOX_PASSWORD, NETBOX_TOKEN)
-make demo took $((SECONDS - started)) s
+the demo took $((SECONDS - started)) s (set-up and migrations before it not counted)
 EOF

@@ -2,7 +2,8 @@
 
 from django.db import transaction
 from django.db.models import Count, Prefetch
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import action
 from rest_framework.serializers import ListSerializer
 
@@ -107,7 +108,13 @@ class IncidentViewSet(NetBoxModelViewSet):
             self.incident_redacted = {incident.pk for incident in page}
         return page
 
-    @extend_schema(responses=serializers.IncidentMemberPageSerializer)
+    @extend_schema(
+        parameters=[
+            OpenApiParameter('limit', OpenApiTypes.INT, description='Members per page.'),
+            OpenApiParameter('offset', OpenApiTypes.INT, description='Members to skip.'),
+        ],
+        responses=serializers.IncidentMemberPageSerializer,
+    )
     @action(detail=True, methods=['get'], url_path='members')
     def members(self, request, pk=None):
         """One incident's members, oldest first, paged like any NetBox list (``limit``, ``offset``), their paths
