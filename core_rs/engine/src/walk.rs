@@ -324,7 +324,7 @@ impl Graph {
                 }
                 self.warm(down, &chunk[..expanding]);
             }
-            warm -= 1;
+            warm = warm.saturating_sub(1); // stays 0 on a small map, where nothing is warmed
             if dist >= limits.depth {
                 continue;
             }
