@@ -266,6 +266,9 @@ pub struct Graph {
     external: Vec<u32>,
     /// External id -> internal id.
     internal: Vec<u32>,
+    /// A bit per internal id: the node CARRIES at least one service. A footprint then needs no scan of
+    /// the out-edges of the many nodes that carry none, services with thousands of dependants among them.
+    carrying: Vec<u64>,
     skipped_self_loops: usize,
 }
 
@@ -353,13 +356,15 @@ impl Graph {
             out.renumbered(&external, &internal),
             inc.renumbered(&external, &internal),
         );
-        let kinds = external.iter().map(|&x| node_kinds[x as usize]).collect();
+        let kinds: Vec<u8> = external.iter().map(|&x| node_kinds[x as usize]).collect();
+        let carrying = carrying(&out, &kinds);
         Ok(Self {
             kinds,
             out,
             inc,
             external,
             internal,
+            carrying,
             skipped_self_loops,
         })
     }
@@ -384,6 +389,7 @@ impl Graph {
             + self.out.memory_bytes()
             + self.inc.memory_bytes()
             + (self.external.capacity() + self.internal.capacity()) * size_of::<u32>()
+            + self.carrying.capacity() * size_of::<u64>()
     }
 
     /// Number of self-loop edges skipped while building, each occurrence counted.
@@ -430,7 +436,13 @@ impl Graph {
 
     /// The footprint of a node known to be in range, without collecting it.
     pub(crate) fn footprint_iter(&self, x: u32) -> impl Iterator<Item = u32> + Clone + '_ {
-        std::iter::once(x).chain(self.out.words(x).iter().filter_map(|&word| {
+        let index = x as usize;
+        let carries = self
+            .carrying
+            .get(index / 64)
+            .is_some_and(|bits| bits & (1 << (index % 64)) != 0);
+        let edges = if carries { self.out.words(x) } else { &[] };
+        std::iter::once(x).chain(edges.iter().filter_map(|&word| {
             let (node, kind) = unpack(word);
             (kind == CARRIES && self.kind(node) == SERVICE).then_some(node)
         }))
@@ -483,6 +495,21 @@ impl Graph {
     pub(crate) fn in_edges(&self, node: u32) -> impl Iterator<Item = Edge> + '_ {
         self.inc.edges(node)
     }
+}
+
+/// The `carrying` bits of `Graph`: which nodes have a CARRIES out-edge to a service.
+fn carrying(out: &Adjacency, kinds: &[u8]) -> Vec<u64> {
+    let mut bits = vec![0u64; kinds.len().div_ceil(64)];
+    for (u, bucket) in out.offsets.windows(2).enumerate() {
+        let carries = out.edges[bucket[0] as usize..bucket[1] as usize].iter().any(|&word| {
+            let (node, kind) = unpack(word);
+            kind == CARRIES && kinds[node as usize] == SERVICE
+        });
+        if carries {
+            bits[u / 64] |= 1 << (u % 64);
+        }
+    }
+    bits
 }
 
 fn node_kinds(kinds: &[i64]) -> Result<Vec<u8>, EngineError> {
