@@ -444,6 +444,10 @@ class IncidentMemberPageSerializer(serializers.Serializer):
     results = IncidentMemberSerializer(many=True)
 
 
+#: The incident fields that may name objects a user may not view (``?fields=`` and ``?omit=`` pick any of them).
+REDACTED_FIELDS = frozenset({'title', 'display', 'root_cause', 'affected_services', 'blast_radius', 'members'})
+
+
 class IncidentSerializer(NetBoxModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name='plugins-api:business_application-api:incident-detail')
     status = ChoiceField(choices=IncidentStatusChoices, required=False)
@@ -494,7 +498,7 @@ class IncidentSerializer(NetBoxModelSerializer):
         """The incident's own texts without the names of objects the requesting user may not view."""
         data = super().to_representation(instance)
         request = self.context.get('request')
-        if request is None or not ({'title', 'root_cause', 'display', 'affected_services'} & set(data)):
+        if request is None or not (REDACTED_FIELDS & set(data)):
             return data
         redactor = self.context.get('incident_redactor')
         if redactor is None or instance.pk not in self.context.get('incident_redacted', ()):

@@ -91,10 +91,10 @@ class IncidentViewSet(NetBoxModelViewSet):
     filterset_class = filtersets.IncidentFilterSet
     field_prefetches = {('members',): (Prefetch('memberships', queryset=serializers.members_queryset()),)}
 
-    def get_field_prefetches(self, fields=None):
-        if self.action == 'members':  # the incident alone: its members are read a page at a time
-            return []
-        return super().get_field_prefetches(fields)
+    def get_queryset(self):
+        if self.action == 'members':  # the incident alone, without NetBox's prefetches: members come a page at a time
+            return self.queryset.all()
+        return super().get_queryset()
 
     def paginate_queryset(self, queryset):
         """Learn, once per page, which objects named in its incidents' texts the user may not view."""
@@ -114,6 +114,8 @@ class IncidentViewSet(NetBoxModelViewSet):
             OpenApiParameter('offset', OpenApiTypes.INT, description='Members to skip.'),
         ],
         responses=serializers.IncidentMemberPageSerializer,
+        description="One incident's members (why each joined: score, factors, path), oldest first, paged with "
+        '`limit` and `offset`; paths name no object the user may not view.',
     )
     @action(detail=True, methods=['get'], url_path='members')
     def members(self, request, pk=None):

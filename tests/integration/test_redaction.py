@@ -179,6 +179,17 @@ class RedactedAPITest(RedactionFixture, APITestCase):
             )
         expected = list(first.memberships.order_by('joined_at', 'pk').values_list('event_id', flat=True))
 
+        with CaptureQueriesContext(connection) as captured:
+            self.client.get(f'{API}{first.pk}/members/?limit=2', **self.header)
+        unpaged = [
+            q['sql']
+            for q in captured
+            if 'FROM "business_application_incidentevent"' in q['sql']
+            and 'LIMIT' not in q['sql']
+            and 'COUNT(' not in q['sql']
+        ]
+        assert not unpaged, unpaged
+
         seen, url = [], f'{API}{first.pk}/members/?limit=2'
         while url:
             page = self.client.get(url, **self.header)
@@ -205,3 +216,20 @@ class RedactedAPITest(RedactionFixture, APITestCase):
         listed = self.client.get(f'{API}?omit=members', **self.header)
         assert all('members' not in row for row in listed.data['results'])
         assert self.client.get(f'{API}{second.pk}/members/', **self.header).data['count'] == 1
+
+    def test_fields_and_omit_cannot_skip_redaction(self):
+        """Whatever fields a request picks or leaves out, no field it gets names a hidden object."""
+        self.make(incidents=1)
+        pk = Incident.objects.get().pk
+        for query in (
+            'fields=id,members',
+            'fields=id,blast_radius',
+            'omit=title,display,root_cause,affected_services',
+            'brief=1',
+        ):
+            for path in (f'{API}{pk}/?{query}', f'{API}?{query}'):
+                response = self.client.get(path, **self.header)
+                self.assertHttpStatus(response, 200)
+                text = str(response.data)
+                for name in SECRET_NAMES:
+                    assert name not in text, (path, name, text[:300])
