@@ -219,8 +219,9 @@ impl Graph {
     }
 
     /// The best-linked member of one candidate, scored, its path left for `finish` to trace; `None`
-    /// without a link or below threshold. `members` yields `(member index, node)` for the mapped members in ascending index order;
-    /// members that cannot link may be left out, which changes nothing.
+    /// without a link or below threshold. `members` yields `(member index, node)` for the mapped
+    /// members in ascending index order; members that cannot link may be left out, which changes
+    /// nothing.
     pub(crate) fn score_candidate(
         &self,
         query: &DecideQuery,
