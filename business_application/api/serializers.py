@@ -430,6 +430,13 @@ def paths_of(memberships):
     ]
 
 
+def redact_paths(redactor, members):
+    """Replace, in serialized members, the path labels of objects the redactor's user may not view."""
+    for member in members or ():
+        if isinstance(member.get('path'), list):
+            member['path'] = [redactor.label_text(label) for label in member['path']]
+
+
 def member_paths(incidents):
     """The labels on the paths of these incidents' members (their memberships prefetched), for a Redactor."""
     return [label for incident in incidents for label in paths_of(incident.memberships.all())]
@@ -521,9 +528,7 @@ class IncidentSerializer(NetBoxModelSerializer):
             data['root_cause'] = redactor.root_cause(instance)
         if 'blast_radius' in data:
             data['blast_radius'] = redactor.blast_radius(data['blast_radius'])
-        for member in data.get('members') or ():
-            if isinstance(member.get('path'), list):
-                member['path'] = [redactor.label_text(label) for label in member['path']]
+        redact_paths(redactor, data.get('members'))
         return data
 
     def update(self, instance, validated_data):

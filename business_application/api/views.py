@@ -126,10 +126,7 @@ class IncidentViewSet(NetBoxModelViewSet):
         incident = self.get_object()
         page = super().paginate_queryset(serializers.members_queryset().filter(incident=incident))
         data = serializers.IncidentMemberSerializer(page, many=True, context=self.get_serializer_context()).data
-        redactor = Redactor(request.user).prepare(texts=serializers.paths_of(page))
-        for member in data:
-            if isinstance(member.get('path'), list):
-                member['path'] = [redactor.label_text(label) for label in member['path']]
+        serializers.redact_paths(Redactor(request.user).prepare(texts=serializers.paths_of(page)), data)
         return self.get_paginated_response(data)
 
     def get_serializer_context(self):
