@@ -20,13 +20,9 @@ import time
 from pathlib import Path
 
 import pytest
-from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.test import override_settings
 from rest_framework.test import APIClient
-
-from users.constants import TOKEN_PREFIX
-from users.models import ObjectPermission, Token, User
 
 from bench.intake_support import alertmanager_group, count_queries, post_group
 from business_application.demo.load import load_demo_map
@@ -35,6 +31,7 @@ from business_application.services.batch import decide_events
 from business_application.services.incident_service import process_event
 from tests.conftest import django_db_setup  # noqa: F401 - the migrated test database, as the tests use it
 from tests.load import storm
+from tests.senders import sender_authorization
 
 QUICK = os.environ.get('QUICK', '') not in ('', '0')
 os.environ.setdefault('NBA_STORM_ALERTS', '300' if QUICK else '2000')
@@ -61,24 +58,12 @@ def record(name, figures):
     FIGURES.write_text(json.dumps(found, indent=2, default=str))
 
 
-def sender(prefix=''):
-    user = User.objects.create_user(username=f'alertmanager{prefix}')
-    permission = ObjectPermission.objects.create(name=f'alertmanager{prefix}', actions=['view', 'add', 'change'])
-    permission.object_types.add(
-        ContentType.objects.get_by_natural_key('business_application', 'event'),
-        ContentType.objects.get_by_natural_key('business_application', 'eventsource'),
-    )
-    permission.users.add(user)
-    token = Token.objects.create(user=user, write_enabled=True)
-    return f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}'
-
-
 @pytest.mark.django_db(transaction=True)
 def test_receiver_queries_per_alert(benchmark):
     plan = storm.plan(120, seed=11)
     load_demo_map(plan.demo_map(11))
     hosts = [device['name'] for device in plan.devices if device['role'] == 'server'][:20]
-    header = {'HTTP_AUTHORIZATION': sender()}
+    header = {'HTTP_AUTHORIZATION': sender_authorization('alertmanager')}
     client = APIClient()
     payload = alertmanager_group(hosts)
     with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
@@ -110,7 +95,7 @@ def test_receiver_queries_per_alert(benchmark):
 
 def test_sustained_intake(benchmark, cluster, webhook, storm_state):  # noqa: F811 - fixtures imported above
     plan = storm_state
-    header = {'Authorization': sender()}
+    header = {'Authorization': sender_authorization('alertmanager')}
 
     def run():
         return storm.run_storm('bench sustained', cluster, plan, header)
@@ -142,7 +127,7 @@ def test_sustained_intake(benchmark, cluster, webhook, storm_state):  # noqa: F8
 def test_latency_at_100_alerts_per_second(benchmark, cluster, webhook, storm_state):  # noqa: F811
     seconds = 5 if QUICK else 20
     hosts = [device['name'] for device in storm_state.devices if device['role'] == 'server']
-    header = {'Authorization': sender('-paced')}
+    header = {'Authorization': sender_authorization('alertmanager-paced')}
     senders = storm.Senders(cluster.url, header, concurrency=4)
     groups = []
     for second in range(seconds):
