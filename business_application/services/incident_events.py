@@ -22,9 +22,10 @@ from django.db.models import prefetch_related_objects
 
 __all__ = ('IncidentEvents',)
 
-#: What NetBox's serializations of an incident read: its tags and services (the snapshot), and for the REST
-#: serialization of a rule's data also its members with their events.
-PREFETCH = ('tags', 'affected_services', 'memberships__event')
+#: What NetBox's snapshot of an incident (change log, event rules' snapshots) reads: its tags and services.
+SNAPSHOT_PREFETCH = ('tags', 'affected_services')
+#: What the REST serialization of a rule's data reads besides: the incident's members with their events.
+RULE_DATA_PREFETCH = (*SNAPSHOT_PREFETCH, 'memberships__event')
 
 
 class IncidentEvents:
@@ -77,7 +78,7 @@ class IncidentEvents:
         exclude = _exclude()
         queue = events_queue.get()
         opened = {}
-        for incident in self._read(self.created | wanted.keys()):
+        for incident in self._read(self.created | wanted.keys(), rule_data=bool(wanted)):
             incident._postchange_snapshot = incident.serialize_object(exclude=exclude)
             if incident.pk in self.created:
                 opened[incident.pk] = incident
@@ -133,11 +134,12 @@ class IncidentEvents:
         return OBJECT_UPDATED in self.rule_types()
 
     @staticmethod
-    def _read(keys):
+    def _read(keys, rule_data=False):
+        """These incidents, read for their snapshots, and (``rule_data``) for the REST serialization of rule data."""
         from ..models import Incident
 
         incidents = list(Incident.objects.filter(pk__in=keys).select_related('root_cause_event', 'merged_into'))
-        prefetch_related_objects(incidents, *PREFETCH)
+        prefetch_related_objects(incidents, *(RULE_DATA_PREFETCH if rule_data else SNAPSHOT_PREFETCH))
         return incidents
 
 
