@@ -26,6 +26,7 @@ __all__ = (
     'MemberState',
     'Notification',
     'Outcome',
+    'PendingState',
     'Store',
     'merge_notification',
 )
@@ -66,9 +67,26 @@ class AlertState:
     occurrence_started_at: float | None = None
     incident: Any = None
     cleared_at: float | None = None
-    #: A firing stored since the last decision, as (arrival, its own time); the next decision acts on
-    #: it first when the alert has cleared meanwhile, then forgets it.
-    pending_firing: tuple[float, float] | None = None
+    #: The states stored since the last decision, oldest first (``Correlator.decide_pending``).
+    pending: list['PendingState'] = dataclasses.field(default_factory=list)
+    #: The object the alert names, as the store identifies it, and the one its current occurrence started on.
+    where: Any = None
+    origin: Any = None
+
+
+@dataclasses.dataclass
+class PendingState:
+    """A state an alert was stored with that no decision has seen yet: each change of status, as it came."""
+
+    status: str
+    arrival: float
+    event_time: float
+    severity: int
+    node: int | None
+    label: str
+    where: Any = None
+    #: What the store read it from.
+    source: Any = None
 
 
 @dataclasses.dataclass
@@ -141,7 +159,7 @@ class Outcome:
     score: float | None = None
     merged: list[Any] = dataclasses.field(default_factory=list)
     capped: bool = False
-    #: What the same decision did before: a pending firing's outcome (``Correlator.fire_pending``).
+    #: What the same decision did before: the outcomes of its undecided states (``Correlator.decide``).
     earlier: list['Outcome'] = dataclasses.field(default_factory=list)
 
     def steps(self) -> list['Outcome']:
@@ -233,33 +251,58 @@ class Correlator:
 
     # Entry point
 
-    def fire_pending(self, alert: AlertState) -> Outcome | None:
-        """Decide the firing the alert stored and cleared again since its last decision, as of its
-        arrival, and forget it; None when there is none to decide.
+    def decide_pending(self, alert: AlertState, until: float) -> list[Outcome]:
+        """Decide the alert's stored, undecided states that came by ``until``, each as of its arrival and on the
+        object it named then, oldest first; returns what each did and forgets them.
 
-        Asynchronous processing behind a busy queue may find an alert already cleared: deciding its
-        firing first, then (``process``) its clear makes the incident that deciding each notification
-        as it came would have made, opened and resolved. The clear is decided by the decision queued
-        when it came (``came_later``), so that other alerts' notifications that came in between are
-        decided before it. A batch decides every pending firing before any alert's current state, as
-        they came.
+        Asynchronous processing behind a busy queue may find an alert that has fired, cleared and fired again
+        since its last decision. Deciding each state in turn makes the incidents that deciding each notification
+        as it came would have made. A state that came later is left to the decision queued when it came, so
+        that other alerts' notifications that came in between are decided before it.
         """
-        pending, alert.pending_firing = alert.pending_firing, None
-        if pending is None or TRIGGERED in (alert.status, alert.processed_status):
-            return None
-        status, event_time = alert.status, alert.event_time
-        alert.status, alert.event_time = TRIGGERED, pending[1]
+        outcomes = []
+        while alert.pending and alert.pending[0].arrival <= until:
+            outcomes.append(self.decide_next(alert))
+        return outcomes
+
+    def decide_next(self, alert: AlertState) -> Outcome:
+        """Decide the alert's oldest undecided state (``decide_pending``)."""
+        state = alert.pending.pop(0)
+        stored = (alert.status, alert.event_time, alert.severity, alert.node, alert.label, alert.where)
+        alert.status, alert.event_time, alert.severity = state.status, state.event_time, state.severity
+        alert.node, alert.label, alert.where = state.node, state.label, state.where
         try:
-            return self.process(alert, pending[0])
+            outcome = self.process(alert, state.arrival)
         finally:
-            alert.status, alert.event_time = status, event_time
+            decided = alert.status
+            alert.status, alert.event_time, alert.severity, alert.node, alert.label, alert.where = stored
+        if not alert.pending and state.status == alert.status:
+            alert.status = decided  # the state stored now, as decided (maintenance may have suppressed it)
+        return outcome
+
+    def decide(self, alert: AlertState, now: float, queued: bool = True, decided: Sequence[Outcome] = ()) -> Outcome:
+        """Decide the alert as of ``now``: its undecided states, then its state now.
+
+        ``queued``: the decision was queued for the alert's notification that came at ``now`` (a decision job);
+        states and notifications that came later are left to their own decisions. Otherwise (in the request,
+        the sweep) every stored state is decided. ``decided``: the steps a batch already took for the alert's
+        states (``decide_next``) since its previous decision.
+        """
+        until = now if queued else float('inf')
+        steps = [*decided, *self.decide_pending(alert, until)]
+        if steps and (alert.pending or alert.status == alert.processed_status or self.came_later(alert, until)):
+            outcome = steps.pop()
+        elif alert.pending:
+            return Outcome()  # every undecided state came later: each is left to its own decision
+        else:
+            outcome = self.process(alert, now)
+        outcome.earlier = [step for earlier in steps for step in earlier.steps()]
+        return outcome
 
     @staticmethod
     def came_later(alert: AlertState, now: float) -> bool:
-        """Whether a notification of the alert came after ``now``, the moment a decision is taken at. After
-        deciding its pending firing, such a decision leaves the alert's current state to the decision queued
-        when that notification came (or the sweep): deciding the clear now would put it before the other
-        alerts' notifications that came in between, and at the time of its latest, perhaps stale, repeat."""
+        """Whether a notification of the alert came after ``now``, the moment a decision is taken at: then its
+        current state is left to the decision queued when it came (or the sweep)."""
         return alert.last_seen > now
 
     def process(self, alert: AlertState, now: float) -> Outcome:
@@ -303,6 +346,7 @@ class Correlator:
     def _start_occurrence(self, alert: AlertState, now: float) -> Outcome:
         alert.occurrence += 1
         alert.occurrence_started_at = now
+        alert.origin = alert.where
         alert.incident = None
         alert.cleared_at = None
         if not self.settings.auto_incidents_enabled:

@@ -1,8 +1,10 @@
 """Alerts as NetBox sees them: where they come from, the events themselves and maintenance windows."""
 
+import json
+
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connection, models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -98,10 +100,14 @@ class Event(NetBoxModel):
     occurrence = models.PositiveIntegerField(default=0, editable=False)
     occurrence_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     cleared_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # A firing stored since the last decision (its arrival and its own time), kept until a decision
-    # sees it: an alert that fires and clears before a worker decides it still opens its incident.
-    pending_firing_at = models.DateTimeField(null=True, blank=True, editable=False)
-    pending_firing_event_time = models.DateTimeField(null=True, blank=True, editable=False)
+    # The states stored since the last decision, oldest first: one per change of status, with its
+    # arrival, its own time, its severity and the object it named. Decisions take them in order, each
+    # as of its arrival, so an alert that fires, clears and fires again before a worker gets to it is
+    # decided as each notification would have been when it came (see ``note_state``).
+    pending_states = models.JSONField(default=list, blank=True, editable=False)
+    # The object the current occurrence started on, as [content type, object ID, unmapped label]: after the
+    # event moves, its decisions also take the lock of that part of the map, where its incident is.
+    occurrence_object = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ('-last_seen_at', '-pk')
@@ -124,52 +130,83 @@ class Event(NetBoxModel):
             # The sweep's "not yet decided" events: few among many once the correlation keeps up.
             models.Index(
                 fields=('event_time', 'last_seen_at'),
-                condition=~Q(processed_status=F('status')) | Q(pending_firing_at__isnull=False),
+                condition=~Q(processed_status=F('status')) | ~Q(pending_states=[]),
                 name='ba_event_undecided',
             ),
         )
 
-    #: Written only by the correlation service, with queryset updates (and the pending firing by
-    #: ``note_firing`` when a save stores one).
+    #: Written only by the correlation service, with queryset updates (and the pending states by
+    #: ``note_state`` or ``save`` when a save stores a new status).
     BOOKKEEPING_FIELDS = (
         'processed_status',
         'occurrence',
         'occurrence_started_at',
         'cleared_at',
-        'pending_firing_at',
-        'pending_firing_event_time',
+        'pending_states',
+        'occurrence_object',
     )
-    PENDING_FIELDS = ('pending_firing_at', 'pending_firing_event_time')
 
-    #: Events with something no decision has seen yet: a state, or a firing since cleared again.
-    UNDECIDED = ~Q(processed_status=F('status')) | Q(pending_firing_at__isnull=False)
+    #: Events with something no decision has seen yet: a state, or states stored since.
+    UNDECIDED = ~Q(processed_status=F('status')) | ~Q(pending_states=[])
+
+    #: The most states an event remembers while no decision runs (correlation turned off, a stopped
+    #: queue): the oldest are forgotten beyond it.
+    MAX_PENDING_STATES = 32
 
     def __str__(self):
         return self.message[:80]
 
-    def note_firing(self):
-        """Remember that this (about to be stored) state is a firing no decision has seen, unless one is
-        already remembered; returns whether it did. The next decision acts on it first, even if the
-        alert has cleared by then, and forgets it."""
-        if self.status != EventStatus.TRIGGERED or self.processed_status == EventStatus.TRIGGERED:
+    def pending_state(self):
+        """This event's state as a pending entry (see ``pending_states``)."""
+        seen = self._meta.get_field('last_seen_at').to_python(self.last_seen_at)
+        own = self._meta.get_field('event_time').to_python(self.event_time) or seen
+        return {
+            'status': self.status,
+            'at': seen.isoformat(),
+            'time': own.isoformat(),
+            'severity': self.criticallity,
+            'object': [self.content_type_id, self.object_id, self.unmapped_label],
+        }
+
+    def note_state(self):
+        """Remember the state about to be stored if its status differs from the last one remembered (or
+        decided); returns whether it did. Only for a new row, or one this transaction holds locked."""
+        last = self.pending_states[-1]['status'] if self.pending_states else self.processed_status
+        if self.status == last:
             return False
-        if self.pending_firing_at is not None:
-            return False
-        self.pending_firing_at = self.last_seen_at
-        self.pending_firing_event_time = self.event_time or self.last_seen_at
+        self.pending_states = [*self.pending_states, self.pending_state()][-self.MAX_PENDING_STATES :]
         return True
 
+    def _append_state(self):
+        """``note_state`` for a row that may have changed since this instance was read: in one statement, against
+        the row as stored (a decision may just have taken states off it, another save added one)."""
+        table = self._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE {table} SET pending_states = CASE '  # noqa: S608 - our own table
+                "WHEN COALESCE(pending_states -> -1 ->> 'status', processed_status) = %s THEN pending_states "
+                'WHEN jsonb_array_length(pending_states) >= %s THEN (pending_states - 0) || %s::jsonb '
+                'ELSE pending_states || %s::jsonb END WHERE id = %s RETURNING pending_states, processed_status',
+                [self.status, self.MAX_PENDING_STATES, *[json.dumps([self.pending_state()])] * 2, self.pk],
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            states, self.processed_status = row
+            self.pending_states = json.loads(states) if isinstance(states, str) else states
+
     def save(self, *args, **kwargs):
-        noted = self.note_firing()
-        # An instance loaded before the correlation service ran must not write back stale bookkeeping.
-        if not self._state.adding and kwargs.get('update_fields') is None:
-            kwargs['update_fields'] = [
-                f.name
-                for f in self._meta.concrete_fields
-                if not f.primary_key and f.name not in self.BOOKKEEPING_FIELDS
-            ]
-        if noted and kwargs.get('update_fields') is not None:
-            kwargs['update_fields'] = [*kwargs['update_fields'], *self.PENDING_FIELDS]
+        if self._state.adding:
+            self.note_state()
+        else:
+            # An instance loaded before the correlation service ran must not write back stale bookkeeping.
+            if kwargs.get('update_fields') is None:
+                kwargs['update_fields'] = [
+                    f.name
+                    for f in self._meta.concrete_fields
+                    if not f.primary_key and f.name not in self.BOOKKEEPING_FIELDS
+                ]
+            if 'status' in kwargs['update_fields']:
+                self._append_state()
         super().save(*args, **kwargs)
 
     def get_absolute_url(self):

@@ -61,34 +61,37 @@ BATCH = 100
 def process_events(event_ids, progress=None, at_arrival=False):
     """Correlate each event in turn, in batches; one failure is recorded and does not stop the others.
 
-    With ``at_arrival`` each event is decided as of the time its occurrence started (else its
-    last arrival), as it would have been when it came in; otherwise as of now. An event with a
-    pending firing is decided as of its last arrival: its firing as of the firing's own arrival,
-    then its current state as of the last arrival (an earlier moment leaves that state undecided,
-    ``Correlator.came_later``).
+    Every state an event stored since its last decision is decided, each as of its arrival, then its
+    current state: with ``at_arrival`` as of the time its occurrence started (else its last arrival),
+    as it would have been when it came in; otherwise as of now. An event with undecided states is
+    decided as of its last arrival, after them.
     """
     summary = Summary(total=len(event_ids))
     arrivals = {}
     if at_arrival:
         rows = Event.objects.filter(pk__in=event_ids).values_list(
-            'pk', 'occurrence_started_at', 'last_seen_at', 'pending_firing_at'
+            'pk', 'occurrence_started_at', 'last_seen_at', 'pending_states'
         )
         arrivals = {pk: seen if pending else started or seen for pk, started, seen, pending in rows}
     done = 0
     for start in range(0, len(event_ids), BATCH):
         chunk = event_ids[start : start + BATCH]
-        for event_id, result in decide_events([(event_id, arrivals.get(event_id)) for event_id in chunk]):
-            if isinstance(result, Event.DoesNotExist):
-                summary.errors.append({'event_id': event_id, 'error': 'deleted meanwhile'})
-            elif isinstance(result, Exception):
-                logger.error('processing event %s failed', event_id, exc_info=result)
-                summary.errors.append({'event_id': event_id, 'error': f'{type(result).__name__}: {result}'})
-            else:
-                summary.actions[result.action] += 1
+        for event_id, result in decide_events([(event_id, arrivals.get(event_id)) for event_id in chunk], queued=False):
             done += 1
+            _count(summary, event_id, result)
             if progress is not None:
                 progress(done, summary.total)
     return summary
+
+
+def _count(summary, event_id, result):
+    if isinstance(result, Event.DoesNotExist):
+        summary.errors.append({'event_id': event_id, 'error': 'deleted meanwhile'})
+    elif isinstance(result, Exception):
+        logger.error('processing event %s failed', event_id, exc_info=result)
+        summary.errors.append({'event_id': event_id, 'error': f'{type(result).__name__}: {result}'})
+    else:
+        summary.actions[result.action] += 1
 
 
 def detach_for_recorrelation(event_ids):
@@ -105,7 +108,7 @@ def detach_for_recorrelation(event_ids):
         for incident_id, event_id in memberships.values_list('incident_id', 'event_id'):
             former[incident_id].append(event_id)
         memberships.delete()
-        Event.objects.filter(pk__in=event_ids).update(processed_status='', cleared_at=None)
+        Event.objects.filter(pk__in=event_ids).update(processed_status='', cleared_at=None, pending_states=[])
         emptied = list(
             Incident.objects.filter(pk__in=former, memberships__isnull=True)
             .exclude(status=IncidentStatusChoices.CLOSED)

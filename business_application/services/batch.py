@@ -18,6 +18,7 @@ If any event of the batch fails, the whole batch rolls back and its events are d
 time by ``process_event``, so one bad event never loses the others.
 """
 
+import heapq
 import itertools
 import logging
 
@@ -34,15 +35,15 @@ from .graph_loader import current_map
 from .incident_service import (
     KIND_MODELS,
     LOCK_FIELDS,
-    LOCK_NAMESPACE,
     DjangoStore,
     LockMoved,
     alert_state,
     check_lock,
     decision_fields,
+    decision_keys,
     from_epoch,
-    lock_key,
     process_event,
+    take_locks,
     to_epoch,
 )
 
@@ -225,17 +226,19 @@ class BatchStore(DjangoStore):
         self.member_changes = {}
 
 
-def decide_events(items, settings=None, instances=None, raise_errors=False):
+def decide_events(items, settings=None, instances=None, raise_errors=False, queued=None):
     """Decide saved events in one go; returns ``[(event_id, Outcome or the exception it raised)]`` in order.
 
     ``items`` are ``(event_id, now)`` pairs in arrival order (``now`` a datetime, or None for the
-    current time); an event may appear more than once. ``instances`` maps event ids to lists of the
-    caller's ``Event`` objects, which get the bookkeeping written. With ``raise_errors`` the one-at-a-time
-    retry after a failed batch raises the first error (the synchronous receiver path, whose request
-    then fails as a whole) instead of returning it.
+    current time); an event may appear more than once. ``queued`` (by default: whether an item's ``now`` is
+    given) says each decision was queued for the notification that came at its ``now``
+    (``Correlator.decide``). ``instances`` maps event ids to lists of the caller's ``Event`` objects, which
+    get the bookkeeping written. With ``raise_errors`` the one-at-a-time retry after a failed batch raises
+    the first error (the synchronous receiver path, whose request then fails as a whole) instead of
+    returning it.
     """
     settings = settings or get_settings()
-    items = [(event_id, now or clock.now()) for event_id, now in items]
+    items = [(event_id, now or clock.now(), now is not None if queued is None else queued) for event_id, now in items]
     if not items:
         return []
     try:
@@ -251,10 +254,11 @@ def decide_events(items, settings=None, instances=None, raise_errors=False):
         logger.warning('deciding a batch of %s events together failed; deciding them one at a time', len(items))
         logger.debug('the batch failure', exc_info=True)
     results = []
-    for event_id, now in items:
+    for event_id, now, one_queued in items:
         targets = (instances or {}).get(event_id) or [None]
         try:
-            results.append((event_id, process_event(event_id, now=now, settings=settings, instance=targets[0])))
+            outcome = process_event(event_id, now=now, settings=settings, instance=targets[0], queued=one_queued)
+            results.append((event_id, outcome))
         except Exception as error:
             if raise_errors:
                 raise
@@ -268,14 +272,10 @@ def decide_events(items, settings=None, instances=None, raise_errors=False):
 
 def _decide_together(items, settings, instances):
     service_map = current_map()
-    ids = sorted({event_id for event_id, _ in items})
+    ids = sorted({event_id for event_id, _, _ in items})
     rows = {row['pk']: row for row in Event.objects.filter(pk__in=ids).values('pk', *LOCK_FIELDS)}
-    keys = sorted({lock_key(service_map, row) for row in rows.values()})
-    with connection.cursor() as cursor:
-        cursor.execute(
-            'SELECT count(pg_advisory_xact_lock(%s, key)) FROM (SELECT unnest(%s::integer[]) AS key ORDER BY 1) AS k',
-            [LOCK_NAMESPACE, keys],
-        )
+    held = set().union(*(decision_keys(service_map, row) for row in rows.values()))
+    take_locks(held)
     events = {
         event.pk: event
         for event in Event.objects.select_for_update(of=('self',))
@@ -284,16 +284,16 @@ def _decide_together(items, settings, instances):
         .order_by('pk')
     }
     # An event whose object changed before its row was locked: the batch is decided one at a time.
-    held = set(keys)
     for event in events.values():
         check_lock(service_map, event, held, retry=True)
-    # The times maintenance is looked up at: each event's own, and that of a firing it stored since.
-    times = [to_epoch(event.event_time or event.last_seen_at) for event in events.values()]
-    times += [to_epoch(e.pending_firing_event_time) for e in events.values() if e.pending_firing_event_time]
-    times = times or [0.0]
-    # The earliest moment a decision is taken at: a pending firing is decided as of its arrival.
-    moments = [now for _, now in items] + [e.pending_firing_at for e in events.values() if e.pending_firing_at]
-    store = BatchStore(service_map, settings, to_epoch(min(moments)), (min(times), max(times)))
+    # The incident of each one's occurrence is read from the store before each decision (``refresh_incident``).
+    alerts = {event_id: alert_state(event, service_map, incident=no_incident) for event_id, event in events.items()}
+    states = [state for alert in alerts.values() for state in alert.pending]
+    # The times maintenance is looked up at, and the earliest moment a decision is taken at (a stored state is
+    # decided as of its arrival).
+    times = [alert.event_time for alert in alerts.values()] + [state.event_time for state in states] or [0.0]
+    moments = [to_epoch(now) for _, now, _ in items] + [state.arrival for state in states]
+    store = BatchStore(service_map, settings, min(moments), (min(times), max(times)))
     for event_id, occurrence, incident_id in IncidentEvent.objects.filter(event_id__in=events).values_list(
         'event_id', 'occurrence', 'incident_id'
     ):
@@ -302,34 +302,37 @@ def _decide_together(items, settings, instances):
     from ..correlation.lifecycle import Correlator
 
     correlator = Correlator(service_map, settings, store)
-    alerts = {
-        event_id: alert_state(event, service_map, incident=store.incident_of) for event_id, event in events.items()
-    }
-    # Pending firings first, as they came (before any of the clears that followed them).
-    fired = {}
-    waiting = [alert for alert in alerts.values() if alert.pending_firing is not None]
-    for alert in sorted(waiting, key=lambda alert: (alert.pending_firing[0], alert.key)):
-        refresh_incident(alert, store)
-        outcome = correlator.fire_pending(alert)
-        store.settle()
-        if outcome is not None:
-            fired[alert.key] = outcome
+    # How far each event's stored states are decided in this batch: up to its latest queued item, or all.
+    until = {}
+    for event_id, now, queued in items:
+        until[event_id] = max(until.get(event_id, 0.0), to_epoch(now) if queued else float('inf'))
+    waiting = [(alert.pending[0].arrival, key) for key, alert in alerts.items() if alert.pending]
+    heapq.heapify(waiting)
+    decided = {}  # each event's steps decided since its previous item
     written, results, notices = {}, [], []
-    for event_id, now in items:
+    for event_id, now, queued in items:
+        moment = to_epoch(now)
+        # Every event's stored states that came by this moment first, as they came, before any later one.
+        while waiting and (not queued or waiting[0][0] <= moment):
+            arrival, key = heapq.heappop(waiting)
+            alert = alerts[key]
+            if not alert.pending or alert.pending[0].arrival != arrival:
+                continue  # already decided, with its event's own decision
+            if arrival > until[key]:
+                continue  # its own decision is queued, after this batch; so are its later states
+            refresh_incident(alert, store)
+            decided.setdefault(key, []).append(correlator.decide_next(alert))
+            store.settle()
+            if alert.pending:
+                heapq.heappush(waiting, (alert.pending[0].arrival, key))
         alert = alerts.get(event_id)
         if alert is None:
             results.append((event_id, Event.DoesNotExist(f'event {event_id} was deleted before it was decided')))
             continue
         # As read now: an earlier decision of the batch may have moved its occurrence (a merge).
         refresh_incident(alert, store)
-        earlier = fired.pop(event_id, None)
-        if earlier is not None and correlator.came_later(alert, to_epoch(now)):
-            outcome = earlier  # as ``process_event``: the clear is left to its own decision
-        else:
-            outcome = correlator.process(alert, to_epoch(now))
-            store.settle()
-            if earlier is not None:
-                outcome.earlier = earlier.steps()
+        outcome = correlator.decide(alert, moment, queued, decided=decided.pop(event_id, ()))
+        store.settle()
         written[event_id] = decision_fields(alert)
         results.append((event_id, outcome))
         for step in outcome.steps():
@@ -339,6 +342,10 @@ def _decide_together(items, settings, instances):
     store.flush()
     _write_events(events, written, instances)
     return results, notices, store.events
+
+
+def no_incident(event_id, occurrence):
+    return None
 
 
 def refresh_incident(alert, store):

@@ -17,7 +17,16 @@ from django.db.models import Exists, Max, OuterRef, Q
 
 from ..choices import IncidentStatusChoices
 from ..correlation.kinds import SEVERITIES, severity_rank
-from ..correlation.lifecycle import MERGED, OPEN, RESOLVED, AlertState, Correlator, IncidentState, MemberState
+from ..correlation.lifecycle import (
+    MERGED,
+    OPEN,
+    RESOLVED,
+    AlertState,
+    Correlator,
+    IncidentState,
+    MemberState,
+    PendingState,
+)
 from ..correlation.mapbuilder import KIND_PREFIX
 from ..models import Event, Incident, IncidentEvent, IncidentTimelineEntry, Maintenance
 from ..notifications import OUTCOME_ACTIONS, notify
@@ -413,14 +422,8 @@ def last_resolution(incident_id):
 def alert_state(event, service_map, incident=None):
     """The lifecycle's view of a stored event; ``incident(event_id, occurrence)``, if given, says which
     incident holds the occurrence instead of a query (a batch keeps that mapping itself)."""
-    node = node_of(service_map, event.content_type_id, event.object_id)
-    if node is not None:
-        label = service_map.labels[node]
-    elif event.content_type_id is not None:
-        label = f'{event.content_type.model}:{event.object_id}'
-    else:
-        # An event naming no object at all is its own object: it never links to another such event.
-        label = event.unmapped_label or f'event:{event.pk}'
+    where = [event.content_type_id, event.object_id, event.unmapped_label]
+    node, label = node_and_label(service_map, where, event.pk)
     held = None
     if event.occurrence and incident is not None:
         held = incident(event.pk, event.occurrence)
@@ -444,15 +447,37 @@ def alert_state(event, service_map, incident=None):
         occurrence_started_at=to_epoch(event.occurrence_started_at),
         incident=held,
         cleared_at=to_epoch(event.cleared_at),
-        pending_firing=pending_firing(event),
+        pending=[pending_state(service_map, entry, event.pk) for entry in event.pending_states],
+        where=where,
+        origin=event.occurrence_object,
     )
 
 
-def pending_firing(event):
-    """The firing an event stored since its last decision, as the correlator takes it, or None."""
-    if event.pending_firing_at is None:
-        return None
-    return to_epoch(event.pending_firing_at), to_epoch(event.pending_firing_event_time or event.pending_firing_at)
+def node_and_label(service_map, where, event_id):
+    """The graph node of an object named as [content type, object ID, unmapped label], and its label."""
+    content_type_id, object_id, unmapped_label = where
+    node = node_of(service_map, content_type_id, object_id)
+    if node is not None:
+        return node, service_map.labels[node]
+    if content_type_id is not None:
+        return None, f'{ContentType.objects.get_for_id(content_type_id).model}:{object_id}'
+    # An event naming no object at all is its own object: it never links to another such event.
+    return None, unmapped_label or f'event:{event_id}'
+
+
+def pending_state(service_map, entry, event_id):
+    """A stored, undecided state (``Event.pending_states``) as the correlator takes it."""
+    node, label = node_and_label(service_map, entry['object'], event_id)
+    return PendingState(
+        status=entry['status'],
+        arrival=datetime.fromisoformat(entry['at']).timestamp(),
+        event_time=datetime.fromisoformat(entry['time']).timestamp(),
+        severity=severity_rank(entry['severity']),
+        node=node,
+        label=label,
+        where=entry['object'],
+        source=entry,
+    )
 
 
 def decision_fields(alert):
@@ -464,8 +489,8 @@ def decision_fields(alert):
         'occurrence': alert.occurrence,
         'occurrence_started_at': from_epoch(alert.occurrence_started_at),
         'cleared_at': from_epoch(alert.cleared_at),
-        'pending_firing_at': None,
-        'pending_firing_event_time': None,
+        'pending_states': [state.source for state in alert.pending],
+        'occurrence_object': alert.origin,
     }
 
 
@@ -482,6 +507,32 @@ def lock_key(service_map, event_row):
     return -1 - (zlib.crc32(label.encode()) & 0x7FFFFFFF)
 
 
+def decision_keys(service_map, row):
+    """Every lock an event's decision takes: that of the object it names, of the objects its undecided states
+    named, and of the object its current occurrence started on (where the incident it changes is).
+
+    ``row`` is a dict (or an ``Event``) with ``LOCK_FIELDS``; the last two may be missing.
+    """
+
+    def get(name):
+        return row.get(name) if isinstance(row, dict) else getattr(row, name)
+
+    objects = [(get('content_type_id'), get('object_id'), get('unmapped_label'))]
+    objects += [entry['object'] for entry in get('pending_states') or ()]
+    if get('occurrence_object'):
+        objects.append(get('occurrence_object'))
+    return {lock_key(service_map, dict(zip(OBJECT_FIELDS, where, strict=True))) for where in objects}
+
+
+def take_locks(keys):
+    """Take decision locks, ascending, in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT count(pg_advisory_xact_lock(%s, key)) FROM (SELECT unnest(%s::integer[]) AS key ORDER BY 1) AS k',
+            [LOCK_NAMESPACE, sorted(keys)],
+        )
+
+
 def lock_decisions(rows):
     """Take the decision locks of several events at once, ascending, before any event row is locked.
 
@@ -491,20 +542,19 @@ def lock_decisions(rows):
     transaction-level and re-entrant: ``process_event`` takes them again at no cost.
     """
     service_map = current_map()
-    keys = sorted({lock_key(service_map, row) for row in rows})
-    with connection.cursor() as cursor:
-        cursor.execute(
-            'SELECT count(pg_advisory_xact_lock(%s, key)) FROM (SELECT unnest(%s::integer[]) AS key ORDER BY 1) AS k',
-            [LOCK_NAMESPACE, keys],
-        )
+    take_locks({lock_key(service_map, row) for row in rows})
 
 
-def process_event(event_id, now=None, settings=None, instance=None):
+def process_event(event_id, now=None, settings=None, instance=None, queued=None):
     """Correlate one saved event by what changed since it was last processed; returns the lifecycle's Outcome.
 
-    ``instance``, the caller's ``Event`` object, gets the status and bookkeeping just written.
+    ``now``: the moment to decide at, by default the current time. ``queued`` (by default: whether ``now`` is
+    given) says the decision was queued for the notification that came at ``now``, which leaves what came later
+    to its own decision (``Correlator.decide``). ``instance``, the caller's ``Event`` object, gets the status
+    and bookkeeping just written.
     """
     settings = settings or get_settings()
+    queued = now is not None if queued is None else queued
     now = now or clock.now()
     service_map = current_map()
     # Nested in the caller's transaction (which took the locks and holds the row), a retry would not
@@ -514,15 +564,18 @@ def process_event(event_id, now=None, settings=None, instance=None):
         row = Event.objects.values(*LOCK_FIELDS).get(pk=event_id)
         try:
             return _decide_one(
-                event_id, row, now, settings, instance, service_map, not nested and attempt < MOVED_RETRIES
+                event_id, row, now, queued, settings, instance, service_map, not nested and attempt < MOVED_RETRIES
             )
         except LockMoved:
             logger.info('event %s changed object before its decision locked it; deciding it again', event_id)
     raise AssertionError('unreachable: the last attempt takes the second lock instead of retrying')
 
 
-#: The event columns that choose its decision lock.
-LOCK_FIELDS = ('content_type_id', 'object_id', 'unmapped_label')
+#: The columns naming an object, in an event's row and in its lock's key.
+OBJECT_FIELDS = ('content_type_id', 'object_id', 'unmapped_label')
+
+#: The event columns that choose its decision locks (``decision_keys``).
+LOCK_FIELDS = (*OBJECT_FIELDS, 'pending_states', 'occurrence_object')
 
 #: Times a decision starts again when its event's object changed before its row was locked.
 MOVED_RETRIES = 3
@@ -533,40 +586,31 @@ class LockMoved(Exception):
 
 
 def check_lock(service_map, event, held, retry):
-    """After the row lock: the event's lock is the one taken, or (``retry``) ``LockMoved``, or it is taken now."""
-    key = lock_key(service_map, {name: getattr(event, name) for name in LOCK_FIELDS})
-    if key in held:
+    """After the row lock: the event's locks are among those taken, or (``retry``) ``LockMoved``, or the
+    missing ones are taken now."""
+    missing = decision_keys(service_map, event) - held
+    if not missing:
         return
     if retry:
         raise LockMoved(event.pk)
-    with connection.cursor() as cursor:
-        cursor.execute('SELECT pg_advisory_xact_lock(%s, %s)', [LOCK_NAMESPACE, key])
-    held.add(key)
+    take_locks(missing)
+    held.update(missing)
 
 
-def _decide_one(event_id, row, now, settings, instance, service_map, retry):
+def _decide_one(event_id, row, now, queued, settings, instance, service_map, retry):
     with transaction.atomic():
-        key = lock_key(service_map, row)
-        with connection.cursor() as cursor:
-            cursor.execute('SELECT pg_advisory_xact_lock(%s, %s)', [LOCK_NAMESPACE, key])
+        keys = decision_keys(service_map, row)
+        take_locks(keys)
         event = (
             Event.objects.select_for_update(of=('self',))
             .select_related('content_type', 'event_source')
             .get(pk=event_id)
         )
-        check_lock(service_map, event, {key}, retry)
+        check_lock(service_map, event, keys, retry)
         alert = alert_state(event, service_map)
         store = DjangoStore(service_map, settings)
         correlator = Correlator(service_map, settings, store)
-        moment = to_epoch(now)
-        fired = correlator.fire_pending(alert)
-        if fired is None:
-            outcome = correlator.process(alert, moment)
-        elif correlator.came_later(alert, moment):
-            outcome = fired  # the clear is left to its own decision: the event stays undecided until then
-        else:
-            outcome = correlator.process(alert, moment)
-            outcome.earlier = fired.steps()
+        outcome = correlator.decide(alert, to_epoch(now), queued)
         store.flush()
         written = decision_fields(alert)
         Event.objects.filter(pk=event.pk).update(**written)

@@ -167,7 +167,7 @@ def _store_batch(alerts, sources):
                 unmapped_label=alert.unmapped_label[:300],
                 **fields,
             )
-            event.note_firing()
+            event.note_state()
             new.append(event)
             results.append((event, True))
             continue
@@ -179,8 +179,8 @@ def _store_batch(alerts, sources):
             setattr(event, name, value)
         event.event_source = source
         fields_changed.update('content_type' if name == 'content_type' else name for name in changes)
-        if event.note_firing():
-            fields_changed.update(Event.PENDING_FIELDS)
+        if event.note_state():
+            fields_changed.add('pending_states')
         changed.append(event)
         results.append((event, False))
     if new:

@@ -122,5 +122,6 @@ def test_a_decision_waits_for_the_lock_of_the_part_its_event_moved_to(decide):
     assert 'error' not in state, state
     incident = Incident.objects.get()
     assert list(incident.memberships.values_list('event_id', flat=True)) == [event.pk]
-    assert incident.title == 'Service disruption affecting db'
+    # Decided as it fired, on web-01 (the object it named when it was stored), under the locks of both parts.
+    assert incident.title == 'Service disruption affecting web'
     assert Event.objects.get(pk=event.pk).processed_status == 'triggered'

@@ -18,11 +18,6 @@ from business_application.services.incident_service import LOCK_NAMESPACE, proce
 from .test_lock_moved import MAP, build, decide_in_thread, key_of, until, waiting_for
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TODO(#7): a decision takes only the lock of its event's current part of the map, not that of the "
-    'incident its occurrence is in',
-)
 @pytest.mark.django_db(transaction=True)
 def test_clearing_a_moved_event_waits_for_the_lock_of_its_incidents_part():
     objects = build(MAP)

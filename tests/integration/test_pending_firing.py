@@ -96,7 +96,7 @@ class PendingFiringTest(AsyncSenderTestCase):
         firing, clear = self.fire_and_clear(['srv-0'])
         event = Event.objects.get()
         self.assertEqual((event.status, event.processed_status), ('ok', ''))
-        self.assertIsNotNone(event.pending_firing_at)
+        self.assertEqual([state['status'] for state in event.pending_states], ['triggered', 'ok'])
         self.assertEqual([event.pk for event in unprocessed_events()], [event.pk])
 
         # The firing's job decides the firing; the clear, which came later, is left to its own job.
@@ -107,7 +107,10 @@ class PendingFiringTest(AsyncSenderTestCase):
             {'status': 'new', 'members': [('HostDown-srv-0', 1, 'triggered')], 'timeline': ['opened']},
         )
         event.refresh_from_db()
-        self.assertEqual((event.processed_status, event.occurrence, event.pending_firing_at), ('triggered', 1, None))
+        self.assertEqual(
+            (event.processed_status, event.occurrence, [state['status'] for state in event.pending_states]),
+            ('triggered', 1, ['ok']),
+        )
         self.assertEqual([event.pk for event in unprocessed_events()], [event.pk])
 
         run(clear)
@@ -121,7 +124,7 @@ class PendingFiringTest(AsyncSenderTestCase):
             },
         )
         event.refresh_from_db()
-        self.assertEqual((event.processed_status, event.occurrence, event.pending_firing_at), ('ok', 1, None))
+        self.assertEqual((event.processed_status, event.occurrence, event.pending_states), ('ok', 1, []))
         # Opened when the firing came, resolved when the clear came.
         self.assertEqual(incident.detected_at, event.occurrence_started_at)
         self.assertEqual(incident.resolved_at, event.last_seen_at)
@@ -188,7 +191,7 @@ class PendingFiringTest(AsyncSenderTestCase):
             run(job)
         self.assertFalse(Incident.objects.exists())
         event = Event.objects.get()
-        self.assertEqual((event.status, event.pending_firing_at), ('ok', None))
+        self.assertEqual((event.status, event.pending_states), ('ok', []))
 
     def test_both_steps_are_notified(self):
         django_rq.get_queue('low').empty()
@@ -210,7 +213,7 @@ class PendingFiringTest(AsyncSenderTestCase):
         with ASYNC:
             self.post(group(['srv-1']))
         event = Event.objects.get()
-        self.assertEqual((event.processed_status, event.pending_firing_at), ('triggered', None))
+        self.assertEqual((event.processed_status, event.pending_states), ('triggered', []))
 
     def test_the_rest_api_remembers_a_firing_too(self):
         payload = {
@@ -249,7 +252,7 @@ def test_real_workers_open_and_resolve_the_incident_of_a_storm_that_cleared_mean
         for status in ('firing', 'resolved'):
             response = client.post(URL, group(hosts, status), format='json')
             assert response.status_code == 200, response.content[:300]
-    assert Event.objects.filter(processed_status='', pending_firing_at__isnull=False).count() == SERVERS
+    assert [len(states) for states in Event.objects.values_list('pending_states', flat=True)] == [2] * SERVERS
     run_workers()
     incident = Incident.objects.get()
     assert incident.status == 'resolved'

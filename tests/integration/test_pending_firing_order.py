@@ -10,8 +10,6 @@ correlator (reopen window, correlation window).
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from business_application.models import Incident
 from business_application.services import clock
 
@@ -115,11 +113,6 @@ class PendingFiringOrderTest(AsyncSenderTestCase):
         self.assertEqual([(shape['status'], shape['resolved']) for shape in in_request], [('resolved', 2)])
         self.assertEqual(by_workers, in_request)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason='TODO(#7): an event remembers one pending firing; the second firing of a flap before any decision '
-        'is lost, and the first clear resolves the incident (minute 1) where reopening it makes the last one do',
-    )
     def test_a_flap_inside_the_reopen_window(self):
         # Fires, clears, fires again 3 minutes later (reopens the incident), clears: one incident resolved at 4.
         in_request, by_workers = self.replay(
@@ -133,11 +126,6 @@ class PendingFiringOrderTest(AsyncSenderTestCase):
         self.assertEqual([(shape['detected'], shape['resolved']) for shape in in_request], [(0, 4)])
         self.assertEqual(by_workers, in_request)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason='TODO(#7): an event remembers one pending firing; a second firing after a clear, before any '
-        'decision, is lost (one incident from minute 0 to 32 instead of two)',
-    )
     def test_a_flap_longer_than_the_reopen_window(self):
         # Fires, clears, fires again 30 minutes later (past the 10-minute reopen window), clears: two incidents.
         in_request, by_workers = self.replay(
@@ -181,11 +169,6 @@ class PendingFiringOrderTest(AsyncSenderTestCase):
             cleared = self.client.patch(f'{url}{created.json()["id"]}/', change, format='json')
         self.assertEqual(cleared.status_code, 200, cleared.content[:300])
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="TODO(#7): the pending firing is decided on the event's current object (the switch), not the one it "
-        "fired on, and under the lock of the current object's part of the map",
-    )
     def test_an_event_moved_to_another_object_with_its_clear(self):
         from business_application.models import EventSource
 

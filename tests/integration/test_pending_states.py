@@ -1,0 +1,82 @@
+"""What an event remembers of the states no decision has seen yet (``Event.pending_states``).
+
+A save from an instance read before a decision must not bring back the states that decision took off the row, and
+an alert flapping while no worker decides it remembers a bounded number of states.
+"""
+
+from business_application.models import Event, Incident
+from business_application.services.automation import process_events, unprocessed_events
+
+from .test_pending_firing import ASYNC, URL, AsyncSenderTestCase, group, queued_jobs, run, shape
+from .test_pending_firing_order import notification
+
+
+def statuses(event):
+    return [state['status'] for state in event.pending_states]
+
+
+class PendingStatesTest(AsyncSenderTestCase):
+    def post(self, payload):
+        with self.captureOnCommitCallbacks(execute=True):
+            response = self.client.post(URL, payload, format='json')
+        self.assertEqual(response.status_code, 200, response.content[:300])
+
+    def run_queued(self):
+        for job in queued_jobs(self.queue):
+            run(job)
+        self.queue.empty()
+
+    def test_a_save_from_an_instance_read_before_a_decision_adds_only_its_own_state(self):
+        with ASYNC:
+            self.post(group(['srv-0']))
+        stale = Event.objects.get()
+        self.assertEqual(statuses(stale), ['triggered'])
+        self.run_queued()
+        self.assertEqual((Event.objects.get().processed_status, statuses(Event.objects.get())), ('triggered', []))
+
+        stale.status = 'ok'  # still remembers the firing the decision took off the row
+        with ASYNC, self.captureOnCommitCallbacks(execute=True):
+            stale.save()
+        self.assertEqual(statuses(stale), ['ok'])
+        self.assertEqual(statuses(Event.objects.get()), ['ok'])
+
+        self.run_queued()
+        incident = Incident.objects.get()
+        self.assertEqual(
+            shape(incident),
+            {
+                'status': 'resolved',
+                'members': [('HostDown-srv-0', 1, 'ok')],
+                'timeline': ['opened', 'cleared', 'resolved'],
+            },
+        )
+
+    def test_a_save_that_keeps_the_status_remembers_nothing(self):
+        with ASYNC:
+            self.post(group(['srv-1']))
+        self.run_queued()
+        event = Event.objects.get()
+        event.message = 'srv-1 is still down'
+        with ASYNC, self.captureOnCommitCallbacks(execute=True):
+            event.save()
+        self.assertEqual(statuses(Event.objects.get()), [])
+        self.assertFalse(unprocessed_events().exists())
+
+    def test_an_alert_flapping_with_no_decision_remembers_its_latest_states(self):
+        with ASYNC:
+            for minute in range(40):
+                self.post(notification('srv-0', 'firing' if minute % 2 == 0 else 'resolved', minute))
+        event = Event.objects.get()
+        self.assertEqual(len(event.pending_states), Event.MAX_PENDING_STATES)
+        self.assertEqual(statuses(event), ['triggered', 'ok'] * (Event.MAX_PENDING_STATES // 2))
+        self.assertEqual(event.pending_states[-1]['at'], event.last_seen_at.isoformat())
+
+        # The jobs were lost; the sweep decides what is remembered, in order.
+        self.queue.empty()
+        summary = process_events(list(unprocessed_events().values_list('pk', flat=True)), at_arrival=True)
+        self.assertEqual(summary.errors, [])
+        self.assertFalse(unprocessed_events().exists())
+        incident = Incident.objects.get()  # every firing came within the reopen window of the clear before
+        self.assertEqual(incident.status, 'resolved')
+        timeline = shape(incident)['timeline']
+        self.assertEqual((timeline.count('reopened'), timeline.count('resolved')), (15, 16))
