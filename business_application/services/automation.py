@@ -1,6 +1,7 @@
 """Batch work for the guide's automation endpoints, the process_incidents command and background jobs."""
 
 import collections
+import contextlib
 import dataclasses
 import logging
 from datetime import timedelta
@@ -76,11 +77,14 @@ def process_events(event_ids, progress=None, at_arrival=False):
     done = 0
     for start in range(0, len(event_ids), BATCH):
         chunk = event_ids[start : start + BATCH]
-        for event_id, result in decide_events([(event_id, arrivals.get(event_id)) for event_id in chunk], queued=False):
-            done += 1
-            _count(summary, event_id, result)
-            if progress is not None:
-                progress(done, summary.total)
+        for stored_by, ids in runs_by_storing_request(chunk):
+            with stored_by:
+                results = decide_events([(event_id, arrivals.get(event_id)) for event_id in ids], queued=False)
+            for event_id, result in results:
+                done += 1
+                _count(summary, event_id, result)
+                if progress is not None:
+                    progress(done, summary.total)
     return summary
 
 
@@ -92,6 +96,71 @@ def _count(summary, event_id, result):
         summary.errors.append({'event_id': event_id, 'error': f'{type(result).__name__}: {result}'})
     else:
         summary.actions[result.action] += 1
+
+
+def runs_by_storing_request(event_ids):
+    """The events in runs of those last stored by the same request, each with a context to decide them in.
+
+    In a request, the decisions belong to it (one run). Outside any request (the sweep, the jobs, the
+    commands) each run is decided under a copy of the request that stored its events, as NetBox's change log
+    recorded it (its ID and user): as the decision job that request queued would have been, so that NetBox's
+    event rules and change log see what the decisions do. Events no request stored are decided outside any.
+    """
+    from netbox.context import current_request
+
+    if current_request.get() is not None or not event_ids:
+        return [(contextlib.nullcontext(), event_ids)]
+    stored = storing_requests(event_ids)
+    runs = []
+    for event_id in event_ids:
+        key = stored.get(event_id)
+        if not runs or runs[-1][0] != key:
+            runs.append((key, []))
+        runs[-1][1].append(event_id)
+    return [(_as_stored(key), ids) for key, ids in runs]
+
+
+def storing_requests(event_ids):
+    """For each event, the request that last stored it, as (request ID, user), from NetBox's change log: one query
+    for the events, one for their users. Events stored outside a request, or by a user since deleted, have none."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from core.models import ObjectChange
+    from users.models import User
+
+    rows = list(
+        ObjectChange.objects.filter(
+            changed_object_type=ContentType.objects.get_for_model(Event), changed_object_id__in=event_ids
+        )
+        .order_by('changed_object_id', '-time', '-pk')
+        .distinct('changed_object_id')
+        .values_list('changed_object_id', 'request_id', 'user_id')
+    )
+    users = User.objects.in_bulk({user_id for _, _, user_id in rows if user_id is not None})
+    return {event_id: (request_id, users[user_id]) for event_id, request_id, user_id in rows if user_id in users}
+
+
+def _as_stored(key):
+    if key is None:
+        return contextlib.nullcontext()
+    from utilities.request import NetBoxFakeRequest, apply_request_processors
+
+    request_id, user = key
+    request = NetBoxFakeRequest(
+        {
+            'META': {},
+            'COOKIES': {},
+            'POST': {},
+            'GET': {},
+            'FILES': {},
+            'user': user,
+            'method': 'POST',
+            'path': '',
+            'path_info': '',
+            'id': request_id,
+        }
+    )
+    return apply_request_processors(request)
 
 
 def detach_for_recorrelation(event_ids):

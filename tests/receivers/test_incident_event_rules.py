@@ -9,6 +9,8 @@ The alerts go through the Alertmanager receiver; the decision jobs and NetBox's 
 back from Redis (the decision jobs are run here as a worker would, the webhook jobs never)."""
 
 import collections
+import logging
+import types
 
 import django_rq
 from django.contrib.contenttypes.models import ContentType
@@ -177,6 +179,37 @@ class IncidentEventRulesTest(IncidentRulesTestCase):
         self.assertEqual(job.kwargs['event_rule'].pk, rule.pk)
         self.assertEqual(job.kwargs['request'].user.username, 'incident-rules-sender')
         self.assertEqual(job.kwargs['request'].COOKIES, {})
+
+    @override_settings(BUSINESS_APP_ASYNC_PROCESSING=True)
+    def test_the_sweep_decides_under_the_request_that_stored_the_events(self):
+        from business_application.jobs import SweepUnprocessedEventsJob
+        from business_application.models import Event
+
+        rule = incident_rule('incident-created', [OBJECT_CREATED])
+        with self.captureOnCommitCallbacks(execute=True):
+            response = self.client.post(URL, group(rack('a', 2)), format='json')
+        self.assertEqual(response.status_code, 200, response.content[:300])
+        self.decisions.empty()  # the decision job is lost: a worker was killed
+        stored = ObjectChange.objects.filter(changed_object_type=ContentType.objects.get_for_model(Event)).latest('pk')
+        self.assertIsNotNone(stored.request_id)
+
+        sweep = SweepUnprocessedEventsJob.__new__(SweepUnprocessedEventsJob)  # its run, without NetBox's Job row
+        sweep.job, sweep.logger = types.SimpleNamespace(data=None), logging.getLogger('test')
+        with self.captureOnCommitCallbacks(execute=True):
+            sweep.run()
+        incident = Incident.objects.get()
+        self.assertNotEqual(incident.title, PLACEHOLDER)
+        (job,) = [job for job in self.webhooks.get_jobs() if job.func_name == SEND_WEBHOOK]
+        self.assertEqual(job.kwargs['request'].user.username, 'incident-rules-sender')
+        ((event_type, data, _),) = self.jobs(rule)
+        self.assertEqual((event_type, data['id'], data['title']), (OBJECT_CREATED, incident.pk, incident.title))
+        created = ObjectChange.objects.get(
+            changed_object_type=ContentType.objects.get_for_model(Incident), changed_object_id=incident.pk
+        )
+        self.assertEqual(
+            (created.action, created.request_id, created.user_name, created.postchange_data['title']),
+            ('create', stored.request_id, 'incident-rules-sender', incident.title),
+        )
 
     def test_each_rule_gets_only_its_event_types(self):
         created = incident_rule('incident-created', [OBJECT_CREATED])
