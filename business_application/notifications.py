@@ -11,6 +11,7 @@ import json
 import logging
 import urllib.error
 import urllib.request
+import uuid
 
 from django.db import transaction
 
@@ -29,6 +30,8 @@ TIMEOUT_SECONDS = 5
 RETRY_INTERVALS = (10, 60, 300)
 #: Repeated "updated" notifications of one incident within this many seconds are sent once.
 UPDATE_DEBOUNCE_SECONDS = 10
+#: How long a sent notification's claim is kept: longer than a job can stay queued (``failure_ttl``).
+CLAIM_SECONDS = 2 * 86400
 
 #: Which lifecycle outcome becomes which notification.
 OUTCOME_ACTIONS = {
@@ -61,6 +64,8 @@ def _enqueue(incident_id, action, url):
         queue = django_rq.get_queue(QUEUE)
         digest = hashlib.sha256(url.encode()).hexdigest()[:12]
         retry = Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS))
+        # Written with the job: an enqueue that redis-py retries queues the same job again with the same nonce.
+        meta = {'nonce': uuid.uuid4().hex}
         if action == 'updated':
             job_id = f'business-application-notify-{incident_id}-updated-{digest}'
             existing = queue.fetch_job(job_id)
@@ -76,9 +81,12 @@ def _enqueue(incident_id, action, url):
                 retry=retry,
                 result_ttl=600,
                 failure_ttl=86400,
+                meta=meta,
             )
         else:
-            queue.enqueue(send_notification, incident_id, action, url, retry=retry, result_ttl=600, failure_ttl=86400)
+            queue.enqueue(
+                send_notification, incident_id, action, url, retry=retry, result_ttl=600, failure_ttl=86400, meta=meta
+            )
     except Exception:  # the queue being down must not fail the decision that was already committed
         logger.exception('could not enqueue the %s notification of incident %s', action, incident_id)
 
@@ -129,6 +137,47 @@ def send_notification(incident_id, action, url):
     if action == 'updated' and incident.status in IncidentStatusChoices.DONE:
         # A debounced update that ran after the incident resolved: its "resolved" notification says it all.
         return 'superseded'
+    claim = _claim()
+    if claim is False:
+        logger.info('the %s notification of incident %s was already sent', action, incident_id)
+        return 'duplicate'
+    try:
+        return _post(incident, action, url)
+    except Exception:
+        if claim is not None:
+            claim.release()  # not sent: RQ's retry of this job sends it
+        raise
+
+
+class _Claim:
+    def __init__(self, connection, key):
+        self.connection, self.key = connection, key
+
+    def release(self):
+        try:
+            self.connection.delete(self.key)
+        except Exception:  # the key expires anyway; a retry then reports a duplicate instead of sending
+            logger.warning('could not release the claim of a notification that was not sent', exc_info=True)
+
+
+def _claim():
+    """Claim the sending of this run's notification: False when another run of the same enqueue has it (a job
+    queued twice because redis-py retried the enqueue), None outside a worker or for a job an older version queued,
+    else the claim, to release if the webhook does not take the notification."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    nonce = (job.meta or {}).get('nonce') if job is not None else None
+    if nonce is None:
+        return None
+    key = f'business-application:notification-sent:{job.id}:{nonce}'
+    if not job.connection.set(key, 1, nx=True, ex=CLAIM_SECONDS):
+        return False
+    return _Claim(job.connection, key)
+
+
+def _post(incident, action, url):
+    incident_id = incident.pk
     body = json.dumps(build_payload(incident, action)).encode()
     request = urllib.request.Request(
         url,

@@ -6,6 +6,7 @@ import django_rq
 from django.contrib.contenttypes.models import ContentType
 from django.test import TestCase, override_settings
 from django.utils import timezone
+from rq import SimpleWorker
 
 from dcim.models import Device
 
@@ -133,3 +134,39 @@ class StaleUpdateTest(TestCase):
             self.assertEqual(notifications.send_notification(incident.pk, 'updated', server.url), 'superseded')
             self.assertEqual(notifications.send_notification(incident.pk, 'resolved', server.url), 200)
         self.assertEqual([payload['action'] for payload in server.received], ['resolved'])
+
+
+class DuplicateJobTest(TestCase):
+    """A notification job in the queue twice (redis-py retried the enqueue after a slow answer) is sent once; one
+    the webhook did not take is sent by its retry."""
+
+    def setUp(self):
+        self.objects = build(DATABASE_OUTAGE)
+        self.queue = django_rq.get_queue(notifications.QUEUE)
+        self.queue.empty()
+        self.addCleanup(self.queue.empty)
+
+    def queued(self, url):
+        with override_settings(BUSINESS_APP_NOTIFICATION_WEBHOOKS=[url]), self.captureOnCommitCallbacks(execute=True):
+            fire(self.objects, 'DB-PROD-01')
+        (job,) = self.queue.get_jobs()
+        return job
+
+    def test_a_job_queued_twice_is_sent_once(self):
+        with WebhookServer() as server, override_settings(BUSINESS_APP_NOTIFICATION_WEBHOOKS=[server.url]):
+            job = self.queued(server.url)
+            self.queue.connection.rpush(self.queue.key, job.id)  # what the retried enqueue leaves behind
+            self.assertEqual(self.queue.job_ids, [job.id, job.id])
+            SimpleWorker([self.queue], connection=self.queue.connection).work(burst=True)
+        self.assertEqual([payload['action'] for payload in server.received], ['created'])
+        self.assertEqual(self.queue.job_ids, [])
+
+    def test_a_notification_the_webhook_refused_is_sent_by_the_retry(self):
+        with WebhookServer('fail') as server, override_settings(BUSINESS_APP_NOTIFICATION_WEBHOOKS=[server.url]):
+            job = self.queued(server.url)
+            with self.assertRaises(notifications.NotificationError):
+                job.perform()
+            server.behaviour = 'ok'
+            self.assertEqual(job.perform(), 200)
+            self.assertEqual(job.perform(), 'duplicate')
+        self.assertEqual([payload['action'] for payload in server.received], ['created', 'created'])
