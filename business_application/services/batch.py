@@ -306,7 +306,11 @@ def _decide_together(items, settings, instances):
     until = {}
     for event_id, now, queued in items:
         until[event_id] = max(until.get(event_id, 0.0), to_epoch(now) if queued else float('inf'))
-    waiting = [(alert.pending[0].arrival, key) for key, alert in alerts.items() if alert.pending]
+    # States that came at the same moment (one request's alerts) are decided in the order of the batch's items.
+    position = {}
+    for index, (event_id, _, _) in enumerate(items):
+        position.setdefault(event_id, index)
+    waiting = [(alert.pending[0].arrival, position[key], key) for key, alert in alerts.items() if alert.pending]
     heapq.heapify(waiting)
     decided = {}  # each event's steps decided since its previous item
     written, results, notices = {}, [], []
@@ -314,7 +318,7 @@ def _decide_together(items, settings, instances):
         moment = to_epoch(now)
         # Every event's stored states that came by this moment first, as they came, before any later one.
         while waiting and (not queued or waiting[0][0] <= moment):
-            arrival, key = heapq.heappop(waiting)
+            arrival, _, key = heapq.heappop(waiting)
             alert = alerts[key]
             if not alert.pending or alert.pending[0].arrival != arrival:
                 continue  # already decided, with its event's own decision
@@ -324,7 +328,7 @@ def _decide_together(items, settings, instances):
             decided.setdefault(key, []).append(correlator.decide_next(alert))
             store.settle()
             if alert.pending:
-                heapq.heappush(waiting, (alert.pending[0].arrival, key))
+                heapq.heappush(waiting, (alert.pending[0].arrival, position[key], key))
         alert = alerts.get(event_id)
         if alert is None:
             results.append((event_id, Event.DoesNotExist(f'event {event_id} was deleted before it was decided')))

@@ -77,14 +77,21 @@ def store(item, objects, arrival, event_time):
     fields = event_fields(item, arrival, event_time)
     existing = Event.objects.filter(event_source=source, dedup_id=item.dedup_id).first()
     if existing is not None:
-        Event.objects.filter(pk=existing.pk).update(**repeat_changes(existing, fields))
+        changes = repeat_changes(existing, fields)
+        for name, value in changes.items():
+            setattr(existing, name, value)
+        if existing.note_state():  # as the receivers do: the change of state waits for its decision
+            changes['pending_states'] = existing.pending_states
+        Event.objects.filter(pk=existing.pk).update(**changes)
         return existing.pk
     target = objects.get(item.object)
     if target is not None:
         fields.update(content_type=ContentType.objects.get_for_model(target), object_id=target.pk)
     else:
         fields['unmapped_label'] = item.object
-    (event,) = Event.objects.bulk_create([Event(event_source=source, dedup_id=item.dedup_id, **fields)])
+    event = Event(event_source=source, dedup_id=item.dedup_id, **fields)
+    event.note_state()
+    Event.objects.bulk_create([event])
     return event.pk
 
 
@@ -155,6 +162,7 @@ def snapshot(start):
                 row['occurrence'],
                 offset(row['occurrence_started_at']),
                 offset(row['cleared_at']),
+                row['pending_states'],
             )
             for row in Event.objects.order_by('pk').values()
         ],

@@ -4,11 +4,14 @@ A save from an instance read before a decision must not bring back the states th
 an alert flapping while no worker decides it remembers a bounded number of states.
 """
 
+from datetime import timedelta
+
 from business_application.models import Event, Incident
+from business_application.services import clock
 from business_application.services.automation import process_events, unprocessed_events
 
 from .test_pending_firing import ASYNC, URL, AsyncSenderTestCase, group, queued_jobs, run, shape
-from .test_pending_firing_order import notification
+from .test_pending_firing_order import START, notification
 
 
 def statuses(event):
@@ -80,3 +83,15 @@ class PendingStatesTest(AsyncSenderTestCase):
         self.assertEqual(incident.status, 'resolved')
         timeline = shape(incident)['timeline']
         self.assertEqual((timeline.count('reopened'), timeline.count('resolved')), (15, 16))
+
+    def test_a_group_is_decided_in_its_own_order_when_an_older_alert_fires_again(self):
+        # srv-0 fires and clears; half an hour later (past the reopen window) one group says srv-1 (a new alert)
+        # and srv-0 (an older row) fire: decided in the group's order, srv-1 opens the incident and srv-0 joins.
+        for hosts, status, minute in (('srv-0', 'firing', 0), ('srv-0', 'resolved', 1), ('srv-1 srv-0', 'firing', 30)):
+            with clock.replay_clock(START + timedelta(minutes=minute)):
+                self.post(notification(hosts, status, minute))
+        incident = Incident.objects.get(status='new')
+        self.assertEqual(
+            sorted((m.event.dedup_id, m.opened_incident) for m in incident.memberships.all()),
+            [('HostDown-srv-0', False), ('HostDown-srv-1', True)],
+        )
