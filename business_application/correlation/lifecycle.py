@@ -72,6 +72,8 @@ class AlertState:
     #: The object the alert names, as the store identifies it, and the one its current occurrence started on.
     where: Any = None
     origin: Any = None
+    #: The arrival of the latest stored state decided (``Correlator.decide_next``).
+    decided_arrival: float | None = None
 
 
 @dataclasses.dataclass
@@ -276,8 +278,11 @@ class Correlator:
         finally:
             decided = alert.status
             alert.status, alert.event_time, alert.severity, alert.node, alert.label, alert.where = stored
-        if not alert.pending and state.status == alert.status:
-            alert.status = decided  # the state stored now, as decided (maintenance may have suppressed it)
+        alert.decided_arrival = state.arrival
+        if not alert.pending and state.status == alert.status and alert.last_seen <= state.arrival:
+            # The state stored now, as decided (maintenance may have suppressed it). A repeat that came after it
+            # keeps the status it was stored with, for its own decision.
+            alert.status = decided
         return outcome
 
     def decide(self, alert: AlertState, now: float, queued: bool = True, decided: Sequence[Outcome] = ()) -> Outcome:
@@ -290,12 +295,14 @@ class Correlator:
         """
         until = now if queued else float('inf')
         steps = [*decided, *self.decide_pending(alert, until)]
-        if steps and (alert.pending or alert.status == alert.processed_status or self.came_later(alert, until)):
-            outcome = steps.pop()
-        elif alert.pending:
+        if alert.pending and not steps:
             return Outcome()  # every undecided state came later: each is left to its own decision
+        if alert.pending or (steps and self.came_later(alert, until)):
+            outcome = steps.pop()  # what came later is left to its own decision
+        elif steps and alert.status == alert.processed_status and alert.last_seen <= alert.decided_arrival:
+            outcome = steps.pop()  # the latest state was the last notification: decided
         else:
-            outcome = self.process(alert, now)
+            outcome = self.process(alert, now)  # its state now, or a repeat that came after its latest state
         outcome.earlier = [step for earlier in steps for step in earlier.steps()]
         return outcome
 

@@ -6,12 +6,19 @@ an alert flapping while no worker decides it remembers a bounded number of state
 
 from datetime import timedelta
 
-from business_application.models import Event, Incident
+from django.contrib.contenttypes.models import ContentType
+from rest_framework.test import APIClient
+
+from dcim.models import Device
+from users.constants import TOKEN_PREFIX
+from users.models import Token, User
+
+from business_application.models import Event, EventSource, Incident, Maintenance
 from business_application.services import clock
 from business_application.services.automation import process_events, unprocessed_events
 
 from .test_pending_firing import ASYNC, URL, AsyncSenderTestCase, group, queued_jobs, run, shape
-from .test_pending_firing_order import START, notification
+from .test_pending_firing_order import MAP, START, notification, stamp
 
 
 def statuses(event):
@@ -95,3 +102,64 @@ class PendingStatesTest(AsyncSenderTestCase):
             sorted((m.event.dedup_id, m.opened_incident) for m in incident.memberships.all()),
             [('HostDown-srv-0', False), ('HostDown-srv-1', True)],
         )
+
+
+EVENTS_URL = '/api/plugins/business-application/events/'
+
+
+class MaintenanceRepeatTest(AsyncSenderTestCase):
+    """A firing stored during maintenance, repeated after the window ended before any worker ran: as deciding each
+    notification as it came, the first is suppressed and the repeat opens an incident."""
+
+    map_text = MAP
+
+    def setUp(self):
+        super().setUp()
+        user = User.objects.create_superuser(username='rest-admin')
+        token = Token.objects.create(user=user, write_enabled=True)
+        self.rest = APIClient()
+        self.rest.credentials(HTTP_AUTHORIZATION=f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}')
+        self.source = EventSource.objects.create(name='rest')
+        for rack in (0, 1):
+            Maintenance.objects.create(
+                description='rack work',
+                content_type=ContentType.objects.get_for_model(Device),
+                object_id=Device.objects.get(name=f'srv-0-{rack}').pk,
+                start=START - timedelta(hours=1),
+                end=START + timedelta(minutes=5),
+                status='in-progress',
+            )
+
+    def send(self, rack, minute):
+        payload = {
+            'message': 'srv-0 down',
+            'status': 'triggered',
+            'criticallity': 'critical',
+            'content_type': 'dcim.device',
+            'object_id': Device.objects.get(name=f'srv-0-{rack}').pk,
+            'dedup_id': f'rest-{rack}',
+            'event_source': self.source.pk,
+            'event_time': stamp(minute),
+            'last_seen_at': stamp(minute),
+        }
+        with clock.replay_clock(START + timedelta(minutes=minute)), self.captureOnCommitCallbacks(execute=True):
+            response = self.rest.post(EVENTS_URL, payload, format='json')
+        self.assertIn(response.status_code, (200, 201), response.content[:300])
+
+    def test_a_repeat_after_the_window_opens_the_incident_as_in_the_request(self):
+        self.send(0, 0)  # inside the window: suppressed
+        self.assertEqual(Event.objects.get(dedup_id='rest-0').status, 'suppressed')
+        self.send(0, 10)  # the window ended at minute 5: opens an incident
+        self.assertEqual(Incident.objects.filter(memberships__event__dedup_id='rest-0').count(), 1)
+
+        with ASYNC:
+            self.send(1, 0)
+            self.send(1, 10)
+        jobs = queued_jobs(self.queue)
+        self.assertEqual(len(jobs), 2)
+        with clock.replay_clock(START + timedelta(minutes=11)):
+            for job in jobs:
+                run(job)
+        event = Event.objects.get(dedup_id='rest-1')
+        self.assertEqual((event.status, event.processed_status, event.pending_states), ('triggered', 'triggered', []))
+        self.assertEqual(Incident.objects.filter(memberships__event__dedup_id='rest-1').count(), 1)
