@@ -77,14 +77,13 @@ def process_events(event_ids, progress=None, at_arrival=False):
     done = 0
     for start in range(0, len(event_ids), BATCH):
         chunk = event_ids[start : start + BATCH]
-        for stored_by, ids in runs_by_storing_request(chunk):
-            with stored_by:
-                results = decide_events([(event_id, arrivals.get(event_id)) for event_id in ids], queued=False)
-            for event_id, result in results:
-                done += 1
-                _count(summary, event_id, result)
-                if progress is not None:
-                    progress(done, summary.total)
+        with storing_request(chunk):
+            results = decide_events([(event_id, arrivals.get(event_id)) for event_id in chunk], queued=False)
+        for event_id, result in results:
+            done += 1
+            _count(summary, event_id, result)
+            if progress is not None:
+                progress(done, summary.total)
     return summary
 
 
@@ -98,46 +97,33 @@ def _count(summary, event_id, result):
         summary.actions[result.action] += 1
 
 
-def runs_by_storing_request(event_ids):
-    """The events in runs of those last stored by the same request, each with a context to decide them in.
-
-    In a request, the decisions belong to it (one run). Outside any request (the sweep, the jobs, the
-    commands) each run is decided under a copy of the request that stored its events, as NetBox's change log
-    recorded it (its ID and user): as the decision job that request queued would have been, so that NetBox's
-    event rules and change log see what the decisions do. Events no request stored are decided outside any.
+def storing_request(event_ids):
+    """Where a batch of these events is decided: in the current request, if any; otherwise (the sweep, the jobs,
+    the commands) under a copy of the request that last stored one of them, as NetBox's change log recorded it
+    (its ID and user), as the decision job that request queued would have been, so that NetBox's event rules and
+    change log see what the decisions do. The batch stays whole, decided in the order its events came. Events no
+    request stored (or whose user was deleted since) are decided outside any request. Two queries a batch.
     """
-    from netbox.context import current_request
-
-    if current_request.get() is not None or not event_ids:
-        return [(contextlib.nullcontext(), event_ids)]
-    stored = storing_requests(event_ids)
-    runs = []
-    for event_id in event_ids:
-        key = stored.get(event_id)
-        if not runs or runs[-1][0] != key:
-            runs.append((key, []))
-        runs[-1][1].append(event_id)
-    return [(_as_stored(key), ids) for key, ids in runs]
-
-
-def storing_requests(event_ids):
-    """For each event, the request that last stored it, as (request ID, user), from NetBox's change log: one query
-    for the events, one for their users. Events stored outside a request, or by a user since deleted, have none."""
     from django.contrib.contenttypes.models import ContentType
 
     from core.models import ObjectChange
+    from netbox.context import current_request
     from users.models import User
 
-    rows = list(
+    if current_request.get() is not None or not event_ids:
+        return contextlib.nullcontext()
+    latest = (
         ObjectChange.objects.filter(
-            changed_object_type=ContentType.objects.get_for_model(Event), changed_object_id__in=event_ids
+            changed_object_type=ContentType.objects.get_for_model(Event),
+            changed_object_id__in=event_ids,
+            user__isnull=False,
         )
-        .order_by('changed_object_id', '-time', '-pk')
-        .distinct('changed_object_id')
-        .values_list('changed_object_id', 'request_id', 'user_id')
+        .order_by('-time', '-pk')
+        .values_list('request_id', 'user_id')
+        .first()
     )
-    users = User.objects.in_bulk({user_id for _, _, user_id in rows if user_id is not None})
-    return {event_id: (request_id, users[user_id]) for event_id, request_id, user_id in rows if user_id in users}
+    user = User.objects.filter(pk=latest[1]).first() if latest else None
+    return _as_stored((latest[0], user) if user is not None else None)
 
 
 def _as_stored(key):
