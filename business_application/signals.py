@@ -94,7 +94,7 @@ def note_incidents_of_deleted_event(sender, instance, **kwargs):
     part of the map runs meanwhile, and note the open incidents in which it was still alerting."""
     from .choices import IncidentStatusChoices
     from .models import IncidentEvent
-    from .services.incident_service import lock_decisions
+    from .services.incident_service import LOCK_FIELDS, lock_decisions
 
     incidents = set(
         IncidentEvent.objects.filter(
@@ -102,15 +102,7 @@ def note_incidents_of_deleted_event(sender, instance, **kwargs):
         ).values_list('incident_id', flat=True)
     )
     if incidents:
-        lock_decisions(
-            [
-                {
-                    'content_type_id': instance.content_type_id,
-                    'object_id': instance.object_id,
-                    'unmapped_label': instance.unmapped_label,
-                }
-            ]
-        )
+        lock_decisions([{name: getattr(instance, name) for name in LOCK_FIELDS}])
     instance._ba_alerting_in = incidents
 
 

@@ -30,7 +30,7 @@ from netbox.api.authentication import TokenPermissions
 from ..models import Event, EventSource, Incident, IncidentEvent
 from ..receivers import alertmanager, generic, grafana, pagerduty
 from ..receivers.common import MAX_BODY_BYTES, PayloadError, load_json, source_name
-from ..services import incident_service, intake
+from ..services import intake
 
 __all__ = (
     'AlertmanagerReceiverView',
@@ -39,7 +39,6 @@ __all__ = (
     'GrafanaReceiverView',
     'PagerDutyReceiverView',
     'ReceiverPermissions',
-    'lock_decisions',
     'read_body',
 )
 
@@ -85,19 +84,6 @@ def read_body(request, limit=MAX_BODY_BYTES):
             'send the body with a Content-Length',
         )
     return body
-
-
-def lock_decisions(alerts):
-    """Take the decision locks of every alert of a request at once, before any event row is locked
-    (see ``incident_service.lock_decisions``)."""
-    incident_service.lock_decisions(
-        {
-            'content_type_id': alert.content_type.pk if alert.content_type is not None else None,
-            'object_id': alert.object_id,
-            'unmapped_label': alert.unmapped_label,
-        }
-        for alert in alerts
-    )
 
 
 _SOURCE_PARAMETER = OpenApiParameter(
@@ -221,7 +207,6 @@ class AlertReceiverView(APIView):
         if missing and not may_add_sources:
             raise intake.UnknownSourceError(sorted(missing)[0])
         self._check_existing(user, alerts)
-        lock_decisions(alerts)
         results = intake.ingest(alerts, create_sources=may_add_sources)
         created = {event.pk for event, was_created in results if was_created}
         changed = {event.pk for event, was_created in results if not was_created} - created

@@ -332,13 +332,7 @@ class EventSerializer(NetBoxModelSerializer):
             }
         ]
         if existing is not None:
-            rows.append(
-                {
-                    'content_type_id': existing.content_type_id,
-                    'object_id': existing.object_id,
-                    'unmapped_label': existing.unmapped_label,
-                }
-            )
+            rows.append({name: getattr(existing, name) for name in incident_service.LOCK_FIELDS})
         return rows
 
     @classmethod

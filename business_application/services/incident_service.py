@@ -536,13 +536,15 @@ def take_locks(keys):
 def lock_decisions(rows):
     """Take the decision locks of several events at once, ascending, before any event row is locked.
 
-    ``rows`` are dicts with ``content_type_id``, ``object_id`` and ``unmapped_label``. Every path
-    that locks event rows (the REST upsert, the receivers) calls this first, so locks are always
-    taken advisory-then-row and two requests with overlapping alerts cannot deadlock. The locks are
-    transaction-level and re-entrant: ``process_event`` takes them again at no cost.
+    ``rows`` are dicts with ``content_type_id``, ``object_id`` and ``unmapped_label``: the alerts as
+    sent, and as stored with the rest of ``LOCK_FIELDS`` (``decision_keys``), so that the decision
+    taken in the same transaction needs no other lock. Every path that locks event rows (the REST
+    upsert, the receivers) calls this first, so locks are always taken advisory-then-row, all at
+    once, and two requests with overlapping alerts cannot deadlock. The locks are transaction-level
+    and re-entrant: ``process_event`` takes them again at no cost.
     """
     service_map = current_map()
-    take_locks({lock_key(service_map, row) for row in rows})
+    take_locks(set().union(*(decision_keys(service_map, row) for row in rows)))
 
 
 def process_event(event_id, now=None, settings=None, instance=None, queued=None):

@@ -82,6 +82,32 @@ class IncomingAlert:
     event_time: datetime | None = None
 
 
+def decision_rows(alerts):
+    """What the decisions about these alerts lock (``incident_service.lock_decisions``): each alert as sent, and
+    each stored alert with its identity as stored (the object it names, those its undecided states named, the
+    one its occurrence started on), read with one query."""
+    from .incident_service import LOCK_FIELDS
+
+    rows = [
+        {
+            'content_type_id': getattr(alert.content_type, 'pk', None),
+            'object_id': alert.object_id,
+            'unmapped_label': alert.unmapped_label,
+        }
+        for alert in alerts
+    ]
+    wanted = {}
+    for alert in alerts:
+        if alert.dedup_id:
+            wanted.setdefault(alert.source, set()).add(alert.dedup_id[:255])
+    query = Q()
+    for name, dedup_ids in wanted.items():
+        query |= Q(event_source__name=name, dedup_id__in=dedup_ids)
+    if wanted:
+        rows.extend(Event.objects.filter(query).values(*LOCK_FIELDS))
+    return rows
+
+
 def ingest(alerts, create_sources=False):
     """Store a batch of alerts (one receiver request) in ONE transaction: each becomes a new event or
     updates the stored alert with its identity, and is correlated once stored.
@@ -102,14 +128,7 @@ def ingest(alerts, create_sources=False):
             sources[name], _ = EventSource.objects.get_or_create(name=name)
         from .incident_service import lock_decisions
 
-        lock_decisions(
-            {
-                'content_type_id': getattr(a.content_type, 'pk', None),
-                'object_id': a.object_id,
-                'unmapped_label': a.unmapped_label,
-            }
-            for a in alerts
-        )
+        lock_decisions(decision_rows(alerts))
         identities = [(alert.source, alert.dedup_id[:255]) for alert in alerts if alert.dedup_id]
         if len(identities) != len(set(identities)):
             return [_store(alert, sources[alert.source]) for alert in alerts]

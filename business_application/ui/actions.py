@@ -27,7 +27,7 @@ from ..models import Event, Incident, IncidentEvent, IncidentTimelineEntry
 from ..notifications import notify
 from ..services import clock
 from ..services.graph_loader import current_map
-from ..services.incident_service import DjangoStore, lock_decisions
+from ..services.incident_service import LOCK_FIELDS, DjangoStore, lock_decisions
 from ..settings import get_settings
 
 __all__ = ('IncidentAcknowledgeView', 'IncidentMoveEventView', 'IncidentResolveView')
@@ -48,11 +48,7 @@ def lock_incidents(pks, extra_events=()):
     """Take the correlator's decision locks for every event of these incidents (and ``extra_events``), then lock
     the incident rows; returns the incidents by primary key. Must run inside a transaction."""
     members = IncidentEvent.objects.filter(incident_id__in=pks).values('event_id')
-    rows = list(
-        Event.objects.filter(Q(pk__in=members) | Q(pk__in=list(extra_events)))
-        .values('content_type_id', 'object_id', 'unmapped_label')
-        .distinct()
-    )
+    rows = list(Event.objects.filter(Q(pk__in=members) | Q(pk__in=list(extra_events))).values(*LOCK_FIELDS).distinct())
     if rows:
         lock_decisions(rows)
     incidents = {incident.pk: incident for incident in Incident.objects.select_for_update().filter(pk__in=pks)}
