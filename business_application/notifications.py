@@ -30,8 +30,10 @@ TIMEOUT_SECONDS = 5
 RETRY_INTERVALS = (10, 60, 300)
 #: Repeated "updated" notifications of one incident within this many seconds are sent once.
 UPDATE_DEBOUNCE_SECONDS = 10
-#: How long a sent notification's claim is kept: longer than a job can stay queued (``failure_ttl``).
-CLAIM_SECONDS = 2 * 86400
+#: How long a run's claim on sending a notification lasts: longer than building and posting it takes.
+SENDING_SECONDS = 60
+#: How long a sent notification is remembered: longer than a job can stay queued (``failure_ttl``).
+SENT_SECONDS = 2 * 86400
 
 #: Which lifecycle outcome becomes which notification.
 OUTCOME_ACTIONS = {
@@ -142,28 +144,40 @@ def send_notification(incident_id, action, url):
         logger.info('the %s notification of incident %s was already sent', action, incident_id)
         return 'duplicate'
     try:
-        return _post(incident, action, url)
+        status = _post(incident, action, url)
     except Exception:
         if claim is not None:
             claim.release()  # not sent: RQ's retry of this job sends it
         raise
+    if claim is not None:
+        claim.sent()
+    return status
 
 
 class _Claim:
+    """A run's claim on sending one enqueued notification, in Redis: ``sending`` for a short while (a worker killed
+    meanwhile leaves it to expire, and the retry RQ makes of the abandoned job then sends), ``sent`` for long."""
+
     def __init__(self, connection, key):
         self.connection, self.key = connection, key
+
+    def sent(self):
+        try:
+            self.connection.set(self.key, 'sent', ex=SENT_SECONDS)
+        except Exception:  # the claim expires: a second run would then send again
+            logger.warning('could not record a sent notification', exc_info=True)
 
     def release(self):
         try:
             self.connection.delete(self.key)
-        except Exception:  # the key expires anyway; a retry then reports a duplicate instead of sending
+        except Exception:  # the claim expires, and a retry after that sends
             logger.warning('could not release the claim of a notification that was not sent', exc_info=True)
 
 
 def _claim():
-    """Claim the sending of this run's notification: False when another run of the same enqueue has it (a job
-    queued twice because redis-py retried the enqueue), None outside a worker or for a job an older version queued,
-    else the claim, to release if the webhook does not take the notification."""
+    """Claim the sending of this run's notification. False when it was sent already (a job queued twice because
+    redis-py retried the enqueue); ``NotificationError`` (RQ retries the job) while another run is sending it;
+    None outside a worker or for a job an older version queued; else the claim."""
     from rq import get_current_job
 
     job = get_current_job()
@@ -171,9 +185,11 @@ def _claim():
     if nonce is None:
         return None
     key = f'business-application:notification-sent:{job.id}:{nonce}'
-    if not job.connection.set(key, 1, nx=True, ex=CLAIM_SECONDS):
+    if job.connection.set(key, 'sending', nx=True, ex=SENDING_SECONDS):
+        return _Claim(job.connection, key)
+    if job.connection.get(key) == b'sent':
         return False
-    return _Claim(job.connection, key)
+    raise NotificationError('another run of this notification is sending it; this one is retried later')
 
 
 def _post(incident, action, url):

@@ -170,3 +170,17 @@ class DuplicateJobTest(TestCase):
             self.assertEqual(job.perform(), 200)
             self.assertEqual(job.perform(), 'duplicate')
         self.assertEqual([payload['action'] for payload in server.received], ['created', 'created'])
+
+    def test_a_run_that_died_while_sending_leaves_the_notification_to_a_later_retry(self):
+        with WebhookServer() as server, override_settings(BUSINESS_APP_NOTIFICATION_WEBHOOKS=[server.url]):
+            job = self.queued(server.url)
+            # What a run killed while it waited for the webhook leaves behind: its claim, for a short while.
+            key = f'business-application:notification-sent:{job.id}:{job.meta["nonce"]}'
+            self.queue.connection.set(key, 'sending', ex=1)
+            with self.assertRaisesMessage(notifications.NotificationError, 'another run'):
+                job.perform()  # RQ retries it later
+            self.assertEqual(server.received, [])
+            time.sleep(1.2)
+            self.assertEqual(job.perform(), 200)
+            self.assertEqual(self.queue.connection.get(key), b'sent')
+        self.assertEqual([payload['action'] for payload in server.received], ['created'])
