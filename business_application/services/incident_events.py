@@ -1,4 +1,4 @@
-"""NetBox's event rules on the incidents a decision opens and changes.
+"""NetBox's event rules and change log on the incidents a decision opens and changes.
 
 The correlator writes incidents with queryset updates (``DjangoStore``), which send no signal, so NetBox's change
 signal sees at most the placeholder an incident is created with. ``IncidentEvents`` queues for NetBox's event rules
@@ -7,14 +7,14 @@ object-created event for each incident the batch opened, with its state at the e
 object-updated event for each incident it changed, with the snapshots before and after the batch. They go into the
 request's event queue with NetBox's ``enqueue_event``, which folds them into what NetBox already queued for the same
 incidents, and NetBox runs the rules once the request (or the job run under its event tracking) is done. The change
-log's record of an opened incident's creation gets the same end-of-batch state, in place of the placeholder.
+log's record of an opened incident's creation gets the same end-of-batch state, in place of the placeholder, and
+each incident the batch changed gets an update record with both snapshots (unless only its latest activity moved).
 
-Cost: nothing outside a request (NetBox queues no events and logs no changes there either); otherwise, only for a
-batch that opened or changed an incident, one query reads the event types of the enabled rules on incidents, and for
-a batch that opened one, a few queries read the opened incidents back and complete their change records. Only when
-an update rule applies are the changed incidents' snapshots taken before their first write, and only when a rule
-applies are the changed incidents read back and serialized (a few queries for the batch, plus NetBox's
-serialization of each).
+Cost: nothing outside a request (NetBox queues no events and logs no changes there either); otherwise, for a batch
+that opened or changed an incident, one query reads the event types of the enabled rules on incidents, a few read
+the changed incidents before their first write and all of them after the batch for their snapshots, and one writes
+the change records (a few more for an opened one). Only when a rule applies are the incidents' members read for the
+REST serialization of the rule's data.
 """
 
 from django.contrib.contenttypes.models import ContentType
@@ -50,9 +50,10 @@ class IncidentEvents:
         self.changed.update(key for key in keys if key is not None and key not in self.created)
 
     def snapshot(self):
-        """Before the noted incidents are first written: their state, read in one go, when an update rule applies."""
+        """Before the noted incidents are first written: their state, read in one go, for the change log and the
+        update rules."""
         waiting = self.changed - self.before.keys()
-        if not waiting or not self._wants_updates():
+        if not waiting:
             return
         for incident in self._read(waiting):
             incident.snapshot()
@@ -73,23 +74,56 @@ class IncidentEvents:
         wanted = {}
         if OBJECT_CREATED in types:
             wanted.update(dict.fromkeys(self.created, OBJECT_CREATED))
+        updated = self.changed - self.created
         if OBJECT_UPDATED in types:
-            wanted.update(dict.fromkeys(self.changed - self.created, OBJECT_UPDATED))
+            wanted.update(dict.fromkeys(updated, OBJECT_UPDATED))
         exclude = _exclude()
         queue = events_queue.get()
-        opened = {}
-        for incident in self._read(self.created | wanted.keys(), rule_data=bool(wanted)):
+        opened, changed = {}, []
+        for incident in self._read(self.created | updated, rule_data=bool(wanted)):
             incident._postchange_snapshot = incident.serialize_object(exclude=exclude)
             if incident.pk in self.created:
                 opened[incident.pk] = incident
-            if incident.pk not in wanted:
-                continue
-            if wanted[incident.pk] == OBJECT_UPDATED:
+            else:
                 incident._prechange_snapshot = self.before.get(incident.pk)
-            enqueue_event(queue, incident, self.request, wanted[incident.pk])
+                changed.append(incident)
+            if incident.pk in wanted:
+                enqueue_event(queue, incident, self.request, wanted[incident.pk])
         if wanted:
             events_queue.set(queue)
         self._complete_creations(opened)
+        self._log_updates(changed)
+
+    def _log_updates(self, incidents):
+        """NetBox's change-log record of each incident the batch changed, as a save of it would write, with its
+        snapshots before and after the batch (one insert). A change of its latest activity alone (a repeat) is
+        not logged, as NetBox logs no change that leaves an object as it was."""
+        from django.contrib.contenttypes.models import ContentType
+
+        from core.choices import ObjectChangeActionChoices
+        from core.models import ObjectChange
+
+        from ..models import Incident
+
+        user = self.request.user if getattr(self.request.user, 'is_authenticated', False) else None
+        records = [
+            ObjectChange(
+                changed_object_type=ContentType.objects.get_for_model(Incident),
+                changed_object_id=incident.pk,
+                object_repr=str(incident)[:200],
+                action=ObjectChangeActionChoices.ACTION_UPDATE,
+                prechange_data=incident._prechange_snapshot,
+                postchange_data=incident._postchange_snapshot,
+                user=user,
+                user_name=user.username if user is not None else '',
+                request_id=self.request.id,
+            )
+            for incident in incidents
+            if _without(incident._prechange_snapshot, QUIET_FIELDS)
+            != _without(incident._postchange_snapshot, QUIET_FIELDS)
+        ]
+        if records:
+            ObjectChange.objects.bulk_create(records)
 
     def _complete_creations(self, opened):
         """NetBox's change log recorded each opened incident as created with its placeholder title; record the
@@ -141,6 +175,14 @@ class IncidentEvents:
         incidents = list(Incident.objects.filter(pk__in=keys).select_related('root_cause_event', 'merged_into'))
         prefetch_related_objects(incidents, *(RULE_DATA_PREFETCH if rule_data else SNAPSHOT_PREFETCH))
         return incidents
+
+
+#: What a decision changes on every repeat of a firing member, logged only with another change.
+QUIET_FIELDS = ('last_activity_at', 'last_updated')
+
+
+def _without(data, names):
+    return None if data is None else {key: value for key, value in data.items() if key not in names}
 
 
 def _exclude():

@@ -284,7 +284,8 @@ class IncidentEventRulesTest(IncidentRulesTestCase):
 
 
 class IncidentChangeLogTest(IncidentRulesTestCase):
-    """NetBox's change log records an opened incident as the decision left it, with or without event rules."""
+    """NetBox's change log records an opened incident as the decision left it, and each decision batch that changes
+    it, with or without event rules."""
 
     def check_creation_record(self):
         self.post(group(rack('a', 3), severity='warning'))
@@ -302,12 +303,41 @@ class IncidentChangeLogTest(IncidentRulesTestCase):
         self.assertNotEqual(data['root_cause'], '')
         self.assertEqual(data['affected_services'], [incident.affected_services.get().pk])
 
+    def check_update_records(self):
+        """Each decision batch that changes the incident writes one update record with its snapshots before and
+        after; one that only moves its latest activity (a repeat) writes none."""
+        incident = Incident.objects.get()
+
+        def updates():
+            return list(
+                ObjectChange.objects.filter(
+                    changed_object_type=ContentType.objects.get_for_model(Incident),
+                    changed_object_id=incident.pk,
+                    action='update',
+                ).order_by('pk')
+            )
+
+        self.post(group(rack('a', 3), severity='warning'))  # repeats
+        self.assertEqual(updates(), [])
+        self.post(group(['a-3'], severity='critical'))  # joins and raises the severity
+        (raised,) = updates()
+        self.assertEqual(
+            (raised.prechange_data['severity'], raised.postchange_data['severity']), ('warning', 'critical')
+        )
+        self.assertEqual((raised.user_name, raised.object_repr), ('incident-rules-sender', str(incident)))
+        self.post(group(rack('a'), status='resolved'))
+        resolved = updates()[-1]
+        self.assertEqual(len(updates()), 2)
+        self.assertEqual((resolved.prechange_data['status'], resolved.postchange_data['status']), ('new', 'resolved'))
+
     def test_synchronous_decisions(self):
         self.check_creation_record()
+        self.check_update_records()
 
     @override_settings(BUSINESS_APP_ASYNC_PROCESSING=True)
     def test_decision_jobs(self):
         self.check_creation_record()
+        self.check_update_records()
 
 
 class IncidentEventRulesQueryCountTest(IncidentRulesTestCase):
