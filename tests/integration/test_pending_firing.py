@@ -66,6 +66,14 @@ def shape(incident):
     }
 
 
+#: The incident of srv-0's alert that fired and cleared.
+OPENED_AND_RESOLVED = {
+    'status': 'resolved',
+    'members': [('HostDown-srv-0', 1, 'ok')],
+    'timeline': ['opened', 'cleared', 'resolved'],
+}
+
+
 class AsyncSenderTestCase(TestCase):
     """A map (the rack by default), a sender's client, and the decision queue, emptied before and after each test."""
 
@@ -115,14 +123,7 @@ class PendingFiringTest(AsyncSenderTestCase):
 
         run(clear)
         incident = Incident.objects.get()
-        self.assertEqual(
-            shape(incident),
-            {
-                'status': 'resolved',
-                'members': [('HostDown-srv-0', 1, 'ok')],
-                'timeline': ['opened', 'cleared', 'resolved'],
-            },
-        )
+        self.assertEqual(shape(incident), OPENED_AND_RESOLVED)
         event.refresh_from_db()
         self.assertEqual((event.processed_status, event.occurrence, event.pending_states), ('ok', 1, []))
         # Opened when the firing came, resolved when the clear came.

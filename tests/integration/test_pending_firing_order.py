@@ -28,7 +28,7 @@ def stamp(minute):
     return (START + timedelta(minutes=minute)).isoformat().replace('+00:00', 'Z')
 
 
-def notification(hosts, status, minute):
+def notification(hosts, status, minute, severity='critical'):
     """An Alertmanager notification of ``hosts`` (space-separated), firing since or resolved at ``minute`` past
     START."""
     return {
@@ -37,13 +37,29 @@ def notification(hosts, status, minute):
         'alerts': [
             {
                 'status': status,
-                'labels': {'alertname': 'HostDown', 'instance': f'{host}:9100', 'severity': 'critical'},
+                'labels': {'alertname': 'HostDown', 'instance': f'{host}:9100', 'severity': severity},
                 'startsAt': stamp(minute if status == 'firing' else minute - 1),
                 'endsAt': '0001-01-01T00:00:00Z' if status == 'firing' else stamp(minute),
                 'fingerprint': f'HostDown-{host}',
             }
             for host in hosts.split()
         ],
+    }
+
+
+def rest_payload(rack, source, **fields):
+    """A REST event that srv-0 of the rack is down, from ``source``, with ``fields`` on top."""
+    from dcim.models import Device
+
+    return {
+        'message': 'srv-0 down',
+        'status': 'triggered',
+        'criticallity': 'critical',
+        'content_type': 'dcim.device',
+        'object_id': Device.objects.get(name=f'srv-0-{rack}').pk,
+        'dedup_id': f'rest-{rack}',
+        'event_source': source.pk,
+        **fields,
     }
 
 
@@ -152,17 +168,8 @@ class PendingFiringOrderTest(AsyncSenderTestCase):
         from dcim.models import Device
 
         url = '/api/plugins/business-application/events/'
-        payload = {
-            'message': 'srv-0 down',
-            'status': 'triggered',
-            'criticallity': 'critical',
-            'content_type': 'dcim.device',
-            'object_id': Device.objects.get(name=f'srv-0-{rack}').pk,
-            'dedup_id': f'rest-{rack}',
-            'event_source': self.source.pk,
-        }
         with self.captureOnCommitCallbacks(execute=True):
-            created = self.client.post(url, payload, format='json')
+            created = self.client.post(url, rest_payload(rack, self.source), format='json')
         self.assertEqual(created.status_code, 201, created.content[:300])
         change = {'status': 'ok', 'object_id': Device.objects.get(name=f'tor-{rack}').pk}
         with self.captureOnCommitCallbacks(execute=True):

@@ -17,8 +17,8 @@ from business_application.models import Event, EventSource, Incident, Maintenanc
 from business_application.services import clock
 from business_application.services.automation import process_events, unprocessed_events
 
-from .test_pending_firing import ASYNC, URL, AsyncSenderTestCase, group, queued_jobs, run, shape
-from .test_pending_firing_order import MAP, START, notification, stamp
+from .test_pending_firing import ASYNC, OPENED_AND_RESOLVED, URL, AsyncSenderTestCase, group, queued_jobs, run, shape
+from .test_pending_firing_order import MAP, START, notification, rest_payload, stamp
 
 
 def statuses(event):
@@ -52,14 +52,7 @@ class PendingStatesTest(AsyncSenderTestCase):
 
         self.run_queued()
         incident = Incident.objects.get()
-        self.assertEqual(
-            shape(incident),
-            {
-                'status': 'resolved',
-                'members': [('HostDown-srv-0', 1, 'ok')],
-                'timeline': ['opened', 'cleared', 'resolved'],
-            },
-        )
+        self.assertEqual(shape(incident), OPENED_AND_RESOLVED)
 
     def test_a_save_that_keeps_the_status_remembers_nothing(self):
         with ASYNC:
@@ -131,17 +124,7 @@ class MaintenanceRepeatTest(AsyncSenderTestCase):
             )
 
     def send(self, rack, minute):
-        payload = {
-            'message': 'srv-0 down',
-            'status': 'triggered',
-            'criticallity': 'critical',
-            'content_type': 'dcim.device',
-            'object_id': Device.objects.get(name=f'srv-0-{rack}').pk,
-            'dedup_id': f'rest-{rack}',
-            'event_source': self.source.pk,
-            'event_time': stamp(minute),
-            'last_seen_at': stamp(minute),
-        }
+        payload = rest_payload(rack, self.source, event_time=stamp(minute), last_seen_at=stamp(minute))
         with clock.replay_clock(START + timedelta(minutes=minute)), self.captureOnCommitCallbacks(execute=True):
             response = self.rest.post(EVENTS_URL, payload, format='json')
         self.assertIn(response.status_code, (200, 201), response.content[:300])

@@ -12,24 +12,7 @@ from business_application.services import clock
 from business_application.services.automation import process_events, unprocessed_events
 
 from .test_pending_firing import ASYNC, AsyncSenderTestCase
-from .test_pending_firing_order import MAP, START, URL, incidents_of, stamp
-
-
-def notification(hosts, status, minute, severity='critical'):
-    return {
-        'version': '4',
-        'status': status,
-        'alerts': [
-            {
-                'status': status,
-                'labels': {'alertname': 'HostDown', 'instance': f'{host}:9100', 'severity': severity},
-                'startsAt': stamp(minute if status == 'firing' else minute - 1),
-                'endsAt': '0001-01-01T00:00:00Z' if status == 'firing' else stamp(minute),
-                'fingerprint': f'HostDown-{host}',
-            }
-            for host in hosts.split()
-        ],
-    }
+from .test_pending_firing_order import MAP, START, URL, incidents_of, notification
 
 
 class SweepOrderTest(AsyncSenderTestCase):
