@@ -302,16 +302,37 @@ return v
         return deltas if len(deltas) == upto - version else None
 
 
+#: Whether this process committed a map change it could not announce (Redis did not answer). TODO(#5): kept in
+#: memory only, so a process that stops before Redis answers again takes it along.
+_unannounced = False
+
+
 def publish_change(records) -> None:
-    """Announce committed map changes to every process (call after commit)."""
-    if len(records) > RECORD_ROWS_LIMIT:
+    """Announce committed map changes to every process (call after commit).
+
+    When Redis does not answer, the change is remembered and announced as a full reload by this process's next
+    announcement or decision that reaches Redis (``announce_missed``): the other snapshots cannot follow a delta
+    that was never published, so they reload.
+    """
+    global _unannounced
+    if len(records) > RECORD_ROWS_LIMIT or _unannounced:
         records = [[RELOAD]]
     try:
         MapDeltas.publish(records)
     except Exception:
-        # Without the delta the other snapshots cannot know: forget ours and let theirs find out
-        # at their next full reload. TODO(#5): a worker whose Redis is down keeps deciding on its snapshot.
-        logger.exception('could not publish a map change; snapshots reload when Redis answers again')
+        if _unannounced:
+            logger.warning('Redis still does not answer: the map changes of this process are not announced yet')
+        else:
+            logger.exception('could not announce a map change; announcing a full reload once Redis answers again')
+        _unannounced = True
+        return
+    _unannounced = False
+
+
+def announce_missed() -> None:
+    """Announce the map changes this process could not (``publish_change``), once Redis answers; no query."""
+    if _unannounced:
+        publish_change([])
 
 
 def bump_map_version() -> None:
@@ -346,6 +367,7 @@ def stats() -> dict:
 
 def current_map() -> ServiceMap:
     """This process's snapshot of the map, brought up to date with every committed change first."""
+    announce_missed()
     epoch, version = MapDeltas.head()
     settings = get_settings()
     shape = (settings.engine_backend, settings.network_roles)  # settings that change the graph itself

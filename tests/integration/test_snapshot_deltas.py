@@ -391,3 +391,37 @@ class SnapshotDeltaTest(TestCase):
         current_map()
         self.assertNotIn(('service:Database Service', 'service:Batch Service', DEPENDS), self.edges())
         self.assertEqual(stats()['full_loads'], self.loads)
+
+
+#: A Redis that does not answer: nothing listens on this loopback port.
+DEAD_REDIS = {
+    'default': {
+        'BACKEND': 'django_redis.cache.RedisCache',
+        'LOCATION': 'redis://127.0.0.1:1/0',
+        'OPTIONS': {'CLIENT_CLASS': 'django_redis.client.DefaultClient', 'SOCKET_CONNECT_TIMEOUT': 1},
+    }
+}
+
+
+class UnannouncedChangeTest(TestCase):
+    """A map change committed while Redis does not answer is announced (as a full reload, since its delta was never
+    published) by the process that made it, at its next decision once Redis answers again."""
+
+    def test_a_change_made_while_redis_was_down_is_announced_once_it_answers(self):
+        from django.test import override_settings
+
+        build(MAP)
+        current_map()
+        _, before = MapDeltas.head()
+        self.addCleanup(setattr, graph_loader, '_unannounced', False)
+        with override_settings(CACHES=DEAD_REDIS), self.captureOnCommitCallbacks(execute=True):
+            TechnicalService.objects.create(name='Added While Redis Was Down', service_type='technical')
+        self.assertEqual(MapDeltas.head()[1], before, 'nothing reached Redis')
+        self.assertTrue(graph_loader._unannounced)
+
+        service_map = current_map()  # Redis answers again
+        _, after = MapDeltas.head()
+        self.assertEqual(after, before + 1)
+        self.assertEqual(MapDeltas.since(before, after), [[[graph_loader.RELOAD]]])
+        self.assertFalse(graph_loader._unannounced)
+        self.assertIn('service:Added While Redis Was Down', service_map.by_label)
