@@ -82,7 +82,7 @@ class IncomingAlert:
     event_time: datetime | None = None
 
 
-def decision_rows(alerts):
+def decision_rows(alerts, sources):
     """What the decisions about these alerts lock (``incident_service.lock_decisions``): each alert as sent, and
     each stored alert with its identity as stored (the object it names, those its undecided states named, the
     one its occurrence started on), read with one query."""
@@ -96,16 +96,23 @@ def decision_rows(alerts):
         }
         for alert in alerts
     ]
+    stored = stored_identities(alerts, sources)
+    if stored is not None:
+        rows.extend(Event.objects.filter(stored).values(*LOCK_FIELDS))
+    return rows
+
+
+def stored_identities(alerts, sources):
+    """The filter on the stored events with these alerts' identities (``sources`` maps their source names to
+    ``EventSource`` rows; a source not there has no stored event); None when no alert can have one."""
     wanted = {}
     for alert in alerts:
-        if alert.dedup_id:
-            wanted.setdefault(alert.source, set()).add(alert.dedup_id[:255])
+        if alert.dedup_id and alert.source in sources:
+            wanted.setdefault(sources[alert.source].pk, set()).add(alert.dedup_id[:255])
     query = Q()
-    for name, dedup_ids in wanted.items():
-        query |= Q(event_source__name=name, dedup_id__in=dedup_ids)
-    if wanted:
-        rows.extend(Event.objects.filter(query).values(*LOCK_FIELDS))
-    return rows
+    for source_id, dedup_ids in wanted.items():
+        query |= Q(event_source_id=source_id, dedup_id__in=dedup_ids)
+    return query if wanted else None
 
 
 def ingest(alerts, create_sources=False):
@@ -128,7 +135,7 @@ def ingest(alerts, create_sources=False):
             sources[name], _ = EventSource.objects.get_or_create(name=name)
         from .incident_service import lock_decisions
 
-        lock_decisions(decision_rows(alerts))
+        lock_decisions(decision_rows(alerts, sources))
         identities = [(alert.source, alert.dedup_id[:255]) for alert in alerts if alert.dedup_id]
         if len(identities) != len(set(identities)):
             return [_store(alert, sources[alert.source]) for alert in alerts]
@@ -160,16 +167,10 @@ def _store_batch(alerts, sources):
     from ..signals import correlate_events
 
     arrival = clock.now()
-    wanted = {}
-    for alert in alerts:
-        if alert.dedup_id:
-            wanted.setdefault(sources[alert.source].pk, set()).add(alert.dedup_id[:255])
-    query = Q()
-    for source_id, dedup_ids in wanted.items():
-        query |= Q(event_source_id=source_id, dedup_id__in=dedup_ids)
+    stored = stored_identities(alerts, sources)
     existing = {}
-    if wanted:
-        for event in Event.objects.select_for_update(of=('self',)).filter(query):
+    if stored is not None:
+        for event in Event.objects.select_for_update(of=('self',)).filter(stored):
             existing[(event.event_source_id, event.dedup_id)] = event
     before = _snapshots(existing.values())
     results, new, changed, fields_changed = [], [], [], set()
