@@ -281,6 +281,15 @@ class MaintenanceTable(NetBoxTable):
         default_columns = ('pk', 'start', 'end', 'target', 'status', 'contact', 'description')
 
 
+class ViewableColumn(columns.ManyToManyColumn):
+    """Related objects, leaving out those whose pks are in ``hidden`` (set by the table for the row rendered)."""
+
+    hidden = frozenset()
+
+    def filter(self, qs):
+        return [item for item in qs.all() if item.pk not in self.hidden]
+
+
 class IncidentTable(NetBoxTable):
     title = tables.Column(verbose_name=_('Title'), linkify=True)
     status = columns.ChoiceFieldColumn(verbose_name=_('Status'))
@@ -292,7 +301,7 @@ class IncidentTable(NetBoxTable):
         url_params={'incident_id': 'pk'},
         verbose_name=_('Events'),
     )
-    affected_services = columns.ManyToManyColumn(verbose_name=_('Affected services'), linkify_item=True)
+    affected_services = ViewableColumn(verbose_name=_('Affected services'), linkify_item=True)
     detected_at = columns.DateTimeColumn(verbose_name=_('Detected'))
     resolved_at = columns.DateTimeColumn(verbose_name=_('Resolved'))
     tags = columns.TagColumn(url_name='plugins:business_application:incident_list')
@@ -345,6 +354,38 @@ class IncidentTable(NetBoxTable):
             prepared = Redactor(getattr(self, 'viewer', None)).prepare(records)
             self._redactor, self._redacted = prepared, {r.pk for r in records} | {record.pk}
         return prepared
+
+    def hidden_related(self, record, kind):
+        """The affected services' (``kind`` 'services') or root-cause events' ('events') pks the viewer may not
+        view, learnt with one query for the rows shown, and only when such a column is shown."""
+        from .ui.redact import Redactor
+
+        known = self.__dict__.setdefault('_hidden_related', {}).get(kind)
+        if known is None or record.pk not in known[0]:
+            page = getattr(self, 'page', None)
+            rows = list(page.object_list) if page is not None and known is None else list(self.data)
+            records = [getattr(row, 'record', row) for row in rows] + [record]
+            redactor = Redactor(getattr(self, 'viewer', None))
+            if kind == 'services':
+                hidden = redactor.prepare_services(records).hidden_services
+            else:
+                hidden = redactor.prepare_events(records).hidden_events
+            known = self._hidden_related[kind] = ({r.pk for r in records}, hidden)
+        return known[1]
+
+    def render_affected_services(self, record, value, column):
+        column.hidden = self.hidden_related(record, 'services')
+        return column.render(value)
+
+    def value_affected_services(self, record, value, column):
+        column.hidden = self.hidden_related(record, 'services')
+        return column.value(value)
+
+    def render_root_cause_event(self, record, value):
+        return _('(hidden event)') if record.root_cause_event_id in self.hidden_related(record, 'events') else value
+
+    def value_root_cause_event(self, record, value):
+        return '' if value is None else str(self.render_root_cause_event(record, value))
 
     def render_title(self, record, value):
         return self.redactor(record).title(record)

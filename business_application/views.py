@@ -715,7 +715,13 @@ class IncidentView(generic.ObjectView):
         timeline = list(instance.timeline.prefetch_related(Prefetch('event', queryset=visible_events)))
         # The incident's own texts, without the names of objects this user may not view (shown only, never saved)
         paths = [label for m in memberships if isinstance(m.path, list) for label in m.path if isinstance(label, str)]
-        redactor = Redactor(request.user, service_map).prepare([instance], texts=[e.message for e in timeline] + paths)
+        can_change = Incident.objects.restrict(request.user, 'change').filter(pk=instance.pk).exists()
+        targets = move_targets(request, instance) if can_change else []
+        redactor = Redactor(request.user, service_map).prepare(
+            [instance, *targets], texts=[e.message for e in timeline] + paths
+        )
+        for target in targets:
+            target.title = redactor.title(target)  # shown only, never saved
         redactor.apply(instance)
         for entry in timeline:
             entry.message = redactor.label_text(entry.message)
@@ -726,7 +732,6 @@ class IncidentView(generic.ObjectView):
             if node is not None:
                 failing.add(node)
         blast_radius = instance.blast_radius if isinstance(instance.blast_radius, dict) else {}
-        can_change = Incident.objects.restrict(request.user, 'change').filter(pk=instance.pk).exists()
         down = blast_radius_items(blast_radius.get('down'))
         degraded = blast_radius_items(blast_radius.get('degraded'))
         return {
@@ -744,7 +749,7 @@ class IncidentView(generic.ObjectView):
             'can_change': can_change,
             'is_open': instance.status in IncidentStatusChoices.OPEN,
             'move_events': [m.event for m in memberships] if can_change else [],
-            'move_targets': move_targets(request, instance) if can_change else [],
+            'move_targets': targets,
         }
 
 

@@ -96,6 +96,19 @@ class IncidentViewSet(NetBoxModelViewSet):
             return self.queryset.all()
         return super().get_queryset()
 
+    def get_field_prefetches(self, fields=None):
+        """The members prefetch as this user may see it: only members whose event they may view."""
+        return [
+            Prefetch('memberships', queryset=self.visible_members())
+            if isinstance(lookup, Prefetch) and lookup.prefetch_to == 'memberships'
+            else lookup
+            for lookup in super().get_field_prefetches(fields)
+        ]
+
+    def visible_members(self):
+        """An incident's members whose event the requesting user may view (the incident page shows no others)."""
+        return serializers.members_queryset().filter(event__in=Event.objects.restrict(self.request.user, 'view'))
+
     def paginate_queryset(self, queryset):
         """Learn, once per page, which objects named in its incidents' texts the user may not view."""
         from ..ui.redact import Redactor
@@ -115,16 +128,18 @@ class IncidentViewSet(NetBoxModelViewSet):
         ],
         responses=serializers.IncidentMemberPageSerializer,
         description="One incident's members (why each joined: score, factors, path), oldest first, paged with "
-        '`limit` and `offset`; paths name no object the user may not view.',
+        '`limit` and `offset`: only those whose event the user may view, their paths naming no object the user '
+        'may not view.',
     )
     @action(detail=True, methods=['get'], url_path='members')
     def members(self, request, pk=None):
         """One incident's members, oldest first, paged like any NetBox list (``limit``, ``offset``), their paths
-        without the names of objects the user may not view; the incident must be one the user may view."""
+        without the names of objects the user may not view; the incident must be one the user may view, and only the
+        members whose event they may view are listed."""
         from ..ui.redact import Redactor
 
         incident = self.get_object()
-        page = super().paginate_queryset(serializers.members_queryset().filter(incident=incident))
+        page = super().paginate_queryset(self.visible_members().filter(incident=incident))
         data = serializers.IncidentMemberSerializer(page, many=True, context=self.get_serializer_context()).data
         serializers.redact_paths(Redactor(request.user).prepare(texts=serializers.paths_of(page)), data)
         return self.get_paginated_response(data)

@@ -292,6 +292,11 @@ class IncidentForm(OffsetCheckedMixin, NetBoxModelForm):
             'resolved_at': DateTimePicker(),
         }
 
+    def clean(self):
+        super().clean()
+        self.cleaned_data.update(self.kept)  # the stored texts, never the redacted ones the form showed
+        return self.cleaned_data
+
     #: Fields the correlation service also writes. On an edit, each carries the value the page showed in a
     #: hidden initial input, so only what the person changed from that is saved: a severity, root cause or
     #: member service the service changed while the form was open is not written back.
@@ -308,10 +313,30 @@ class IncidentForm(OffsetCheckedMixin, NetBoxModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.kept = {}
         if self.instance.pk:
             for name in self.CORRELATOR_FIELDS:
                 if name in self.fields:
                     self.fields[name].show_hidden_initial = True
+            self.keep_redacted()
+
+    def keep_redacted(self):
+        """For a user who may not view an object the title or probable root cause names, those two fields show what
+        the user sees and cannot be changed here: saving a redacted text would overwrite the stored one."""
+        from ..ui.redact import page_redactor
+
+        redactor = page_redactor()
+        if redactor is None:
+            return
+        redactor.prepare([self.instance])
+        shown = {'title': redactor.title(self.instance), 'root_cause': redactor.root_cause(self.instance)}
+        for name, text in shown.items():
+            stored = getattr(self.instance, name)
+            if name in self.fields and text != stored:
+                self.kept[name] = stored
+                self.fields[name].disabled = True
+                self.fields[name].help_text = _('It names objects you may not view, so you cannot change it.')
+                self.initial[name] = text
 
     def hidden_fields(self):
         # NetBox renders visible fields through its own tags, which leave out the hidden initial inputs; the

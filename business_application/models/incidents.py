@@ -81,7 +81,9 @@ class Incident(NetBoxModel):
         )
 
     def __str__(self):
-        return self.title
+        from ..ui.redact import shown_title
+
+        return shown_title(self)
 
     def get_absolute_url(self):
         return reverse('plugins:business_application:incident', args=[self.pk])
@@ -159,4 +161,6 @@ class IncidentTimelineEntry(models.Model):
         verbose_name_plural = _('timeline entries')
 
     def __str__(self):
-        return self.message
+        from ..ui.redact import shown_text
+
+        return shown_text(self.message)

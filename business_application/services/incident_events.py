@@ -110,7 +110,7 @@ class IncidentEvents:
             ObjectChange(
                 changed_object_type=ContentType.objects.get_for_model(Incident),
                 changed_object_id=incident.pk,
-                object_repr=str(incident)[:200],
+                object_repr=incident.title[:200],  # the stored title, whoever made the change
                 action=ObjectChangeActionChoices.ACTION_UPDATE,
                 prechange_data=incident._prechange_snapshot,
                 postchange_data=incident._postchange_snapshot,
@@ -145,7 +145,7 @@ class IncidentEvents:
         )
         for record in records:
             incident = opened[record.changed_object_id]
-            record.object_repr = str(incident)[:200]
+            record.object_repr = incident.title[:200]
             record.postchange_data = incident._postchange_snapshot
         ObjectChange.objects.bulk_update(records, ['object_repr', 'postchange_data'])
 

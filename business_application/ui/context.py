@@ -41,13 +41,14 @@ MOVE_TARGETS = 50
 
 
 def move_targets(request, instance):
-    """Other open incidents this user may change, newest first (one query, at most ``MOVE_TARGETS``)."""
+    """Other open incidents this user may change, newest first (one query, at most ``MOVE_TARGETS``), with what a
+    ``Redactor`` reads of them."""
     return list(
         Incident.objects.restrict(request.user, 'change')
         .filter(status__in=IncidentStatusChoices.OPEN)
         .exclude(pk=instance.pk)
         .order_by('-detected_at', '-pk')
-        .only('pk', 'title')[:MOVE_TARGETS]
+        .only('pk', 'title', 'root_cause', 'blast_radius')[:MOVE_TARGETS]
     )
 
 

@@ -14,13 +14,19 @@ as the pictures do.
 
 import re
 from collections import defaultdict
+from functools import cached_property
+
+from django.http import HttpRequest
+
+from netbox.context import current_request
+from utilities.api import is_api_request
 
 from ..correlation.kinds import APPLICATION
 from ..correlation.mapbuilder import KIND_PREFIX
 from ..services.graph_loader import current_map
 from .maps import KIND_MODELS
 
-__all__ = ('Redactor',)
+__all__ = ('Redactor', 'page_redactor', 'shown_text', 'shown_title')
 
 #: Where a label may start inside a text: a kind prefix, not glued to a word before it.
 LABEL_START = re.compile(r'(?<![\w.-])(?:' + '|'.join(sorted(map(re.escape, KIND_PREFIX.values()))) + r'):')
@@ -43,6 +49,8 @@ class Redactor:
         self.map = service_map
         self.hidden: set[int] = set()
         self.hidden_services: set[int] = set()  # affected services' pks the user may not view
+        self.hidden_events: set[int] = set()  # root-cause events' pks the user may not view
+        self._checked: set[int] = set()  # the nodes whose visibility is known
 
     # Preparing: one visibility query per kind of object named anywhere in the batch
 
@@ -55,7 +63,7 @@ class Redactor:
         named = any(i.root_cause or i.blast_radius for i in incidents) or any(
             LABEL_START.search(t or '') for t in texts
         )
-        if not named or self.sees_everything(self.user):
+        if not named or self.everything:
             return self
         if self.map is None:
             self.map = current_map()
@@ -66,8 +74,14 @@ class Redactor:
             nodes.update(node for _, node in self._blast_items(incident.blast_radius))
         for text in texts:
             nodes.update(self._labels_in(text or ''))
-        self.hidden = self._hidden(nodes)
+        # A redactor prepared again (one kept for a whole request) asks only about the objects it has not seen
+        self.hidden |= self._hidden(nodes - self._checked)
+        self._checked |= nodes
         return self
+
+    @cached_property
+    def everything(self):
+        return self.sees_everything(self.user)
 
     def prepare_services(self, incidents):
         """Learn which of these incidents' affected services (prefetched) the user may not view: one query, none
@@ -81,6 +95,18 @@ class Redactor:
         pks = {service.pk for incident in incidents for service in incident.affected_services.all()}
         if pks:
             self.hidden_services = pks - set(visible.filter(pk__in=pks).values_list('pk', flat=True))
+        return self
+
+    def prepare_events(self, incidents):
+        """Learn which of these incidents' root-cause events the user may not view: one query, none when the user
+        may view every event."""
+        from ..models import Event
+
+        everything = Event.objects.all()
+        visible = everything.restrict(self.user, 'view')
+        pks = {incident.root_cause_event_id for incident in incidents} - {None}
+        if pks and visible is not everything:
+            self.hidden_events |= pks - set(visible.filter(pk__in=pks).values_list('pk', flat=True))
         return self
 
     @staticmethod
@@ -194,3 +220,35 @@ class Redactor:
         incident.title, incident.root_cause = self.title(incident), self.root_cause(incident)
         incident.blast_radius = self.blast_radius(incident.blast_radius)
         return incident
+
+
+def page_redactor():
+    """The redactor of the web page being rendered, kept on its request: ``None`` outside a page (the REST API
+    redacts in its serializers; workers, jobs and commands show nothing to anyone)."""
+    request = current_request.get()
+    if not isinstance(request, HttpRequest) or is_api_request(request):
+        return None
+    redactor = getattr(request, '_business_app_redactor', None)
+    if redactor is None or redactor.user is not request.user:
+        redactor = request._business_app_redactor = Redactor(request.user)
+    return redactor
+
+
+def shown_title(incident):
+    """The incident's title as the user of the page being rendered may see it (see ``page_redactor``).
+
+    This is what ``str(incident)`` gives, so every heading, breadcrumb, link, search result, delete prompt and
+    changelog or journal tab of a page shows it; one query per kind of object the first time a request meets an
+    object, none for a user who may view every device, machine, cluster and service."""
+    redactor = page_redactor()
+    if redactor is None or not incident.title:
+        return incident.title
+    return redactor.prepare([incident]).title(incident)
+
+
+def shown_text(text):
+    """A text the correlator wrote (a timeline entry's message) as the user of the page being rendered may see it."""
+    redactor = page_redactor()
+    if redactor is None or not text:
+        return text
+    return redactor.prepare(texts=[text]).label_text(text)

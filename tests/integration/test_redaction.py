@@ -136,6 +136,10 @@ class RedactedPagesTest(RedactionFixture, TestCase):
 
 @override_settings(BUSINESS_APP_AUTO_INCIDENTS_ENABLED=False)
 class RedactedAPITest(RedactionFixture, APITestCase):
+    def make(self, incidents=1):
+        super().make(incidents)
+        self.add_permissions('business_application.view_event')  # members are listed only with their events
+
     def test_list_and_detail(self):
         self.make(incidents=3)
         with CaptureQueriesContext(connection) as three:
@@ -220,6 +224,27 @@ class RedactedAPITest(RedactionFixture, APITestCase):
         assert all('members' not in row for row in listed.data['results'])
         assert self.client.get(f'{API}{second.pk}/members/', **self.header).data['count'] == 1
 
+    def test_members_only_with_events_the_user_may_view(self):
+        """As on the incident page, a member is listed only to a user who may view its event."""
+        RedactionFixture.make(self)  # no permission on events
+        incident = Incident.objects.get()
+        assert self.client.get(f'{API}{incident.pk}/', **self.header).data['members'] == []
+        assert self.client.get(f'{API}{incident.pk}/members/', **self.header).data['count'] == 0
+        shown = Event.objects.create(message='shown', dedup_id='shown', unmapped_label='host:y', last_seen_at=T0)
+        IncidentEvent.objects.create(incident=incident, event=shown, joined_at=T0, last_activity_at=T0, path=[])
+        permission = ObjectPermission.objects.create(
+            name='view shown', actions=['view'], constraints={'dedup_id': 'shown'}
+        )
+        permission.object_types.add(ContentType.objects.get_for_model(Event))
+        permission.users.add(self.user)
+        members = self.client.get(f'{API}{incident.pk}/', **self.header).data['members']
+        assert [member['event']['id'] for member in members] == [shown.pk]
+        listed = self.client.get(API, **self.header).data['results'][0]['members']
+        assert [member['event']['id'] for member in listed] == [shown.pk]
+        page = self.client.get(f'{API}{incident.pk}/members/', **self.header).data
+        assert [member['event']['id'] for member in page['results']] == [shown.pk]
+        assert 'slow' not in str(page)
+
     def test_fields_and_omit_cannot_skip_redaction(self):
         """Whatever fields a request picks or leaves out, no field it gets names a hidden object."""
         self.make(incidents=1)
@@ -236,3 +261,133 @@ class RedactedAPITest(RedactionFixture, APITestCase):
                 text = str(response.data)
                 for name in SECRET_NAMES:
                     assert name not in text, (path, name, text[:300])
+
+
+@override_settings(BUSINESS_APP_AUTO_INCIDENTS_ENABLED=False)
+class RedactedSurroundingsTest(RedactionFixture, TestCase):
+    """What NetBox renders around an incident (its tabs' and forms' headings, links to it, the global search), the
+    list's other columns and the move form show no hidden name either."""
+
+    def test_tabs_and_forms(self):
+        self.make()
+        self.add_permissions(
+            'business_application.change_incident',
+            'business_application.delete_incident',
+            'core.view_objectchange',
+            'extras.view_journalentry',
+        )
+        incident = Incident.objects.get()
+        for tab in ('changelog', 'journal', 'edit', 'delete'):
+            response = self.client.get(reverse(f'plugins:business_application:incident_{tab}', args=[incident.pk]))
+            self.assertHttpStatus(response, 200)
+            self.assert_redacted(response.content.decode())
+        # A link to the incident from another object's page
+        merged = Incident.objects.create(title='db down', status='merged', merged_into=incident)
+        content = self.client.get(merged.get_absolute_url()).content.decode()
+        assert 'Service disruption affecting (hidden service)' in content
+        self.assert_redacted(content)
+
+    def test_editing_keeps_the_texts_the_user_cannot_see(self):
+        """The title and root cause are shown redacted and cannot be changed; the rest saves as usual."""
+        self.make()
+        self.add_permissions('business_application.change_incident')
+        incident = Incident.objects.get()
+        url = reverse('plugins:business_application:incident_edit', args=[incident.pk])
+        html = self.client.get(url).content.decode()
+        self.assert_redacted(html)
+        shown = {
+            'title': 'Service disruption affecting (hidden service)',
+            'status': 'new',
+            'severity': 'critical',
+            'description': 'incident 0',
+            'root_cause': '(hidden device)',
+            'commander': '',
+            'reporter': '',
+            'detected_at': '2026-03-01 09:00:00',
+        }
+        data = {**shown, **{f'initial-{name}': value for name, value in shown.items()}}
+        data.update(title='renamed', root_cause='guess', commander='alice')
+        response = self.client.post(url, data)
+        self.assertEqual(response.status_code, 302, response.content[:2000])
+        incident.refresh_from_db()
+        assert (incident.title, incident.root_cause, incident.commander) == (
+            'Service disruption affecting checkout-api',
+            'device:web-01',
+            'alice',
+        )
+        # Who may view every object named edits both as usual
+        self.add_permissions('dcim.view_device', 'business_application.view_technicalservice')
+        html = self.client.get(url).content.decode()
+        assert 'value="Service disruption affecting checkout-api"' in html
+        data.update({'title': 'renamed', 'initial-title': 'Service disruption affecting checkout-api'})
+        self.assertEqual(self.client.post(url, data).status_code, 302)
+        incident.refresh_from_db()
+        assert incident.title == 'renamed'
+
+    def test_other_columns_and_the_full_export(self):
+        """The affected services column leaves out the hidden ones; a root-cause event the user may not view is
+        named ``(hidden event)``; the full-data export too."""
+        self.make()
+        incident = Incident.objects.get()
+        incident.root_cause_event = Event.objects.get()
+        incident.save()
+        url = reverse('plugins:business_application:incident_list')
+        response = self.client.get(url, {'export': ''})
+        self.assertHttpStatus(response, 200)
+        export = response.content.decode()
+        for name in SECRET_NAMES:
+            assert name not in export, (name, export)
+        assert 'payments-db' in export, export
+        assert '(hidden event)' in export, export
+        assert 'slow' not in export, export
+        self.add_permissions('business_application.view_event')
+        export = self.client.get(url, {'export': ''}).content.decode()
+        assert 'slow' in export, export
+        assert '(hidden event)' not in export, export
+
+    def test_move_form_targets(self):
+        self.make(incidents=2)
+        self.add_permissions('business_application.change_incident', 'business_application.view_event')
+        first, second = Incident.objects.order_by('pk')
+        content = self.client.get(first.get_absolute_url()).content.decode()
+        assert f'#{second.pk} Service disruption affecting (hidden service)' in content
+        self.assert_redacted(content)
+
+    def test_global_search_does_not_answer_on_hidden_names(self):
+        """The correlator's texts are not in the search index: a search on a hidden name finds no incident, for
+        anyone; what people wrote (description, commander) is found."""
+        from extras.models import CachedValue
+        from netbox.search.backends import search_backend
+
+        self.make()
+        incident = Incident.objects.get()
+        incident.commander = 'alice'
+        search_backend.cache(incident)
+        incident_type = ContentType.objects.get_for_model(Incident)
+        fields = set(CachedValue.objects.filter(object_type=incident_type).values_list('field', flat=True))
+        assert fields == {'description', 'commander'}, fields
+        for query, found in (('web-01', False), ('checkout-api', False), ('incident 0', True), ('alice', True)):
+            content = self.client.get(reverse('search'), {'q': query}).content.decode()
+            assert (incident.get_absolute_url() in content) is found, (query, found)
+            for name in SECRET_NAMES:
+                assert name not in content.replace(f'q={query}', '').replace(f'value="{query}"', ''), (query, name)
+
+    def test_upgrade_forgets_indexed_titles(self):
+        """Migration 0005 removes the titles and root causes an earlier version put in the search index."""
+        import importlib
+
+        from django.apps import apps
+
+        from extras.models import CachedValue
+
+        self.make()
+        incident = Incident.objects.get()
+        incident_type = ContentType.objects.get_for_model(Incident)
+        for field, value in (('title', incident.title), ('root_cause', incident.root_cause), ('description', 'x')):
+            CachedValue.objects.create(
+                object_type=incident_type, object_id=incident.pk, field=field, type='str', value=value, weight=100
+            )
+        migration = importlib.import_module('business_application.migrations.0005_forget_incident_title_search')
+        migration.forget(apps, None)
+        fields = set(CachedValue.objects.filter(object_type=incident_type).values_list('field', flat=True))
+        assert fields == {'description'}, fields
