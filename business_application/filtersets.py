@@ -352,6 +352,18 @@ class MaintenanceFilterSet(GenericObjectFilterMixin, CheckedFilterSet):
         return queryset.filter(status__in=MaintenanceStatusChoices.ACTIVE, start__lte=value, end__gte=value)
 
 
+#: Filters naming related objects: for a user who may not view one, it must answer as if it did not exist.
+RESTRICTED_FILTERS = (
+    'affected_service',
+    'affected_service_id',
+    'cluster_id',
+    'device_id',
+    'event_id',
+    'root_cause_event_id',
+    'virtual_machine_id',
+)
+
+
 @register_filterset
 class IncidentFilterSet(CheckedFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=IncidentStatusChoices, distinct=False)
@@ -387,6 +399,16 @@ class IncidentFilterSet(CheckedFilterSet):
             'detected_at',
             'resolved_at',
         )
+
+    def __init__(self, *args, **kwargs):
+        """Leave the related objects the request's user may not view out of the filters' choices, so choosing one
+        answers as choosing one that does not exist does (a 400 in the REST API, no filter on the list page)."""
+        super().__init__(*args, **kwargs)
+        user = getattr(self.request, 'user', None)
+        if user is not None:
+            for name, filter_ in self.filters.items():
+                if name.split('__')[0] in RESTRICTED_FILTERS:
+                    filter_.queryset = filter_.queryset.restrict(user, 'view')
 
     def search(self, queryset, name, value):
         if not value.strip():
