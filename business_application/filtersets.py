@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import DataError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext as _
+from django_filters.constants import EMPTY_VALUES
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -352,6 +353,21 @@ class MaintenanceFilterSet(GenericObjectFilterMixin, CheckedFilterSet):
         return queryset.filter(status__in=MaintenanceStatusChoices.ACTIVE, start__lte=value, end__gte=value)
 
 
+#: The incident texts the correlator writes with the names of map objects in them, which a user who may not view
+#: those objects sees redacted.
+REDACTED_FIELDS = ('title', 'root_cause')
+
+#: How a lookup NetBox generates for these texts reads in Python; ``empty`` needs none (a redacted text is empty
+#: exactly when the stored one is) and the regular expressions are run by PostgreSQL itself.
+TEXT_LOOKUPS = {
+    'exact': lambda text, value: text == value,
+    'iexact': lambda text, value: text.upper() == value.upper(),
+    'icontains': lambda text, value: value.upper() in text.upper(),
+    'istartswith': lambda text, value: text.upper().startswith(value.upper()),
+    'iendswith': lambda text, value: text.upper().endswith(value.upper()),
+}
+REGEX_OPERATORS = {'regex': '~', 'iregex': '~*'}
+
 #: Filters naming related objects: for a user who may not view one, it must answer as if it did not exist.
 RESTRICTED_FILTERS = (
     'affected_service',
@@ -362,6 +378,64 @@ RESTRICTED_FILTERS = (
     'root_cause_event_id',
     'virtual_machine_id',
 )
+
+
+def regex_matches(texts, patterns, operator):
+    """The indexes of the texts matching any of the patterns, as PostgreSQL reads them (one query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT i FROM unnest(%s::text[]) WITH ORDINALITY AS r(t, i) WHERE t {operator} ANY(%s::text[])',
+            [texts, patterns],
+        )
+        return {i - 1 for (i,) in cursor.fetchall()}
+
+
+def pairs_q(pairs):
+    """Incidents whose (title, root cause) is one of these pairs; none for no pair."""
+    titles = {}
+    for title, root_cause in pairs:
+        titles.setdefault(root_cause, []).append(title)
+    matches = Q(pk__in=[])
+    for root_cause, names in titles.items():
+        matches |= Q(root_cause=root_cause, title__in=names)
+    return matches
+
+
+class RedactedTexts:
+    """The distinct (title, root cause) pairs of a set of incidents that a user sees redacted, with what the user
+    sees of each. What is hidden of a title or a root cause depends only on that pair (every name the redactor hides
+    comes from the root cause), and the correlator writes few distinct pairs, so their number follows that of the
+    objects named, not that of the incidents."""
+
+    def __init__(self, user, queryset):
+        from .ui.redact import Redactor
+
+        scope = Incident.objects.filter(pk__in=queryset.values('pk')).exclude(root_cause='')
+        incidents = [
+            Incident(title=title, root_cause=root_cause)
+            for title, root_cause in scope.order_by().values_list('title', 'root_cause').distinct()
+        ]
+        redactor = Redactor(user).prepare(incidents)
+        self.seen = {}
+        for incident in incidents:
+            seen = {'title': redactor.title(incident), 'root_cause': redactor.root_cause(incident)}
+            if seen['title'] != incident.title or seen['root_cause'] != incident.root_cause:
+                self.seen[incident.title, incident.root_cause] = seen
+        self.affected = pairs_q(self.seen)
+
+    def matching(self, field, lookup, values):
+        """The redacted pairs whose text ``field`` matches one of the values under ``lookup``."""
+        values = [value for value in values if value is not None]  # ``null`` matches no stored text either
+        pairs = list(self.seen)
+        if lookup in REGEX_OPERATORS:
+            texts = [self.seen[pair][field] for pair in pairs]
+            return {pairs[i] for i in regex_matches(texts, values, REGEX_OPERATORS[lookup])} if values else set()
+        matches = TEXT_LOOKUPS[lookup]
+        return {pair for pair in pairs if any(matches(self.seen[pair][field], value) for value in values)}
+
+    def searching(self, value):
+        """The redacted pairs whose title or root cause contains ``value``, as ``q`` reads them."""
+        return self.matching('title', 'icontains', [value]) | self.matching('root_cause', 'icontains', [value])
 
 
 @register_filterset
@@ -419,6 +493,69 @@ class IncidentFilterSet(CheckedFilterSet):
             | Q(root_cause__icontains=value)
             | Q(commander__icontains=value)
         )
+
+    def filter_queryset(self, queryset):
+        """Apply the filters; for a user who may not view every object an incident's title or root cause names,
+        the text filters on them (``q`` included) answer on what the user sees of these texts, so that filtering
+        on a hidden name tells nothing about it.
+
+        Incidents whose texts the user sees unredacted are filtered in SQL as usual; those with a redacted text
+        are judged on it, once per distinct (title, root cause) pair: a positive lookup keeps the pairs whose
+        redacted text matches, a negated one (``n``, ``nic``, ``nisw``...) the pairs whose redacted text does not.
+        Regular expressions are run by PostgreSQL; the other lookups by Python, whose upper-casing of a few
+        non-ASCII letters (``ß``) differs from PostgreSQL's. A user who sees everything costs no extra query.
+        """
+        cleaned = self.form.cleaned_data
+        deferred = {
+            name: cleaned.pop(name)
+            for name in list(cleaned)
+            if cleaned[name] not in EMPTY_VALUES and self._is_redacted_filter(name)
+        }
+        try:
+            queryset = super().filter_queryset(queryset)
+        finally:
+            cleaned.update(deferred)
+        if not deferred:
+            return queryset
+
+        texts = RedactedTexts(self.request.user, queryset)
+        if not texts.seen:
+            for name, value in deferred.items():
+                queryset = self.filters[name].filter(queryset, value)
+            return queryset
+        for name, value in deferred.items():
+            queryset = self._filter_redacted(queryset, self.filters[name], value, texts)
+        return queryset
+
+    def _is_redacted_filter(self, name):
+        """Whether a filter reads a redacted text, for a request whose user may not view everything."""
+        from .ui.redact import Redactor
+
+        filter_ = self.filters[name]
+        if name != 'q' and (filter_.field_name not in REDACTED_FIELDS or filter_.lookup_expr == 'empty'):
+            return False
+        user = getattr(self.request, 'user', None)
+        return user is not None and not Redactor.sees_everything(user)
+
+    def _filter_redacted(self, queryset, filter_, value, texts):
+        if filter_.field_name == 'q':
+            if not value.strip():
+                return queryset
+            unredacted = Q(title__icontains=value) | Q(root_cause__icontains=value)
+            return queryset.filter(
+                Q(description__icontains=value)
+                | Q(commander__icontains=value)
+                | (unredacted & ~texts.affected)
+                | pairs_q(texts.searching(value))
+            )
+        values = [None if item == filter_.null_value else item for item in set(value)]
+        stored = Q(pk__in=[])
+        for item in values:
+            stored |= Q(**filter_.get_filter_predicate(item))
+        matching = texts.matching(filter_.field_name, filter_.lookup_expr, values)
+        if filter_.exclude:
+            return queryset.filter((~stored & ~texts.affected) | pairs_q(set(texts.seen) - matching))
+        return queryset.filter((stored & ~texts.affected) | pairs_q(matching))
 
     def filter_event_object(self, queryset, name, value):
         """Incidents with at least one event on one of these objects."""
