@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from netbox.tables import BaseTable, NetBoxTable, columns
 
+from .filtersets import REDACTED_FIELDS
 from .models import (
     BusinessApplication,
     Event,
@@ -339,7 +340,13 @@ class IncidentTable(NetBoxTable):
         )
 
     def configure(self, request):
+        from .ui.redact import Redactor
+
         self.viewer = request.user
+        if not Redactor.sees_everything(request.user):
+            # Sorting on the stored texts would place a redacted row by the names it hides
+            for name in REDACTED_FIELDS:
+                self.columns[name].column.orderable = False
         super().configure(request)
 
     def redactor(self, record):

@@ -2,9 +2,11 @@
 
 from django.db import transaction
 from django.db.models import Count, Prefetch
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
 from rest_framework.serializers import ListSerializer
 
 from netbox.api.viewsets import NetBoxModelViewSet
@@ -80,6 +82,19 @@ class EventViewSet(NetBoxModelViewSet):
         self._upserted = getattr(serializer, 'upserted', False)
 
 
+class IncidentOrdering(OrderingFilter):
+    """``?ordering=`` without the title or root cause for a user who may not view every object they may name: where
+    a redacted row landed would hint at the names it hides (the terms are dropped, as DRF drops unknown ones)."""
+
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        from ..ui.redact import Redactor
+
+        valid = super().remove_invalid_fields(queryset, fields, view, request)
+        if Redactor.sees_everything(request.user):
+            return valid
+        return [term for term in valid if term.lstrip('-') not in filtersets.REDACTED_FIELDS]
+
+
 class IncidentViewSet(NetBoxModelViewSet):
     """Incidents, each with its members unless the request omits them (``?omit=members``, ``?fields=``, brief
     mode); ``members/`` pages one incident's members, for incidents too large to embed them all."""
@@ -89,6 +104,7 @@ class IncidentViewSet(NetBoxModelViewSet):
     )
     serializer_class = serializers.IncidentSerializer
     filterset_class = filtersets.IncidentFilterSet
+    filter_backends = (DjangoFilterBackend, IncidentOrdering)
     field_prefetches = {('members',): (Prefetch('memberships', queryset=serializers.members_queryset()),)}
 
     def get_queryset(self):

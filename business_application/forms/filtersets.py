@@ -5,8 +5,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils.translation import gettext_lazy as _
 
 from dcim.models import Device
+from netbox.context import current_request
 from netbox.forms import NetBoxModelFilterSetForm
-from utilities.forms import BOOLEAN_WITH_BLANK_CHOICES
+from utilities.forms import BOOLEAN_WITH_BLANK_CHOICES, restrict_form_fields
 from utilities.forms.fields import ContentTypeMultipleChoiceField, DynamicModelMultipleChoiceField, TagFilterField
 from utilities.forms.rendering import FieldSet
 from utilities.forms.widgets import DateTimePicker
@@ -198,3 +199,15 @@ class IncidentFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
     detected_after = _datetime(_('After'))
     detected_before = _datetime(_('Before'))
     tag = TagFilterField(model)
+
+    def __init__(self, *args, **kwargs):
+        """Only the services and events the user may view can be chosen, nor named in the list's filter badges."""
+        super().__init__(*args, **kwargs)
+        request = current_request.get()
+        if getattr(request, 'user', None) is not None:
+            restrict_form_fields(self, request.user)
+            for field in self.fields.values():
+                # NetBox's lookup modifier wraps the select, which would still draw its choices from the unrestricted
+                # queryset
+                if hasattr(field, 'queryset') and hasattr(field.widget, 'original_widget'):
+                    field.widget.original_widget.choices = field.choices

@@ -233,5 +233,37 @@ class FilteredListPageTest(FilterFixture, TestCase):
         assert self.listed({'affected_service_id': checkout.pk})[0] == {*self.hidden, self.visible}
         assert self.listed({'affected_service_id': missing})[0] == {*self.hidden, self.visible}
         assert self.listed({'affected_service': 'checkout-api'})[0] == {*self.hidden, self.visible}
+        for params in ({'affected_service_id': checkout.pk}, {'event_id': Event.objects.order_by('pk').first().pk}):
+            content = self.listed(params)[1]
+            for name in ('checkout-api', 'slow'):
+                assert name not in content, (params, name)  # the filter badges do not name the hidden object
         self.become_superuser()
         assert self.listed({'affected_service_id': checkout.pk})[0] == self.hidden
+
+
+@override_settings(BUSINESS_APP_AUTO_INCIDENTS_ENABLED=False)
+class RedactedOrderingTest(FilterFixture, APITestCase):
+    """Sorting on the title or root cause would place a redacted row by the names it hides: for a user who may not
+    view every object they may name, those sorts are ignored (REST API and list page); other sorts still apply."""
+
+    def ordered(self, params):
+        api = self.client.get(API, params, **self.header)
+        self.assertHttpStatus(api, 200)
+        sort = {'sort': params['ordering']} if 'ordering' in params else {}
+        page = self.client.get(reverse('plugins:business_application:incident_list'), sort).content.decode()
+        listed = sorted((page.index(f'/incidents/{pk}/"'), pk) for pk in (*self.hidden, self.visible))
+        return [row['id'] for row in api.data['results']], [pk for _, pk in listed]
+
+    def test_sorting_on_redacted_texts_is_ignored(self):
+        self.make()
+        self.client.force_login(self.user)
+        (hidden,) = self.hidden
+        default = [self.visible, hidden]  # newest first
+        for ordering in ('-title', 'root_cause'):
+            api, page = self.ordered({'ordering': ordering})
+            assert api == default, ordering
+            assert page == default, ordering
+        assert self.ordered({'ordering': 'id'}) == ([hidden, self.visible], [hidden, self.visible])
+        assert self.ordered({'ordering': '-root_cause,id'})[0] == [hidden, self.visible]  # only the text term dropped
+        self.become_superuser()
+        assert self.ordered({'ordering': '-title'}) == ([hidden, self.visible], [hidden, self.visible])

@@ -470,7 +470,7 @@ class IncidentViewTestCase(PluginURLMixin, ViewTestCases.PrimaryObjectViewTestCa
         cls.bulk_edit_data = {'status': 'monitoring', 'severity': 'critical', 'commander': 'zed'}
 
     def test_list_filters(self):
-        self.add_permissions('business_application.view_incident')
+        self.add_permissions('business_application.view_incident', 'business_application.view_technicalservice')
         url = self._get_url('list')
         cases = {
             'is_open=true': {'Incident 1', 'Incident 2'},
