@@ -10,3 +10,4 @@ from ..choices import (  # noqa: F401
 from .applications import *  # noqa: F403
 from .events import *  # noqa: F403
 from .incidents import *  # noqa: F403
+from .maps import *  # noqa: F403

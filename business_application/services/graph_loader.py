@@ -20,14 +20,15 @@ import uuid
 from collections import defaultdict
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection
+from django.db import DatabaseError, connection
+from django.utils import timezone
 
 from dcim.models import CableTermination, Device
 from virtualization.models import Cluster, VirtualMachine
 
 from ..correlation.kinds import APPLICATION, CLUSTER, CLUSTER_MEMBER, DEVICE, HOSTS, SERVICE, VM
 from ..correlation.mapbuilder import ServiceMap
-from ..models import BusinessApplication, ServiceDependency, TechnicalService
+from ..models import BusinessApplication, ServiceDependency, TechnicalService, UnannouncedMapChange
 from ..settings import get_settings
 from .snapshot import M2M_INDEX, M2M_RELATIONS, SnapshotBuilder
 
@@ -302,17 +303,18 @@ return v
         return deltas if len(deltas) == upto - version else None
 
 
-#: Whether this process committed a map change it could not announce (Redis did not answer). TODO(#5): kept in
-#: memory only, so a process that stops before Redis answers again takes it along.
+#: Whether this process committed a map change it could not announce (Redis did not answer); the database keeps it
+#: too (``UnannouncedMapChange``), for any process to announce should this one stop first.
 _unannounced = False
 
 
 def publish_change(records) -> None:
     """Announce committed map changes to every process (call after commit).
 
-    When Redis does not answer, the change is remembered and announced as a full reload by this process's next
-    announcement or decision that reaches Redis (``announce_missed``): the other snapshots cannot follow a delta
-    that was never published, so they reload.
+    When Redis does not answer, the change is remembered, in this process and in the database, and announced as a
+    full reload by this process's next announcement or decision that reaches Redis (``announce_missed``), or by any
+    process's next full load of the map (``announce_recorded``): the other snapshots cannot follow a delta that was
+    never published, so they reload.
     """
     global _unannounced
     if len(records) > RECORD_ROWS_LIMIT or _unannounced:
@@ -325,14 +327,45 @@ def publish_change(records) -> None:
         else:
             logger.exception('could not announce a map change; announcing a full reload once Redis answers again')
         _unannounced = True
+        _record_unannounced()
         return
-    _unannounced = False
+    if _unannounced:
+        _unannounced = False
+        _forget_unannounced(before=timezone.now())
+
+
+def _record_unannounced() -> None:
+    try:
+        UnannouncedMapChange.objects.update_or_create(pk=1, defaults={'since': timezone.now()})
+    except DatabaseError:
+        logger.exception('could not record the unannounced map change in the database either')
+
+
+def _forget_unannounced(before) -> None:
+    """Drop the database's record of an unannounced change made before ``before``: a reload published since then
+    covers it (a failure recorded later stays, to be announced in turn)."""
+    try:
+        UnannouncedMapChange.objects.filter(since__lte=before).delete()
+    except DatabaseError:
+        logger.exception('could not clear the record of an announced map change')
 
 
 def announce_missed() -> None:
     """Announce the map changes this process could not (``publish_change``), once Redis answers; no query."""
     if _unannounced:
         publish_change([])
+
+
+def announce_recorded() -> bool:
+    """Announce a map change that a process (perhaps one that has stopped since) could not announce; whether there
+    was one. One query, made at each full load of the map."""
+    recorded = UnannouncedMapChange.objects.filter(pk=1).values_list('since', flat=True).first()
+    if recorded is None:
+        return False
+    MapDeltas.publish([[RELOAD]])
+    logger.info('announced a map change left unannounced since %s', recorded.isoformat())
+    _forget_unannounced(before=recorded)
+    return True
 
 
 def bump_map_version() -> None:
@@ -388,6 +421,8 @@ def current_map() -> ServiceMap:
         if len(_local) > LOCAL_RECORDS_LIMIT or (snap['tainted'] and not in_transaction):
             records = None  # our own changes are many: read them all at once
         if records is None:
+            if announce_recorded():
+                epoch, version = MapDeltas.head()  # the load below is the reload just announced
             builder = _load_builder()  # a full load sees this process's own uncommitted changes too
             # Own changes of a transaction still open are kept, to be re-read after it ends; when
             # there are too many, the first decision outside a transaction reloads in full instead.

@@ -38,6 +38,7 @@ from business_application.models import (
     Incident,
     ServiceDependency,
     TechnicalService,
+    UnannouncedMapChange,
 )
 from business_application.services import graph_loader
 from business_application.services.graph_loader import MapDeltas, current_map, forget_map, stats
@@ -425,3 +426,28 @@ class UnannouncedChangeTest(TestCase):
         self.assertEqual(MapDeltas.since(before, after), [[[graph_loader.RELOAD]]])
         self.assertFalse(graph_loader._unannounced)
         self.assertIn('service:Added While Redis Was Down', service_map.by_label)
+        self.assertFalse(UnannouncedMapChange.objects.exists())
+
+    def test_a_change_whose_process_stopped_is_announced_by_the_next_full_load(self):
+        """The database keeps the unannounced change: should its process stop before Redis answers again, the next
+        process to load the map in full (a restarted worker, say) announces it, once, and loads only once."""
+        from django.test import override_settings
+
+        build(MAP)
+        current_map()
+        _, before = MapDeltas.head()
+        self.addCleanup(setattr, graph_loader, '_unannounced', False)
+        with override_settings(CACHES=DEAD_REDIS), self.captureOnCommitCallbacks(execute=True):
+            TechnicalService.objects.create(name='Added While Redis Was Down', service_type='technical')
+        self.assertTrue(UnannouncedMapChange.objects.exists())
+
+        graph_loader._unannounced = False  # the process that made the change stops
+        forget_map()  # another process starts
+        loads = graph_loader.stats()['full_loads']
+        service_map = current_map()
+        _, after = MapDeltas.head()
+        self.assertEqual(MapDeltas.since(before, after), [[[graph_loader.RELOAD]]])
+        self.assertFalse(UnannouncedMapChange.objects.exists())
+        self.assertIn('service:Added While Redis Was Down', service_map.by_label)
+        self.assertIs(current_map(), service_map, 'the reload it announced is the load it made')
+        self.assertEqual(graph_loader.stats()['full_loads'], loads + 1)
