@@ -427,8 +427,9 @@ class IncidentMemberTable(BaseTable):
     def render_event(self, value):
         return Truncator(value.message).chars(MESSAGE_PREVIEW)
 
-    def render_target(self, value):
-        return render_object(value)
+    def render_target(self, record, value):
+        hidden = getattr(record, 'hidden_target', None)  # set by the incident page for objects the user may not view
+        return format_html('<span class="text-muted">{}</span>', hidden) if hidden else render_object(value)
 
     def render_score(self, record):
         if record.opened_incident:

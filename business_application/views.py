@@ -40,7 +40,7 @@ from .ui.context import (
     parse_depth,
 )
 from .ui.maps import MAX_DEPTH, blast_picture, neighbourhood_picture, path_in_words
-from .ui.redact import Redactor
+from .ui.redact import Redactor, placeholder
 
 #
 # Panels
@@ -715,10 +715,12 @@ class IncidentView(generic.ObjectView):
         timeline = list(instance.timeline.prefetch_related(Prefetch('event', queryset=visible_events)))
         # The incident's own texts, without the names of objects this user may not view (shown only, never saved)
         paths = [label for m in memberships if isinstance(m.path, list) for label in m.path if isinstance(label, str)]
+        nodes = {m.pk: node_of(service_map, m.event.content_type_id, m.event.object_id) for m in memberships}
+        on_map = [service_map.labels[node] for node in set(nodes.values()) if node is not None]
         can_change = Incident.objects.restrict(request.user, 'change').filter(pk=instance.pk).exists()
         targets = move_targets(request, instance) if can_change else []
         redactor = Redactor(request.user, service_map).prepare(
-            [instance, *targets], texts=[e.message for e in timeline] + paths
+            [instance, *targets], texts=[e.message for e in timeline] + paths + on_map
         )
         for target in targets:
             target.title = redactor.title(target)  # shown only, never saved
@@ -728,9 +730,11 @@ class IncidentView(generic.ObjectView):
         failing = set()
         for membership in memberships:
             membership.path_words = path_in_words(service_map, membership.path, redactor.hidden)
-            node = node_of(service_map, membership.event.content_type_id, membership.event.object_id)
+            node = nodes[membership.pk]
             if node is not None:
                 failing.add(node)
+            if node in redactor.hidden:  # the event's object, which this user may not view
+                membership.hidden_target = placeholder(service_map.kinds[node])
         blast_radius = instance.blast_radius if isinstance(instance.blast_radius, dict) else {}
         down = blast_radius_items(blast_radius.get('down'))
         degraded = blast_radius_items(blast_radius.get('degraded'))

@@ -83,10 +83,20 @@ class ProcessEventView(APIView):
                 'event_id': event_id,
                 'action': next(iter(summary.actions)),
                 'incident_id': incident.pk if incident else None,
-                'incident_title': incident.title if incident else None,
+                'incident_title': shown_title(request.user, incident) if incident else None,
                 'incident_url': request.build_absolute_uri(incident.get_absolute_url()) if incident else None,
             }
         )
+
+
+def shown_title(user, incident):
+    """The incident's title as ``user`` may see it: none when they may not view the incident, placeholders for the
+    objects they may not view."""
+    from ..ui.redact import Redactor
+
+    if not Incident.objects.restrict(user, 'view').filter(pk=incident.pk).exists():
+        return None
+    return Redactor(user).prepare([incident]).title(incident)
 
 
 @extend_schema(tags=['incident automation'])

@@ -499,7 +499,11 @@ class IncidentSerializer(NetBoxModelSerializer):
         """The incident's own texts without the names of objects the requesting user may not view."""
         data = super().to_representation(instance)
         request = self.context.get('request')
-        if request is None or not (REDACTED_FIELDS & set(data)):
+        if request is None:  # an event rule's payload: the stored texts, as every admin-set consumer expects
+            if 'display' in data:
+                data['display'] = instance.title
+            return data
+        if not (REDACTED_FIELDS & set(data)):
             return data
         redactor = self.context.get('incident_redactor')
         if redactor is None or instance.pk not in self.context.get('incident_redacted', ()):
@@ -524,6 +528,26 @@ class IncidentSerializer(NetBoxModelSerializer):
             data['blast_radius'] = redactor.blast_radius(data['blast_radius'])
         redact_paths(redactor, data.get('members'))
         return data
+
+    def validate(self, data):
+        """A user who sees the title or root cause redacted may write back what they read (it keeps the stored text)
+        but may not change it: the new text would replace names they cannot see."""
+        request = self.context.get('request')
+        if self.instance is not None and request is not None and {'title', 'root_cause'} & set(data):
+            from ..ui.redact import Redactor
+
+            redactor = Redactor(request.user).prepare([self.instance])
+            shown = {'title': redactor.title(self.instance), 'root_cause': redactor.root_cause(self.instance)}
+            for name, text in shown.items():
+                stored = getattr(self.instance, name)
+                if name not in data or text == stored:
+                    continue
+                if data[name] not in (text, stored):
+                    raise serializers.ValidationError(
+                        {name: _('It names objects you may not view, so you cannot change it.')}
+                    )
+                data.pop(name)
+        return super().validate(data)
 
     def update(self, instance, validated_data):
         instance._edited_fields = {

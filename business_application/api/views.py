@@ -82,6 +82,11 @@ class EventViewSet(NetBoxModelViewSet):
         self._upserted = getattr(serializer, 'upserted', False)
 
 
+#: What a user who may not view every object an incident may name cannot sort incidents on: the correlator's texts,
+#: and the names inside the affected services and the blast radius.
+UNSORTABLE = frozenset({*filtersets.REDACTED_FIELDS, 'affected_services', 'blast_radius'})
+
+
 class IncidentOrdering(OrderingFilter):
     """``?ordering=`` without the title or root cause for a user who may not view every object they may name: where
     a redacted row landed would hint at the names it hides (the terms are dropped, as DRF drops unknown ones)."""
@@ -92,7 +97,7 @@ class IncidentOrdering(OrderingFilter):
         valid = super().remove_invalid_fields(queryset, fields, view, request)
         if Redactor.sees_everything(request.user):
             return valid
-        return [term for term in valid if term.lstrip('-') not in filtersets.REDACTED_FIELDS]
+        return [term for term in valid if term.lstrip('-') not in UNSORTABLE]
 
 
 class IncidentViewSet(NetBoxModelViewSet):
@@ -127,12 +132,13 @@ class IncidentViewSet(NetBoxModelViewSet):
 
     def paginate_queryset(self, queryset):
         """Learn, once per page, which objects named in its incidents' texts the user may not view."""
-        from ..ui.redact import Redactor
+        from ..ui.redact import Redactor, page_redactor
 
         page = super().paginate_queryset(queryset)
         if page is not None and self.action != 'members':
             paths = serializers.member_paths(page) if 'members' in self.response_fields else ()
-            redactor = Redactor(self.request.user).prepare(page, texts=paths)
+            # The request's own redactor, so that what NetBox draws with str(incident) costs no query either
+            redactor = (page_redactor() or Redactor(self.request.user)).prepare(page, texts=paths)
             self.incident_redactor = redactor.prepare_services(page)
             self.incident_redacted = {incident.pk for incident in page}
         return page

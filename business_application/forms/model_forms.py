@@ -295,6 +295,12 @@ class IncidentForm(OffsetCheckedMixin, NetBoxModelForm):
     def clean(self):
         super().clean()
         self.cleaned_data.update(self.kept)  # the stored texts, never the redacted ones the form showed
+        # The affected services and root-cause event the user may not view were not in the form: they stay
+        if self.hidden_services and 'affected_services' in self.cleaned_data:
+            shown = list(self.cleaned_data['affected_services'] or ())
+            self.cleaned_data['affected_services'] = shown + [s for s in self.hidden_services if s not in shown]
+        if self.hidden_event is not None and self.cleaned_data.get('root_cause_event') is None:
+            self.cleaned_data['root_cause_event'] = self.hidden_event
         return self.cleaned_data
 
     #: Fields the correlation service also writes. On an edit, each carries the value the page showed in a
@@ -313,7 +319,7 @@ class IncidentForm(OffsetCheckedMixin, NetBoxModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.kept = {}
+        self.kept, self.hidden_services, self.hidden_event = {}, [], None
         if self.instance.pk:
             for name in self.CORRELATOR_FIELDS:
                 if name in self.fields:
@@ -322,12 +328,21 @@ class IncidentForm(OffsetCheckedMixin, NetBoxModelForm):
 
     def keep_redacted(self):
         """For a user who may not view an object the title or probable root cause names, those two fields show what
-        the user sees and cannot be changed here: saving a redacted text would overwrite the stored one."""
+        the user sees and cannot be changed here: saving a redacted text would overwrite the stored one. The
+        affected services and root-cause event the user may not view (NetBox leaves them out of the form) are kept
+        too (two queries, for a user who may not view everything)."""
         from ..ui.redact import page_redactor
 
         redactor = page_redactor()
         if redactor is None:
             return
+        services = TechnicalService.objects.all()
+        if (visible := services.restrict(redactor.user, 'view')) is not services:
+            self.hidden_services = list(self.instance.affected_services.exclude(pk__in=visible.values('pk')))
+        events, event_id = Event.objects.all(), self.instance.root_cause_event_id
+        if event_id is not None and (visible := events.restrict(redactor.user, 'view')) is not events:
+            if not visible.filter(pk=event_id).exists():
+                self.hidden_event = self.instance.root_cause_event
         redactor.prepare([self.instance])
         shown = {'title': redactor.title(self.instance), 'root_cause': redactor.root_cause(self.instance)}
         for name, text in shown.items():

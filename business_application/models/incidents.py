@@ -85,6 +85,13 @@ class Incident(NetBoxModel):
 
         return shown_title(self)
 
+    def to_objectchange(self, action):
+        """The change record names the incident by its stored title, whoever made the change (``str`` gives the
+        title as the user of the page sees it)."""
+        change = super().to_objectchange(action)
+        change.object_repr = self.title[:200]
+        return change
+
     def get_absolute_url(self):
         return reverse('plugins:business_application:incident', args=[self.pk])
 

@@ -17,6 +17,7 @@ from collections import defaultdict
 from functools import cached_property
 
 from django.http import HttpRequest
+from rest_framework.permissions import SAFE_METHODS
 
 from netbox.context import current_request
 from utilities.api import is_api_request
@@ -26,7 +27,7 @@ from ..correlation.mapbuilder import KIND_PREFIX
 from ..services.graph_loader import current_map
 from .maps import KIND_MODELS
 
-__all__ = ('Redactor', 'page_redactor', 'shown_text', 'shown_title')
+__all__ = ('Redactor', 'page_redactor', 'placeholder', 'shown_text', 'shown_title')
 
 #: Where a label may start inside a text: a kind prefix, not glued to a word before it.
 LABEL_START = re.compile(r'(?<![\w.-])(?:' + '|'.join(sorted(map(re.escape, KIND_PREFIX.values()))) + r'):')
@@ -94,7 +95,7 @@ class Redactor:
             return self
         pks = {service.pk for incident in incidents for service in incident.affected_services.all()}
         if pks:
-            self.hidden_services = pks - set(visible.filter(pk__in=pks).values_list('pk', flat=True))
+            self.hidden_services |= pks - set(visible.filter(pk__in=pks).values_list('pk', flat=True))
         return self
 
     def prepare_events(self, incidents):
@@ -169,8 +170,9 @@ class Redactor:
     # Redacting: no query
 
     def label_text(self, text):
-        """A text with every hidden object's ``kind:name`` label replaced."""
-        if not self.hidden or not text:
+        """A text with every hidden object's ``kind:name`` label replaced, and every label no longer on the map
+        (an object renamed or deleted since) of a kind the user may not view all of."""
+        if not text or self.map is None or self.everything:
             return text
         for node in sorted(self.hidden, key=lambda n: -len(self.map.labels[n])):
             label = self.map.labels[node]
@@ -178,21 +180,53 @@ class Redactor:
                 text = re.sub(
                     r'(?<![\w.-])' + re.escape(label) + r'(?![\w.-])', placeholder(self.map.kinds[node]), text
                 )
-        return text
+        return self._unknown_labels(text)
+
+    def _unknown_labels(self, text):
+        """Replace the labels not on the map, each up to the first place a label may end (a name with spaces
+        loses only its first word: the rest cannot be told from the text around it)."""
+        parts, done = [], 0
+        for start in LABEL_START.finditer(text):
+            if start.start() < done:
+                continue
+            ends = [end.start() for end in LABEL_END.finditer(text, start.end())]
+            if any(text[start.start() : end] in self.map.by_label for end in ends):
+                continue
+            kind = PREFIX_KINDS[text[start.start() : start.end() - 1]]
+            if ends and ends[0] > start.end() and not self.sees_all(kind):
+                parts += [text[done : start.start()], placeholder(kind)]
+                done = ends[0]
+        return ''.join(parts) + text[done:] if parts else text
+
+    def sees_all(self, kind):
+        """Whether the user may view every object of this kind (no query)."""
+        everything = KIND_MODELS[kind].objects.all()
+        return everything.restrict(self.user, 'view') is everything
 
     def title(self, incident):
-        """The incident's title with the names of hidden objects the correlator put there replaced."""
-        if not self.hidden:
+        """The incident's title with the names of hidden objects the correlator put there replaced: those of the
+        root cause and its services on the map, and those the blast radius stored (a service renamed or moved since
+        keeps there the name the title was written with)."""
+        if not self.hidden or not incident.title:
             return incident.title
         text = self.label_text(incident.title)
-        for node in self._title_nodes(incident):
-            if node in self.hidden and text:
-                name = self.map.names[node]
+        names = [(self.map.names[node], node) for node in self._title_nodes(incident)]
+        names += [(item.get('name'), node) for item, node in self._blast_items(incident.blast_radius)]
+        for name, node in sorted(names, key=lambda pair: -len(pair[0] or '')):
+            if node in self.hidden and name and text:
                 text = re.sub(r'(?<![\w.-])' + re.escape(name) + r'(?![\w.-])', placeholder(self.map.kinds[node]), text)
         return text
 
     def root_cause(self, incident):
-        return self.label_text(incident.root_cause)
+        """The probable root cause, a label: a placeholder when it names an object the user may not view, or an
+        object no longer on the map under that label (renamed or deleted) of a kind the user may not view all of."""
+        text = incident.root_cause
+        if not text or self.everything or self.map is None:
+            return text
+        kind = PREFIX_KINDS.get(text.partition(':')[0]) if ':' in text else None
+        if kind is not None and text not in self.map.by_label and not self.sees_all(kind):
+            return placeholder(kind)
+        return self.label_text(text)
 
     def blast_radius(self, blast):
         """A copy of a stored blast radius with the names of hidden objects replaced (ids and types kept)."""
@@ -223,10 +257,11 @@ class Redactor:
 
 
 def page_redactor():
-    """The redactor of the web page being rendered, kept on its request: ``None`` outside a page (the REST API
-    redacts in its serializers; workers, jobs and commands show nothing to anyone)."""
+    """The redactor of the web page or REST API read being served, kept on its request. ``None`` for a REST API
+    write (the event rules it triggers serialize the stored texts) and outside a request (workers, jobs and commands
+    show nothing to anyone)."""
     request = current_request.get()
-    if not isinstance(request, HttpRequest) or is_api_request(request):
+    if not isinstance(request, HttpRequest) or (is_api_request(request) and request.method not in SAFE_METHODS):
         return None
     redactor = getattr(request, '_business_app_redactor', None)
     if redactor is None or redactor.user is not request.user:
