@@ -1,5 +1,6 @@
 """Filter sets of the plugin's models, shared by the list pages and the REST API."""
 
+import json
 from datetime import datetime, timedelta
 
 import django_filters
@@ -391,36 +392,39 @@ def regex_matches(texts, patterns, operator):
 
 
 def pairs_q(pairs):
-    """Incidents whose (title, root cause) is one of these pairs; none for no pair."""
+    """Incidents whose (title, root cause, objects named in the title) is one of these; none for no such key."""
     titles = {}
-    for title, root_cause in pairs:
-        titles.setdefault(root_cause, []).append(title)
+    for title, root_cause, objects in pairs:
+        titles.setdefault((root_cause, objects), []).append(title)
     matches = Q(pk__in=[])
-    for root_cause, names in titles.items():
-        matches |= Q(root_cause=root_cause, title__in=names)
+    for (root_cause, objects), names in titles.items():
+        matches |= Q(root_cause=root_cause, title_objects=json.loads(objects), title__in=names)
     return matches
 
 
 class RedactedTexts:
-    """The distinct (title, root cause) pairs of a set of incidents that a user sees redacted, with what the user
-    sees of each. What is hidden of a title or a root cause depends only on that pair (every name the redactor hides
-    comes from the root cause), and the correlator writes few distinct pairs, so their number follows that of the
-    objects named, not that of the incidents."""
+    """The distinct (title, root cause, objects named in the title) of a set of incidents that a user sees redacted,
+    with what the user sees of each title and root cause. What is hidden of them depends only on that key (every
+    name the redactor hides comes from the root cause or the objects the title names), and the correlator writes few
+    distinct keys, so their number follows that of the objects named, not that of the incidents."""
 
     def __init__(self, user, queryset):
         from .ui.redact import Redactor
 
-        scope = Incident.objects.filter(pk__in=queryset.values('pk')).exclude(root_cause='')
+        scope = Incident.objects.filter(pk__in=queryset.values('pk')).exclude(Q(root_cause='') & Q(title_objects=[]))
         incidents = [
-            Incident(title=title, root_cause=root_cause)
-            for title, root_cause in scope.order_by().values_list('title', 'root_cause').distinct()
+            Incident(title=title, root_cause=root_cause, title_objects=objects)
+            for title, root_cause, objects in scope.order_by()
+            .values_list('title', 'root_cause', 'title_objects')
+            .distinct()
         ]
         redactor = Redactor(user).prepare(incidents)
         self.seen = {}
         for incident in incidents:
             seen = {'title': redactor.title(incident), 'root_cause': redactor.root_cause(incident)}
             if seen['title'] != incident.title or seen['root_cause'] != incident.root_cause:
-                self.seen[incident.title, incident.root_cause] = seen
+                key = (incident.title, incident.root_cause, json.dumps(incident.title_objects, sort_keys=True))
+                self.seen[key] = seen
         self.affected = pairs_q(self.seen)
 
     def matching(self, field, lookup, values):

@@ -208,15 +208,26 @@ class MapView:
     def title_for(self, node: int | None, label: str) -> str:
         if node is None:
             return f'Alert on unmapped {label}'
-        services = self.services_of(node)
+        named = self.title_nodes(node)
         if self.kinds[node] == APPLICATION:
             return f'Service disruption affecting {self.names[node]}'
-        if services:
-            names = sorted(self.names[s] for s in services)
-            shown = ', '.join(names[:2])
-            more = f' and {len(names) - 2} more' if len(names) > 2 else ''
-            return f'Service disruption affecting {shown}{more}'
+        if named and self.kinds[named[0]] == SERVICE:
+            services = len(self.services_of(node))
+            more = f' and {services - 2} more' if services > 2 else ''
+            return f'Service disruption affecting {", ".join(self.names[s] for s in named)}{more}'
         return f'Infrastructure alert affecting {self.names[node]}'
+
+    def title_nodes(self, node: int | None) -> list[int]:
+        """The nodes ``title_for`` names: an application, the first two of the services of the root cause by name,
+        or the root cause itself."""
+        if node is None:
+            return []
+        if self.kinds[node] == APPLICATION:
+            return [node]
+        services = self.services_of(node)
+        if services:
+            return sorted(services, key=lambda s: self.names[s])[:2]
+        return [node]
 
 
 def merge_notification(alert: AlertState | None, note: Notification, key_factory: Callable[[], Any]) -> AlertState:

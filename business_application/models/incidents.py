@@ -57,6 +57,11 @@ class Incident(NetBoxModel):
         help_text=_('The most upstream alerting component, such as device:SWITCH-01'),
     )
     blast_radius = models.JSONField(verbose_name=_('blast radius'), default=dict, blank=True, editable=False)
+    #: The map objects the correlator named in the title, ``[kind prefix, id, name]`` each, as it wrote them: what
+    #: the title hides from a user who may not view them, even once they are renamed, moved or deleted.
+    title_objects = models.JSONField(
+        verbose_name=_('objects named in the title'), default=list, blank=True, editable=False
+    )
     merged_into = models.ForeignKey(
         to='self',
         on_delete=models.SET_NULL,

@@ -270,6 +270,10 @@ class DjangoStore:
             changes['severity'] = SEVERITIES[incident.severity]
         if 'title' in fields:
             changes['title'] = incident.title[:255]
+            changes['title_objects'] = [
+                [KIND_PREFIX[self.map.keys[node][0]], self.map.keys[node][1], self.map.names[node]]
+                for node in self.map.title_nodes(incident.root_node)
+            ]
         if 'root' in fields:
             changes['root_cause_event_id'] = incident.root_alert
             changes['root_cause'] = incident.root_label[:300]

@@ -36,6 +36,8 @@ LABEL_END = re.compile(r'[\s,;)>]|$')
 
 
 PREFIX_KINDS = {prefix: kind for kind, prefix in KIND_PREFIX.items()}
+#: The length of an incident's title, past which the correlator's text is cut.
+TITLE_LENGTH = 255
 
 
 def placeholder(kind):
@@ -61,7 +63,7 @@ class Redactor:
         A user who may view every object of every kind (a superuser, or permissions without constraints) has
         nothing hidden: that costs no query and does not load the map."""
         incidents, texts = list(incidents), list(texts)
-        named = any(i.root_cause or i.blast_radius for i in incidents) or any(
+        named = any(i.root_cause or i.blast_radius or getattr(i, 'title_objects', None) for i in incidents) or any(
             LABEL_START.search(t or '') for t in texts
         )
         if not named or self.everything:
@@ -71,6 +73,7 @@ class Redactor:
         nodes = set()
         for incident in incidents:
             nodes.update(self._title_nodes(incident))
+            nodes.update(node for _, _, node in self._title_objects(incident) if node is not None)
             nodes.update(self._labels_in(incident.root_cause or ''))
             nodes.update(node for _, node in self._blast_items(incident.blast_radius))
         for text in texts:
@@ -128,6 +131,17 @@ class Redactor:
         if self.map.kinds[root] == APPLICATION:
             return [root]
         return [root, *self.map.services_of(root)]
+
+    def _title_objects(self, incident):
+        """(name, kind, node or None) of each object the correlator recorded naming in the title."""
+        found = []
+        stored = getattr(incident, 'title_objects', None)
+        for entry in stored if isinstance(stored, list) else ():
+            if isinstance(entry, list) and len(entry) == 3 and type(entry[1]) is int and isinstance(entry[2], str):
+                kind = PREFIX_KINDS.get(entry[0])
+                if kind is not None:
+                    found.append((entry[2], kind, self.map.node(kind, entry[1])))
+        return found
 
     def _blast_items(self, blast):
         """(item, node) for each stored blast-radius item naming a map object."""
@@ -207,14 +221,33 @@ class Redactor:
         """The incident's title with the names of hidden objects the correlator put there replaced: those of the
         root cause and its services on the map, and those the blast radius stored (a service renamed or moved since
         keeps there the name the title was written with)."""
-        if not self.hidden or not incident.title:
+        if not incident.title or self.map is None or self.everything:
             return incident.title
         text = self.label_text(incident.title)
-        names = [(self.map.names[node], node) for node in self._title_nodes(incident)]
-        names += [(item.get('name'), node) for item, node in self._blast_items(incident.blast_radius)]
-        for name, node in sorted(names, key=lambda pair: -len(pair[0] or '')):
-            if node in self.hidden and name and text:
-                text = re.sub(r'(?<![\w.-])' + re.escape(name) + r'(?![\w.-])', placeholder(self.map.kinds[node]), text)
+        hidden = [(self.map.names[n], self.map.kinds[n]) for n in self._title_nodes(incident) if n in self.hidden]
+        hidden += [
+            (item.get('name'), self.map.kinds[node])
+            for item, node in self._blast_items(incident.blast_radius)
+            if node in self.hidden
+        ]
+        hidden += [
+            (name, kind)
+            for name, kind, node in self._title_objects(incident)
+            if (node in self.hidden if node is not None else not self.sees_all(kind))
+        ]
+        for name, kind in sorted({pair for pair in hidden if pair[0]}, key=lambda pair: -len(pair[0])):
+            if name in text:
+                text = re.sub(r'(?<![\w.-])' + re.escape(name) + r'(?![\w.-])', placeholder(kind), text)
+            elif len(incident.title) >= TITLE_LENGTH:
+                text = self._cut_name(text, name, kind)
+        return text
+
+    @staticmethod
+    def _cut_name(text, name, kind):
+        """A title the length limit cut inside a name ends with the start of that name: replace it."""
+        for cut in range(len(name) - 1, 0, -1):
+            if text.endswith(name[:cut]) and text[: len(text) - cut].endswith((' ', ', ')):
+                return text[: len(text) - cut] + placeholder(kind)
         return text
 
     def root_cause(self, incident):

@@ -152,6 +152,8 @@ class AutomationAPITest(APITestCase):
         self.assertEqual(response.status_code, 200, response.data)
         self.assertEqual(response.data['action'], 'opened')
         self.assertIsNone(response.data['incident_title'])  # the token may not view incidents
+        database = self.objects['service:Database Service']
+        self.assertEqual(Incident.objects.get().title_objects, [['service', database.pk, 'Database Service']])
         self.assertEqual(response.data['incident_id'], Incident.objects.get().pk)
         self.add_permissions('business_application.view_incident', 'business_application.view_technicalservice')
         again = self.client.post(

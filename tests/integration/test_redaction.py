@@ -49,6 +49,7 @@ class RedactionFixture:
                 severity='critical',
                 detected_at=T0,
                 root_cause='device:web-01',
+                title_objects=[['service', checkout.pk, 'checkout-api']],  # as the correlator writes it
                 description=f'incident {i}',
                 blast_radius={
                     'down': [
