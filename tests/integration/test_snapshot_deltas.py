@@ -408,7 +408,8 @@ class UnannouncedChangeTest(TestCase):
     """A map change committed while Redis does not answer is announced (as a full reload, since its delta was never
     published) by the process that made it, at its next decision once Redis answers again."""
 
-    def test_a_change_made_while_redis_was_down_is_announced_once_it_answers(self):
+    def change_while_redis_is_down(self):
+        """Add a service while Redis does not answer; the map version before it."""
         from django.test import override_settings
 
         build(MAP)
@@ -417,6 +418,10 @@ class UnannouncedChangeTest(TestCase):
         self.addCleanup(setattr, graph_loader, '_unannounced', False)
         with override_settings(CACHES=DEAD_REDIS), self.captureOnCommitCallbacks(execute=True):
             TechnicalService.objects.create(name='Added While Redis Was Down', service_type='technical')
+        return before
+
+    def test_a_change_made_while_redis_was_down_is_announced_once_it_answers(self):
+        before = self.change_while_redis_is_down()
         self.assertEqual(MapDeltas.head()[1], before, 'nothing reached Redis')
         self.assertTrue(graph_loader._unannounced)
 
@@ -431,14 +436,7 @@ class UnannouncedChangeTest(TestCase):
     def test_a_change_whose_process_stopped_is_announced_by_the_next_full_load(self):
         """The database keeps the unannounced change: should its process stop before Redis answers again, the next
         process to load the map in full (a restarted worker, say) announces it, once, and loads only once."""
-        from django.test import override_settings
-
-        build(MAP)
-        current_map()
-        _, before = MapDeltas.head()
-        self.addCleanup(setattr, graph_loader, '_unannounced', False)
-        with override_settings(CACHES=DEAD_REDIS), self.captureOnCommitCallbacks(execute=True):
-            TechnicalService.objects.create(name='Added While Redis Was Down', service_type='technical')
+        before = self.change_while_redis_is_down()
         self.assertTrue(UnannouncedMapChange.objects.exists())
 
         graph_loader._unannounced = False  # the process that made the change stops
