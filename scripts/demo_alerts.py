@@ -130,19 +130,15 @@ def post_burst(client, alerts, ids, addresses, numeric):
     return events, codes, elapsed, start
 
 
-def burst_incidents(client, events, since):
-    """The incidents holding the burst's events that are open, or were opened or resolved during this burst,
-    and how many other incidents were merged into them."""
+def burst_incidents(client, events):
+    """The incidents holding the burst's events, open or resolved (not those merged into others), and how many
+    other incidents were merged into them."""
     incidents = client.get_all(PLUGIN_API + 'incidents/')
-    chosen = []
-    for incident in incidents:
-        if incident['merged_into'] or not {m['event']['id'] for m in incident['members']} & events:
-            continue
-        recent = any(
-            incident[key] and datetime.fromisoformat(incident[key]) >= since for key in ('detected_at', 'resolved_at')
-        )
-        if incident['status']['value'] not in ('resolved', 'closed') or recent:
-            chosen.append(incident)
+    chosen = [
+        incident
+        for incident in incidents
+        if not incident['merged_into'] and {m['event']['id'] for m in incident['members']} & events
+    ]
     ids = {incident['id'] for incident in chosen}
     return chosen, sum(1 for incident in incidents if incident['merged_into'] in ids)
 
@@ -160,7 +156,11 @@ def blast_summary(blast, shown=4):
 def print_incidents(incidents, url):
     order = {'critical': 0, 'high': 1, 'warning': 2, 'info': 3}
     incidents.sort(
-        key=lambda i: (i['status'] in ('resolved', 'closed'), order.get(i['severity']['value'], 9), -len(i['members']))
+        key=lambda i: (
+            i['status']['value'] in ('resolved', 'closed'),
+            order.get(i['severity']['value'], 9),
+            -len(i['members']),
+        )
     )
     print(f'{"id":>5}  {"severity":<9}{"status":<10}{"alerts":>6}  title / root cause / blast radius')
     for incident in incidents:
@@ -270,7 +270,6 @@ def main(argv=None):
         )
 
     print(f'Posting {len(alerts)} alert notifications to {env["NETBOX_URL"]}{PLUGIN_API}events/ ...')
-    wall = datetime.now(UTC)
     events, codes, elapsed, _ = post_burst(client, alerts, ids, addresses, numeric)
     rate = len(alerts) / elapsed if elapsed else float('inf')
     print(
@@ -281,10 +280,12 @@ def main(argv=None):
     )
 
     events |= post_to_receivers(client, generate(args.seed))
-    incidents, merged = burst_incidents(client, events, wall)
+    incidents, merged = burst_incidents(client, events)
+    resolved = sum(1 for incident in incidents if incident['status']['value'] in ('resolved', 'closed'))
     print(
         f'  {len(alerts)} notifications -> {len(events)} distinct alerts -> {len(incidents)} incidents'
-        f' ({merged} more were merged into these as late alerts linked them)\n'
+        f' ({len(incidents) - resolved} open, {resolved} resolved; {merged} more were merged into these as late'
+        ' alerts linked them)\n'
     )
     print_incidents(incidents, env['NETBOX_URL'])
     return 0 if codes[200] + codes[201] == len(alerts) else 1
