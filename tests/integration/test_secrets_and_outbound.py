@@ -157,6 +157,10 @@ class NoOutboundToUserSetUrlsTest(TestCase):
         objects = build(MAP)
         user = User.objects.create_user(username='operator')  # every plugin permission, not a superuser
         grant(user, ['view', 'add', 'change', 'delete'])
+        # ...and may view the devices an incident's root cause names (else it may not change the root cause)
+        devices = ObjectPermission.objects.create(name='operator devices', actions=['view'])
+        devices.object_types.set([ContentType.objects.get_by_natural_key('dcim', 'device')])
+        devices.users.add(user)
         token = Token.objects.create(user=user, write_enabled=True)
         header = {'HTTP_AUTHORIZATION': f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}'}
         client = APIClient()
