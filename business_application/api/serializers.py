@@ -531,7 +531,8 @@ class IncidentSerializer(NetBoxModelSerializer):
 
     def validate(self, data):
         """A user who sees the title or root cause redacted may write back what they read (it keeps the stored text)
-        but may not change it: the new text would replace names they cannot see."""
+        but nothing else, the stored text included (accepting it would confirm a guess): a new text would replace
+        names they cannot see."""
         request = self.context.get('request')
         if self.instance is not None and request is not None and {'title', 'root_cause'} & set(data):
             from ..ui.redact import Redactor
@@ -539,10 +540,9 @@ class IncidentSerializer(NetBoxModelSerializer):
             redactor = Redactor(request.user).prepare([self.instance])
             shown = {'title': redactor.title(self.instance), 'root_cause': redactor.root_cause(self.instance)}
             for name, text in shown.items():
-                stored = getattr(self.instance, name)
-                if name not in data or text == stored:
+                if name not in data or text == getattr(self.instance, name):
                     continue
-                if data[name] not in (text, stored):
+                if data[name] != text:
                     raise serializers.ValidationError(
                         {name: _('It names objects you may not view, so you cannot change it.')}
                     )
@@ -550,6 +550,14 @@ class IncidentSerializer(NetBoxModelSerializer):
         return super().validate(data)
 
     def update(self, instance, validated_data):
+        request = self.context.get('request')
+        if request is not None and 'affected_services' in validated_data:
+            # The services this user may not view were left out of what they read: writing that back keeps them
+            services = TechnicalService.objects.all()
+            if (visible := services.restrict(request.user, 'view')) is not services:
+                kept = list(instance.affected_services.exclude(pk__in=visible.values('pk')))
+                written = list(validated_data['affected_services'])
+                validated_data['affected_services'] = written + [s for s in kept if s not in written]
         instance._edited_fields = {
             name for name in validated_data if name not in ('tags', 'affected_services', 'custom_fields')
         }

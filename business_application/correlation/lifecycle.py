@@ -208,13 +208,12 @@ class MapView:
     def title_for(self, node: int | None, label: str) -> str:
         if node is None:
             return f'Alert on unmapped {label}'
-        named = self.title_nodes(node)
         if self.kinds[node] == APPLICATION:
             return f'Service disruption affecting {self.names[node]}'
-        if named and self.kinds[named[0]] == SERVICE:
-            services = len(self.services_of(node))
+        services = len(self.services_of(node))
+        if services:
             more = f' and {services - 2} more' if services > 2 else ''
-            return f'Service disruption affecting {", ".join(self.names[s] for s in named)}{more}'
+            return f'Service disruption affecting {", ".join(self.names[s] for s in self.title_nodes(node))}{more}'
         return f'Infrastructure alert affecting {self.names[node]}'
 
     def title_nodes(self, node: int | None) -> list[int]:

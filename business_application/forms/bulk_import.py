@@ -33,7 +33,7 @@ from ..models import (
     ServiceDependency,
     TechnicalService,
 )
-from .model_forms import NoSelfDependencyMixin
+from .model_forms import KeepsHidden, NoSelfDependencyMixin
 from .times import OffsetCheckedMixin
 
 __all__ = (
@@ -183,11 +183,15 @@ class MaintenanceImportForm(OffsetCheckedMixin, NetBoxModelImportForm):
         fields = ('content_type', 'object_id', 'start', 'end', 'status', 'contact', 'description', 'tags')
 
 
-class IncidentImportForm(OffsetCheckedMixin, NetBoxModelImportForm):
+class IncidentImportForm(KeepsHidden, OffsetCheckedMixin, NetBoxModelImportForm):
     status = CSVChoiceField(choices=IncidentStatusChoices, label=_('Status'))
     severity = CSVChoiceField(choices=EventCrit, label=_('Severity'))
     affected_services = _by_name(TechnicalService.objects.all(), _('Affected services'))
     description = forms.CharField(required=False, label=_('Description'))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.learn_hidden()
 
     class Meta:
         model = Incident

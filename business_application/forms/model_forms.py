@@ -251,7 +251,54 @@ class MaintenanceForm(GenericObjectFormMixin, OffsetCheckedMixin, NetBoxModelFor
         }
 
 
-class IncidentForm(OffsetCheckedMixin, NetBoxModelForm):
+class KeepsHidden:
+    """What an edit of an existing incident (the edit form, a CSV import with ``id``) keeps for a user who may not
+    view every object it names: the stored title and root cause where the user sees them redacted (the user may
+    submit what they were shown, nothing else), and the affected services and root-cause event NetBox leaves out of
+    the user's choices. Two queries, for a user who may not view every service and event; none otherwise."""
+
+    def learn_hidden(self):
+        """Learn what to keep; the fields (title, root cause) the user sees redacted, with what they see."""
+        from ..ui.redact import page_redactor
+
+        self.kept, self.hidden_services, self.hidden_event, self.shown = {}, [], None, {}
+        redactor = page_redactor()
+        if redactor is None or self.instance.pk is None:
+            return {}
+        services = TechnicalService.objects.all()
+        if (visible := services.restrict(redactor.user, 'view')) is not services:
+            self.hidden_services = list(self.instance.affected_services.exclude(pk__in=visible.values('pk')))
+        events, event_id = Event.objects.all(), self.instance.root_cause_event_id
+        if event_id is not None and (visible := events.restrict(redactor.user, 'view')) is not events:
+            if not visible.filter(pk=event_id).exists():
+                self.hidden_event = self.instance.root_cause_event
+        redactor.prepare([self.instance])
+        shown = {'title': redactor.title(self.instance), 'root_cause': redactor.root_cause(self.instance)}
+        for name, text in shown.items():
+            if name in self.fields and text != getattr(self.instance, name):
+                self.kept[name], self.shown[name] = getattr(self.instance, name), text
+        return dict(self.shown)
+
+    def clean(self):
+        super().clean()
+        for name, stored in self.kept.items():
+            field = self.fields.get(name)  # a CSV import leaves out the fields its rows do not set
+            if field is None or name not in self.cleaned_data:
+                continue
+            if field.disabled or self.cleaned_data[name] == self.shown[name]:
+                self.cleaned_data[name] = stored  # the stored text, never the redacted one the user was shown
+            else:
+                self.add_error(name, _('It names objects you may not view, so you cannot change it.'))
+        if self.hidden_services and 'affected_services' in self.cleaned_data:
+            written = list(self.cleaned_data['affected_services'] or ())
+            self.cleaned_data['affected_services'] = written + [s for s in self.hidden_services if s not in written]
+        if self.hidden_event is not None and 'root_cause_event' in self.fields:
+            if self.cleaned_data.get('root_cause_event') is None:
+                self.cleaned_data['root_cause_event'] = self.hidden_event
+        return self.cleaned_data
+
+
+class IncidentForm(KeepsHidden, OffsetCheckedMixin, NetBoxModelForm):
     affected_services = DynamicModelMultipleChoiceField(
         queryset=TechnicalService.objects.all(),
         label=_('Affected services'),
@@ -292,17 +339,6 @@ class IncidentForm(OffsetCheckedMixin, NetBoxModelForm):
             'resolved_at': DateTimePicker(),
         }
 
-    def clean(self):
-        super().clean()
-        self.cleaned_data.update(self.kept)  # the stored texts, never the redacted ones the form showed
-        # The affected services and root-cause event the user may not view were not in the form: they stay
-        if self.hidden_services and 'affected_services' in self.cleaned_data:
-            shown = list(self.cleaned_data['affected_services'] or ())
-            self.cleaned_data['affected_services'] = shown + [s for s in self.hidden_services if s not in shown]
-        if self.hidden_event is not None and self.cleaned_data.get('root_cause_event') is None:
-            self.cleaned_data['root_cause_event'] = self.hidden_event
-        return self.cleaned_data
-
     #: Fields the correlation service also writes. On an edit, each carries the value the page showed in a
     #: hidden initial input, so only what the person changed from that is saved: a severity, root cause or
     #: member service the service changed while the form was open is not written back.
@@ -319,39 +355,15 @@ class IncidentForm(OffsetCheckedMixin, NetBoxModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.kept, self.hidden_services, self.hidden_event = {}, [], None
         if self.instance.pk:
             for name in self.CORRELATOR_FIELDS:
                 if name in self.fields:
                     self.fields[name].show_hidden_initial = True
-            self.keep_redacted()
-
-    def keep_redacted(self):
-        """For a user who may not view an object the title or probable root cause names, those two fields show what
-        the user sees and cannot be changed here: saving a redacted text would overwrite the stored one. The
-        affected services and root-cause event the user may not view (NetBox leaves them out of the form) are kept
-        too (two queries, for a user who may not view everything)."""
-        from ..ui.redact import page_redactor
-
-        redactor = page_redactor()
-        if redactor is None:
-            return
-        services = TechnicalService.objects.all()
-        if (visible := services.restrict(redactor.user, 'view')) is not services:
-            self.hidden_services = list(self.instance.affected_services.exclude(pk__in=visible.values('pk')))
-        events, event_id = Event.objects.all(), self.instance.root_cause_event_id
-        if event_id is not None and (visible := events.restrict(redactor.user, 'view')) is not events:
-            if not visible.filter(pk=event_id).exists():
-                self.hidden_event = self.instance.root_cause_event
-        redactor.prepare([self.instance])
-        shown = {'title': redactor.title(self.instance), 'root_cause': redactor.root_cause(self.instance)}
-        for name, text in shown.items():
-            stored = getattr(self.instance, name)
-            if name in self.fields and text != stored:
-                self.kept[name] = stored
-                self.fields[name].disabled = True
-                self.fields[name].help_text = _('It names objects you may not view, so you cannot change it.')
-                self.initial[name] = text
+        for name, text in self.learn_hidden().items():
+            # Shown as the user sees it, and not editable: saving a redacted text would overwrite the stored one
+            self.fields[name].disabled = True
+            self.fields[name].help_text = _('It names objects you may not view, so you cannot change it.')
+            self.initial[name] = text
 
     def hidden_fields(self):
         # NetBox renders visible fields through its own tags, which leave out the hidden initial inputs; the

@@ -17,10 +17,8 @@ from collections import defaultdict
 from functools import cached_property
 
 from django.http import HttpRequest
-from rest_framework.permissions import SAFE_METHODS
 
 from netbox.context import current_request
-from utilities.api import is_api_request
 
 from ..correlation.kinds import APPLICATION
 from ..correlation.mapbuilder import KIND_PREFIX
@@ -137,7 +135,13 @@ class Redactor:
         found = []
         stored = getattr(incident, 'title_objects', None)
         for entry in stored if isinstance(stored, list) else ():
-            if isinstance(entry, list) and len(entry) == 3 and type(entry[1]) is int and isinstance(entry[2], str):
+            if (
+                isinstance(entry, list)
+                and len(entry) == 3
+                and isinstance(entry[0], str)
+                and type(entry[1]) is int
+                and isinstance(entry[2], str)
+            ):
                 kind = PREFIX_KINDS.get(entry[0])
                 if kind is not None:
                     found.append((entry[2], kind, self.map.node(kind, entry[1])))
@@ -149,7 +153,8 @@ class Redactor:
         for side in ('down', 'degraded'):
             items = blast.get(side) if isinstance(blast, dict) else None
             for item in items if isinstance(items, list) else ():
-                kind = PREFIX_KINDS.get(item.get('type')) if isinstance(item, dict) else None
+                kind_text = item.get('type') if isinstance(item, dict) else None
+                kind = PREFIX_KINDS.get(kind_text) if isinstance(kind_text, str) else None
                 node = self.map.node(kind, item.get('id')) if kind is not None and type(item.get('id')) is int else None
                 if node is not None:
                     found.append((item, node))
@@ -290,11 +295,11 @@ class Redactor:
 
 
 def page_redactor():
-    """The redactor of the web page or REST API read being served, kept on its request. ``None`` for a REST API
-    write (the event rules it triggers serialize the stored texts) and outside a request (workers, jobs and commands
-    show nothing to anyone)."""
+    """The redactor of the web page or REST API request being served, kept on its request; ``None`` outside a request
+    (workers, jobs and commands show nothing to anyone). What NetBox records or sends of an incident reads the
+    stored title (``Incident.to_objectchange``, the REST serializer without a request for event rules)."""
     request = current_request.get()
-    if not isinstance(request, HttpRequest) or (is_api_request(request) and request.method not in SAFE_METHODS):
+    if not isinstance(request, HttpRequest):
         return None
     redactor = getattr(request, '_business_app_redactor', None)
     if redactor is None or redactor.user is not request.user:
