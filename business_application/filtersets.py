@@ -391,39 +391,56 @@ def regex_matches(texts, patterns, operator):
         return {i - 1 for (i,) in cursor.fetchall()}
 
 
-def pairs_q(pairs):
-    """Incidents whose (title, root cause, objects named in the title) is one of these; none for no such key."""
-    titles = {}
-    for title, root_cause, objects in pairs:
-        titles.setdefault((root_cause, objects), []).append(title)
-    matches = Q(pk__in=[])
+def pairs_q(keys):
+    """Incidents of these keys: (title, root cause, objects named in the title), or ('pk', id) for a title an earlier
+    version wrote whose root cause is gone; none for no key."""
+    titles, pks = {}, []
+    for key in keys:
+        if key[0] == 'pk' and len(key) == 2:
+            pks.append(key[1])
+        else:
+            title, root_cause, objects = key
+            titles.setdefault((root_cause, objects), []).append(title)
+    matches = Q(pk__in=pks)
     for (root_cause, objects), names in titles.items():
-        matches |= Q(root_cause=root_cause, title_objects=json.loads(objects), title__in=names)
+        stored = json.loads(objects)
+        same_objects = Q(title_objects__isnull=True) if stored is None else Q(title_objects=stored)
+        matches |= Q(root_cause=root_cause, title__in=names) & same_objects
     return matches
 
 
 class RedactedTexts:
-    """The distinct (title, root cause, objects named in the title) of a set of incidents that a user sees redacted,
-    with what the user sees of each title and root cause. What is hidden of them depends only on that key (every
-    name the redactor hides comes from the root cause or the objects the title names), and the correlator writes few
-    distinct keys, so their number follows that of the objects named, not that of the incidents."""
+    """The incidents of a set that a user sees redacted, by what decides what the user sees: the distinct (title,
+    root cause, objects named in the title), and each incident apart whose title an earlier version wrote and whose
+    root cause is gone (its blast radius then decides). The correlator writes few distinct keys, so their number
+    follows that of the objects named, not that of the incidents."""
 
     def __init__(self, user, queryset):
         from .ui.redact import Redactor
 
-        scope = Incident.objects.filter(pk__in=queryset.values('pk')).exclude(Q(root_cause='') & Q(title_objects=[]))
-        incidents = [
-            Incident(title=title, root_cause=root_cause, title_objects=objects)
-            for title, root_cause, objects in scope.order_by()
+        scope = Incident.objects.filter(pk__in=queryset.values('pk')).order_by()
+        legacy = Q(root_cause='', title_objects__isnull=True)
+        keyed = [
+            (
+                (title, root_cause, json.dumps(objects, sort_keys=True)),
+                Incident(title=title, root_cause=root_cause, title_objects=objects),
+            )
+            for title, root_cause, objects in scope.exclude(legacy)
+            .exclude(root_cause='', title_objects=[])
             .values_list('title', 'root_cause', 'title_objects')
             .distinct()
         ]
-        redactor = Redactor(user).prepare(incidents)
+        keyed += [
+            (('pk', pk), Incident(title=title, root_cause='', title_objects=None, blast_radius=blast))
+            for pk, title, blast in scope.filter(legacy)
+            .exclude(blast_radius={})
+            .values_list('pk', 'title', 'blast_radius')
+        ]
+        redactor = Redactor(user).prepare([incident for _, incident in keyed])
         self.seen = {}
-        for incident in incidents:
+        for key, incident in keyed:
             seen = {'title': redactor.title(incident), 'root_cause': redactor.root_cause(incident)}
             if seen['title'] != incident.title or seen['root_cause'] != incident.root_cause:
-                key = (incident.title, incident.root_cause, json.dumps(incident.title_objects, sort_keys=True))
                 self.seen[key] = seen
         self.affected = pairs_q(self.seen)
 

@@ -539,15 +539,20 @@ class IncidentSerializer(NetBoxModelSerializer):
 
             redactor = Redactor(request.user).prepare([self.instance])
             shown = {'title': redactor.title(self.instance), 'root_cause': redactor.root_cause(self.instance)}
-            for name, text in shown.items():
-                if name not in data or text == getattr(self.instance, name):
-                    continue
-                if data[name] != text:
+            redacted = {name for name, text in shown.items() if text != getattr(self.instance, name)}
+            if 'title' in redacted:
+                redacted.add('root_cause')  # a new root cause would unveil the names the title hides through it
+            for name in sorted(redacted & set(data)):
+                if data[name] != shown[name]:
                     raise serializers.ValidationError(
                         {name: _('It names objects you may not view, so you cannot change it.')}
                     )
                 data.pop(name)
         return super().validate(data)
+
+    def create(self, validated_data):
+        validated_data['title_objects'] = []  # a person's title names no object the correlator recorded
+        return super().create(validated_data)
 
     def update(self, instance, validated_data):
         request = self.context.get('request')

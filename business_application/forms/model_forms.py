@@ -274,9 +274,11 @@ class KeepsHidden:
                 self.hidden_event = self.instance.root_cause_event
         redactor.prepare([self.instance])
         shown = {'title': redactor.title(self.instance), 'root_cause': redactor.root_cause(self.instance)}
-        for name, text in shown.items():
-            if name in self.fields and text != getattr(self.instance, name):
-                self.kept[name], self.shown[name] = getattr(self.instance, name), text
+        redacted = {name for name, text in shown.items() if text != getattr(self.instance, name)}
+        if 'title' in redacted:
+            redacted.add('root_cause')  # a new root cause would unveil the names the title hides through it
+        for name in redacted & set(self.fields):
+            self.kept[name], self.shown[name] = getattr(self.instance, name), shown[name]
         return dict(self.shown)
 
     def clean(self):
@@ -296,6 +298,11 @@ class KeepsHidden:
             if self.cleaned_data.get('root_cause_event') is None:
                 self.cleaned_data['root_cause_event'] = self.hidden_event
         return self.cleaned_data
+
+    def save(self, *args, **kwargs):
+        if self.instance.pk is None or 'title' in self.changed_data:
+            self.instance.title_objects = []  # a person's title names no object the correlator recorded
+        return super().save(*args, **kwargs)
 
 
 class IncidentForm(KeepsHidden, OffsetCheckedMixin, NetBoxModelForm):

@@ -58,9 +58,10 @@ class Incident(NetBoxModel):
     )
     blast_radius = models.JSONField(verbose_name=_('blast radius'), default=dict, blank=True, editable=False)
     #: The map objects the correlator named in the title, ``[kind prefix, id, name]`` each, as it wrote them: what
-    #: the title hides from a user who may not view them, even once they are renamed, moved or deleted.
+    #: the title hides from a user who may not view them, even once they are renamed, moved or deleted. Empty for a
+    #: title a person wrote (REST API, forms, import); NULL where nobody recorded them (an earlier version, a script).
     title_objects = models.JSONField(
-        verbose_name=_('objects named in the title'), default=list, blank=True, editable=False
+        verbose_name=_('objects named in the title'), default=None, blank=True, null=True, editable=False
     )
     merged_into = models.ForeignKey(
         to='self',
@@ -111,6 +112,8 @@ class Incident(NetBoxModel):
         # person's PATCH of the description never rolls back the severity, title or root cause that the
         # correlation service set a moment earlier with its own queryset updates.
         edited = getattr(self, '_edited_fields', None)
+        if edited is not None and 'title' in edited:
+            self.title_objects, edited = [], {*edited, 'title_objects'}  # a person's title names no recorded object
         if edited is not None and not self._state.adding and kwargs.get('update_fields') is None:
             concrete = {f.name for f in self._meta.concrete_fields if not f.primary_key}
             kwargs['update_fields'] = sorted((set(edited) & concrete) | {'last_updated', 'custom_field_data'})

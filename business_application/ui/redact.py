@@ -223,18 +223,21 @@ class Redactor:
         return everything.restrict(self.user, 'view') is everything
 
     def title(self, incident):
-        """The incident's title with the names of hidden objects the correlator put there replaced: those of the
-        root cause and its services on the map, and those the blast radius stored (a service renamed or moved since
-        keeps there the name the title was written with)."""
+        """The incident's title with the names of hidden objects the correlator put there replaced: those it recorded
+        naming (``title_objects``, by id: renames and moves do not matter), or for a title from an earlier version,
+        those of the root cause and its services on the map and those the blast radius stored. A title a person
+        wrote names no recorded object: only the labels in it are replaced."""
         if not incident.title or self.map is None or self.everything:
             return incident.title
         text = self.label_text(incident.title)
-        hidden = [(self.map.names[n], self.map.kinds[n]) for n in self._title_nodes(incident) if n in self.hidden]
-        hidden += [
-            (item.get('name'), self.map.kinds[node])
-            for item, node in self._blast_items(incident.blast_radius)
-            if node in self.hidden
-        ]
+        hidden = []
+        if getattr(incident, 'title_objects', None) is None:  # titled by an earlier version: what it may name
+            hidden += [(self.map.names[n], self.map.kinds[n]) for n in self._title_nodes(incident) if n in self.hidden]
+            hidden += [
+                (item.get('name'), self.map.kinds[node])
+                for item, node in self._blast_items(incident.blast_radius)
+                if node in self.hidden
+            ]
         hidden += [
             (name, kind)
             for name, kind, node in self._title_objects(incident)

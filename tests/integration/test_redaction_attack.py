@@ -289,7 +289,9 @@ class AttackTruncationTest(RedactionFixture, TestCase):
         forget_map()
         title = f'Service disruption affecting checkout-api, {long_name}'[:255]
         incident = Incident.objects.get()
-        Incident.objects.filter(pk=incident.pk).update(title=title)
+        checkout = TechnicalService.objects.get(name='checkout-api')
+        named = [['service', checkout.pk, 'checkout-api'], ['service', service.pk, long_name]]  # as the correlator
+        Incident.objects.filter(pk=incident.pk).update(title=title, title_objects=named)
         content = self.client.get(incident.get_absolute_url()).content.decode()
         assert 'inventory-xxxx' not in content
 

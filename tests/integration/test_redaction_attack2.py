@@ -91,11 +91,11 @@ class Attack2APITest(RedactionFixture, APITestCase):
         assert shown in ('probe wrong-guess secret-ledger', None) or 'wrong-guess' not in shown, shown
 
     def test_title_filter_matches_a_name_hidden_only_through_the_blast_radius(self):
-        """An incident from before ``title_objects`` (stored ``[]``) whose root cause was cleared shows its title
+        """An incident from before ``title_objects`` (stored NULL) whose root cause was cleared shows its title
         redacted through the blast radius's stored names, but the filters' RedactedTexts leave such an incident out
         (no root cause, no title objects), so ``?title__ic=`` and ``?q=`` match its stored title: an oracle."""
         self.make()
-        Incident.objects.update(root_cause='', title_objects=[])
+        Incident.objects.update(root_cause='', title_objects=None)
         incident = Incident.objects.get()
         shown = self.client.get(f'{API}{incident.pk}/', **self.header).data
         assert 'checkout-api' not in shown['title'], shown['title']  # the page hides it
@@ -359,7 +359,7 @@ class Attack2ImportOnlyCommanderTest(RedactionFixture, TestCase):
 @override_settings(BUSINESS_APP_AUTO_INCIDENTS_ENABLED=False)
 class Attack2RootCauseWriteTest(RedactionFixture, APITestCase):
     def test_changing_a_visible_root_cause_unredacts_the_title(self):
-        """An incident titled before ``title_objects`` (stored ``[]``), whose root cause is a visible device running
+        """An incident titled before ``title_objects`` (stored NULL), whose root cause is a visible device running
         a hidden service the title names: the title is redacted through the root cause only. ``validate`` lets the
         constrained user change that visible root cause, after which the title reads the hidden name: the user
         removes the redaction themselves, no event having to move out."""
