@@ -392,3 +392,45 @@ class RedactedSurroundingsTest(RedactionFixture, TestCase):
         migration.forget(apps, None)
         fields = set(CachedValue.objects.filter(object_type=incident_type).values_list('field', flat=True))
         assert fields == {'description'}, fields
+
+
+@override_settings(BUSINESS_APP_AUTO_INCIDENTS_ENABLED=False)
+class LegacyTitlesTest(RedactionFixture, TestCase):
+    def test_upgrade_records_what_legacy_titles_name(self):
+        """Migration 0008 records the objects the titles of earlier versions name, where the stored data tells them
+        for sure, so they stay hidden once the root cause and blast radius are gone; other titles keep NULL."""
+        import importlib
+
+        from django.apps import apps
+
+        self.make()
+        checkout = TechnicalService.objects.get(name='checkout-api')
+        other = Device.objects.get(name='other-01')
+        Incident.objects.update(title_objects=None)  # the fixture's incident, as an earlier version left it
+        legacy = {
+            'checkout': Incident.objects.get().pk,
+            'other': Incident.objects.create(
+                title='Infrastructure alert affecting other-01', root_cause='device:other-01'
+            ).pk,
+            'two': Incident.objects.create(
+                title='Service disruption affecting checkout-api, payments-db and 2 more', root_cause=''
+            ).pk,
+            'unknown': Incident.objects.create(title='Service disruption affecting no-such-service').pk,
+            'person': Incident.objects.create(title='db down').pk,
+        }
+        migration = importlib.import_module('business_application.migrations.0008_legacy_title_objects')
+        migration.backfill(apps, None)
+        payments = TechnicalService.objects.get(name='payments-db')
+        found = dict(Incident.objects.filter(pk__in=legacy.values()).values_list('pk', 'title_objects'))
+        assert found[legacy['checkout']] == [['service', checkout.pk, 'checkout-api']]
+        assert found[legacy['other']] == [['device', other.pk, 'other-01']]
+        assert found[legacy['two']] == [
+            ['service', checkout.pk, 'checkout-api'],
+            ['service', payments.pk, 'payments-db'],
+        ]
+        assert found[legacy['unknown']] is None
+        assert found[legacy['person']] is None
+        # Its root cause and blast radius gone, the title still hides the service
+        Incident.objects.filter(pk=legacy['checkout']).update(root_cause='', blast_radius={})
+        content = self.client.get(Incident.objects.get(pk=legacy['checkout']).get_absolute_url()).content.decode()
+        assert 'checkout-api' not in content
