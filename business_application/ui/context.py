@@ -48,7 +48,7 @@ def move_targets(request, instance):
         .filter(status__in=IncidentStatusChoices.OPEN)
         .exclude(pk=instance.pk)
         .order_by('-detected_at', '-pk')
-        .only('pk', 'title', 'root_cause', 'blast_radius')[:MOVE_TARGETS]
+        .only('pk', 'title', 'root_cause', 'blast_radius', 'title_objects')[:MOVE_TARGETS]
     )
 
 
