@@ -557,10 +557,9 @@ class IncidentSerializer(NetBoxModelSerializer):
     def update(self, instance, validated_data):
         request = self.context.get('request')
         if request is not None and 'affected_services' in validated_data:
-            # The services this user may not view were left out of what they read: writing that back keeps them
-            services = TechnicalService.objects.all()
-            if (visible := services.restrict(request.user, 'view')) is not services:
-                kept = list(instance.affected_services.exclude(pk__in=visible.values('pk')))
+            from ..ui.redact import hidden_services
+
+            if kept := hidden_services(request.user, instance):
                 written = list(validated_data['affected_services'])
                 validated_data['affected_services'] = written + [s for s in kept if s not in written]
         instance._edited_fields = {

@@ -259,15 +259,13 @@ class KeepsHidden:
 
     def learn_hidden(self):
         """Learn what to keep; the fields (title, root cause) the user sees redacted, with what they see."""
-        from ..ui.redact import page_redactor
+        from ..ui.redact import hidden_services, page_redactor
 
         self.kept, self.hidden_services, self.hidden_event, self.shown = {}, [], None, {}
         redactor = page_redactor()
         if redactor is None or self.instance.pk is None:
             return {}
-        services = TechnicalService.objects.all()
-        if (visible := services.restrict(redactor.user, 'view')) is not services:
-            self.hidden_services = list(self.instance.affected_services.exclude(pk__in=visible.values('pk')))
+        self.hidden_services = hidden_services(redactor.user, self.instance)
         events, event_id = Event.objects.all(), self.instance.root_cause_event_id
         if event_id is not None and (visible := events.restrict(redactor.user, 'view')) is not events:
             if not visible.filter(pk=event_id).exists():

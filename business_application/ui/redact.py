@@ -25,7 +25,7 @@ from ..correlation.mapbuilder import KIND_PREFIX
 from ..services.graph_loader import current_map
 from .maps import KIND_MODELS
 
-__all__ = ('Redactor', 'page_redactor', 'placeholder', 'shown_text', 'shown_title')
+__all__ = ('Redactor', 'hidden_services', 'page_redactor', 'placeholder', 'shown_text', 'shown_title')
 
 #: Where a label may start inside a text: a kind prefix, not glued to a word before it.
 LABEL_START = re.compile(r'(?<![\w.-])(?:' + '|'.join(sorted(map(re.escape, KIND_PREFIX.values()))) + r'):')
@@ -328,3 +328,14 @@ def shown_text(text):
     if redactor is None or not text:
         return text
     return redactor.prepare(texts=[text]).label_text(text)
+
+
+def hidden_services(user, incident):
+    """The incident's affected services this user may not view (left out of what they are shown, so kept when they
+    write back what they were shown): one query, none for a user who may view every service."""
+    from ..models import TechnicalService
+
+    services = TechnicalService.objects.all()
+    if (visible := services.restrict(user, 'view')) is services:
+        return []
+    return list(incident.affected_services.exclude(pk__in=visible.values('pk')))
