@@ -20,7 +20,7 @@ from django.http import HttpRequest
 
 from netbox.context import current_request
 
-from ..correlation.kinds import APPLICATION
+from ..correlation.kinds import APPLICATION, CLUSTER, DEVICE, SERVICE, VM
 from ..correlation.mapbuilder import KIND_PREFIX
 from ..services.graph_loader import current_map
 from .maps import KIND_MODELS
@@ -36,6 +36,11 @@ LABEL_END = re.compile(r'[\s,;)>]|$')
 PREFIX_KINDS = {prefix: kind for kind, prefix in KIND_PREFIX.items()}
 #: The length of an incident's title, past which the correlator's text is cut.
 TITLE_LENGTH = 255
+#: The titles the correlator writes (``MapView.title_for``): the kinds of object each one lists after "affecting".
+CORRELATOR_TITLE = re.compile(
+    r'^(?P<what>Service disruption|Infrastructure alert) affecting (?P<names>.+?)(?P<more> and \d+ more)?$'
+)
+TITLE_KINDS = {'Service disruption': (SERVICE, APPLICATION), 'Infrastructure alert': (DEVICE, VM, CLUSTER, SERVICE)}
 
 
 def placeholder(kind):
@@ -61,9 +66,10 @@ class Redactor:
         A user who may view every object of every kind (a superuser, or permissions without constraints) has
         nothing hidden: that costs no query and does not load the map."""
         incidents, texts = list(incidents), list(texts)
-        named = any(i.root_cause or i.blast_radius or getattr(i, 'title_objects', None) for i in incidents) or any(
-            LABEL_START.search(t or '') for t in texts
-        )
+        named = any(
+            i.root_cause or i.blast_radius or getattr(i, 'title_objects', None) or self._legacy_title(i)
+            for i in incidents
+        ) or any(LABEL_START.search(t or '') for t in texts)
         if not named or self.everything:
             return self
         if self.map is None:
@@ -229,15 +235,11 @@ class Redactor:
         wrote names no recorded object: only the labels in it are replaced."""
         if not incident.title or self.map is None or self.everything:
             return incident.title
+        legacy = self._legacy_title(incident)
+        if legacy is not None:
+            return self._legacy_names(incident, legacy)
         text = self.label_text(incident.title)
         hidden = []
-        if getattr(incident, 'title_objects', None) is None:  # titled by an earlier version: what it may name
-            hidden += [(self.map.names[n], self.map.kinds[n]) for n in self._title_nodes(incident) if n in self.hidden]
-            hidden += [
-                (item.get('name'), self.map.kinds[node])
-                for item, node in self._blast_items(incident.blast_radius)
-                if node in self.hidden
-            ]
         hidden += [
             (name, kind)
             for name, kind, node in self._title_objects(incident)
@@ -249,6 +251,35 @@ class Redactor:
             elif len(incident.title) >= TITLE_LENGTH:
                 text = self._cut_name(text, name, kind)
         return text
+
+    @staticmethod
+    def _legacy_title(incident):
+        """The match of a title an earlier version of the correlator wrote without recording what it names."""
+        if getattr(incident, 'title_objects', None) is not None:
+            return None
+        return CORRELATOR_TITLE.match(incident.title or '')
+
+    def _legacy_names(self, incident, match):
+        """A correlator's title from an earlier version, each name it lists shown only when it is known to be a
+        visible object's: one the root cause or the blast radius still names, which the user may view, or any name
+        when the user may view every object of each kind the title lists. The others (hidden objects, names two
+        objects share, objects renamed or deleted since) read as a placeholder."""
+        kinds = TITLE_KINDS[match.group('what')]
+        visible, hidden = {}, {}
+        nodes = self._title_nodes(incident) + [node for _, node in self._blast_items(incident.blast_radius)]
+        for node in nodes:
+            (hidden if node in self.hidden else visible)[self.map.names[node]] = self.map.kinds[node]
+        unseen = next((kind for kind in kinds if not self.sees_all(kind)), None)
+        names = match.group('names')
+        shown = []
+        for name in names.split(', ') if match.group('what') == 'Service disruption' else [names]:
+            if name in hidden:
+                shown.append(placeholder(hidden[name]))
+            elif name in visible or unseen is None:
+                shown.append(name)
+            else:
+                shown.append(placeholder(unseen))
+        return f'{match.group("what")} affecting {", ".join(shown)}{match.group("more") or ""}'
 
     @staticmethod
     def _cut_name(text, name, kind):

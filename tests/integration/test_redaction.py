@@ -434,3 +434,53 @@ class LegacyTitlesTest(RedactionFixture, TestCase):
         Incident.objects.filter(pk=legacy['checkout']).update(root_cause='', blast_radius={})
         content = self.client.get(Incident.objects.get(pk=legacy['checkout']).get_absolute_url()).content.decode()
         assert 'checkout-api' not in content
+
+    def test_legacy_titles_the_upgrade_could_not_tell(self):
+        """Titles from an earlier version that migration 0008 leaves NULL (a service renamed or deleted since, a
+        device name two sites share) show those names only to users who may view every object of the kinds the title
+        lists, once root cause and blast radius no longer name them; a name still known to be a visible object's
+        stays."""
+        import importlib
+
+        from django.apps import apps
+
+        from dcim.models import Site
+
+        self.make()
+        create_test_device('web-01', site=Site.objects.create(name='Site 2', slug='site-2'))
+        payments = TechnicalService.objects.get(name='payments-db')
+        services = Incident.objects.create(
+            title='Service disruption affecting legacy-api, payments-db and 1 more',
+            root_cause='',
+            blast_radius={'down': [{'type': 'service', 'id': payments.pk, 'name': 'payments-db'}]},
+        )
+        device = Incident.objects.create(title='Infrastructure alert affecting web-01', root_cause='')
+        importlib.import_module('business_application.migrations.0008_legacy_title_objects').backfill(apps, None)
+        services.refresh_from_db()
+        device.refresh_from_db()
+        assert services.title_objects is None
+        assert device.title_objects is None
+        forget_map()
+        page = self.client.get(services.get_absolute_url()).content.decode()
+        assert 'Service disruption affecting (hidden service), payments-db and 1 more' in page
+        assert 'legacy-api' not in page
+        page = self.client.get(device.get_absolute_url()).content.decode()
+        assert 'Infrastructure alert affecting (hidden device)' in page
+        assert 'web-01' not in page
+        # and the list's filters answer on the shown titles
+        listed = self.client.get(reverse('plugins:business_application:incident_list') + '?q=legacy-api')
+        assert services.get_absolute_url() not in listed.content.decode()
+        # A user who may view every object of those kinds reads the titles as written
+        self.add_permissions(
+            'business_application.view_technicalservice',
+            'business_application.view_businessapplication',
+            'dcim.view_device',
+            'virtualization.view_virtualmachine',
+            'virtualization.view_cluster',
+        )
+        forget_map()
+        page = self.client.get(services.get_absolute_url()).content.decode()
+        assert 'Service disruption affecting legacy-api, payments-db and 1 more' in page
+        assert 'Infrastructure alert affecting web-01' in self.client.get(device.get_absolute_url()).content.decode()
+        listed = self.client.get(reverse('plugins:business_application:incident_list') + '?q=legacy-api')
+        assert services.get_absolute_url() in listed.content.decode()
