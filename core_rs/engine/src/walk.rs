@@ -22,7 +22,7 @@
 //! at a distance one less; following `via`/parents from any recorded node ends at a source.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
@@ -143,7 +143,7 @@ struct Marks {
     /// The recorded-node list's buffer, kept with the marks so a walk allocates nothing once warm.
     visits: Vec<(u32, Visit)>,
     /// The breadth-first queue's buffer, likewise.
-    queue: VecDeque<(u32, u32)>,
+    queue: Vec<(u32, u32)>,
 }
 
 /// How many of the next queued nodes a walk warms at a time (`Graph::warm`).
@@ -213,7 +213,7 @@ pub(crate) struct Walk {
     /// Recorded nodes in discovery order, with where each was first found.
     visits: Vec<(u32, Visit)>,
     /// The breadth-first queue's buffer, handed back to the thread with the marks.
-    queue: VecDeque<(u32, u32)>,
+    queue: Vec<(u32, u32)>,
     /// Nodes first recorded through a terminal edge and expanded later from another parent.
     via: NodeMap<u32>,
     pub discovered: usize,
@@ -301,7 +301,7 @@ impl Graph {
             }
             if !walk.contains(s) {
                 walk.record(s, Visit { dist: 0, parent: None });
-                queue.push_back((s, 0u32));
+                queue.push((s, 0u32));
             }
         }
 
@@ -312,11 +312,14 @@ impl Graph {
         let mut warm = 0usize;
         let mut chunk = [0u32; WARM_CHUNK];
         let big = self.node_count() >= WARM_FROM_NODES;
-        while let Some((u, dist)) = queue.pop_front() {
+        // The queue is a list read from `head` on: every entry is pushed once and popped once.
+        let mut head = 0usize;
+        while let Some(&(u, dist)) = queue.get(head) {
+            head += 1;
             if warm == 0 && big {
-                warm = 1 + queue.len().min(WARM_CHUNK - 1);
+                warm = 1 + (queue.len() - head).min(WARM_CHUNK - 1);
                 let mut expanding = 0;
-                for (node, d) in std::iter::once((u, dist)).chain(queue.iter().take(warm - 1).copied()) {
+                for &(node, d) in &queue[head - 1..head - 1 + warm] {
                     if d < limits.depth {
                         chunk[expanding] = node;
                         expanding += 1;
@@ -336,28 +339,31 @@ impl Graph {
                 if direction == WalkDirection::Up && terminal && dist != 0 {
                     continue;
                 }
-                if !walk.contains(node) {
+                // The node's mark, read once: 0 while it is not recorded (node ids come from the graph).
+                let mark = &mut walk.marks.words[node as usize];
+                if *mark == 0 {
                     if walk.discovered == limits.work_cap {
                         walk.capped = true;
                         walk.queue = queue;
                         return walk;
                     }
                     walk.discovered += 1;
-                    walk.record(
+                    *mark = u32::try_from(walk.visits.len() + 1).unwrap_or(u32::MAX);
+                    walk.visits.push((
                         node,
                         Visit {
                             dist: dist + 1,
                             parent: Some(u),
                         },
-                    );
-                    if terminal && direction == WalkDirection::Down {
+                    ));
+                    if terminal && down {
                         unexpanded.insert(node);
                     } else {
-                        queue.push_back((node, dist + 1));
+                        queue.push((node, dist + 1));
                     }
-                } else if !terminal && unexpanded.remove(&node) {
+                } else if down && !terminal && unexpanded.remove(&node) {
                     walk.via.insert(node, u);
-                    queue.push_back((node, dist + 1));
+                    queue.push((node, dist + 1));
                 }
             }
         }
