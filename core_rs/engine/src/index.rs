@@ -2,10 +2,12 @@
 //! scored only against the incidents its walks reach.
 //!
 //! Algorithm: each incident keeps its severity, last activity and members (join order, `None` for
-//! an unmapped member); `by_node` maps every node of every mapped member's footprint to the
-//! `(incident key, member index)` pairs it belongs to. `decide` runs the event's four walks as
-//! `Graph::decide` does, collects the pairs of every recorded node, sorts them, and scores each
-//! touched incident over its touched members only. A member none of whose footprint nodes was
+//! an unmapped member) and a slot, a small number reused once the incident is removed; `by_node`
+//! maps every node of every mapped member's footprint to the `(slot, member index)` pairs it
+//! belongs to, each packed in one `u64` (half the bytes of the key and index) so collecting and
+//! sorting them moves little. `decide` runs the event's four walks as `Graph::decide` does,
+//! collects the pairs of every recorded node, sorts them, and scores each touched incident over
+//! its touched members only, in ascending member order. A member none of whose footprint nodes was
 //! recorded has no link, so leaving it out changes nothing: the decision equals `Graph::decide`
 //! given the incidents as candidates in ascending key order, with `candidate` set to the key.
 //!
@@ -13,8 +15,8 @@
 //! nothing depends on the number of incidents or the map size. Adding a member costs its
 //! footprint; removing an incident costs its members' footprints times the pairs on those nodes.
 //!
-//! Invariants: a pair `(key, m)` is in `by_node[n]` exactly when member `m` of incident `key` is
-//! mapped and `n` is in its footprint (a node repeated in a footprint is listed once per
+//! Invariants: a pair `(slot, m)` is in `by_node[n]` exactly when member `m` of the incident
+//! holding `slot` is mapped and `n` is in its footprint (a node repeated in a footprint is listed once per
 //! occurrence, which the sort and dedup in `decide` absorb). Every mutation checks all of its
 //! arguments before changing anything. The index must always be used with the graph it was
 //! filled from: footprints are read from that graph.
@@ -39,7 +41,23 @@ pub struct Incident {
 #[derive(Debug, Clone, Default)]
 pub struct IncidentIndex {
     incidents: BTreeMap<i64, Incident>,
+    /// Each incident's slot, and each slot's incident key (`None`: free, listed in `free_slots`).
+    slot_of: BTreeMap<i64, u32>,
+    keys_by_slot: Vec<Option<i64>>,
+    free_slots: Vec<u32>,
     by_node: ByNode,
+}
+
+/// A `(slot, member index)` pair as `by_node` keeps it: sorting the words sorts by slot, then member.
+fn pair(slot: u32, m: u32) -> u64 {
+    (u64::from(slot) << 32) | u64::from(m)
+}
+
+/// The slot and member index of a packed pair.
+fn unpair(word: u64) -> (u32, u32) {
+    // The high and low halves of the word, each a u32 by construction.
+    #[allow(clippy::cast_possible_truncation)]
+    ((word >> 32) as u32, word as u32)
 }
 
 /// Node -> pairs, as a dense array of list numbers (one `u32` per node up to the highest node
@@ -48,20 +66,20 @@ pub struct IncidentIndex {
 #[derive(Debug, Clone, Default)]
 struct ByNode {
     list_of: Vec<u32>,
-    lists: Vec<Vec<(i64, u32)>>,
+    lists: Vec<Vec<u64>>,
 }
 
 const NO_LIST: u32 = u32::MAX;
 
 impl ByNode {
-    fn get(&self, node: u32) -> &[(i64, u32)] {
+    fn get(&self, node: u32) -> &[u64] {
         match self.list_of.get(node as usize) {
             Some(&list) if list != NO_LIST => &self.lists[list as usize],
             _ => &[],
         }
     }
 
-    fn push(&mut self, node: u32, pair: (i64, u32)) {
+    fn push(&mut self, node: u32, pair: u64) {
         let node = node as usize;
         if self.list_of.len() <= node {
             self.list_of.resize(node + 1, NO_LIST);
@@ -74,10 +92,10 @@ impl ByNode {
         self.lists[self.list_of[node] as usize].push(pair);
     }
 
-    fn remove_key(&mut self, node: u32, key: i64) {
+    fn remove_slot(&mut self, node: u32, slot: u32) {
         if let Some(&list) = self.list_of.get(node as usize) {
             if list != NO_LIST {
-                self.lists[list as usize].retain(|(k, _)| *k != key);
+                self.lists[list as usize].retain(|&word| unpair(word).0 != slot);
             }
         }
     }
@@ -139,9 +157,10 @@ impl IncidentIndex {
             .map(|(m, &id)| member_id(graph, key, m, id))
             .collect::<Result<Vec<_>, _>>()?;
 
+        let slot = self.take_slot(key);
         for (m, member) in members.iter().enumerate() {
             if let Some(node) = member {
-                self.link(graph, key, m, *node);
+                self.link(graph, slot, m, *node);
             }
         }
         self.incidents.insert(
@@ -167,7 +186,8 @@ impl IncidentIndex {
         let node = member_id(graph, key, m, member)?;
         incident.members.push(node);
         if let Some(node) = node {
-            self.link(graph, key, m, node);
+            let slot = self.slot_of[&key];
+            self.link(graph, slot, m, node);
         }
         Ok(m)
     }
@@ -191,10 +211,15 @@ impl IncidentIndex {
         let Some(incident) = self.incidents.remove(&key) else {
             return false;
         };
+        let slot = self.slot_of.remove(&key).unwrap_or(u32::MAX);
         for node in incident.members.iter().flatten() {
             for n in graph.footprint_iter(graph.internal(*node)) {
-                self.by_node.remove_key(n, key);
+                self.by_node.remove_slot(n, slot);
             }
+        }
+        if let Some(entry) = self.keys_by_slot.get_mut(slot as usize) {
+            *entry = None;
+            self.free_slots.push(slot);
         }
         true
     }
@@ -227,16 +252,20 @@ impl IncidentIndex {
         max_matches: Option<usize>,
     ) -> Decision {
         let walks = graph.event_walks(node, limits);
-        let mut touched: Vec<(i64, u32)> = Vec::new();
+        let mut touched: Vec<u64> = Vec::new();
         for n in walks.recorded() {
             touched.extend_from_slice(self.by_node.get(n));
         }
         touched.sort_unstable();
         touched.dedup();
 
+        // Slots group the pairs in an order unrelated to the keys: `finish` orders the matches by
+        // score, then key, whatever order they arrive in.
         let mut matches = Vec::new();
-        for group in touched.chunk_by(|a, b| a.0 == b.0) {
-            let key = group[0].0;
+        for group in touched.chunk_by(|a, b| unpair(*a).0 == unpair(*b).0) {
+            let Some(key) = self.keys_by_slot.get(unpair(group[0]).0 as usize).copied().flatten() else {
+                continue;
+            };
             let Some(incident) = self.incidents.get(&key) else {
                 continue;
             };
@@ -245,8 +274,8 @@ impl IncidentIndex {
                 severity: incident.severity,
                 last_activity: incident.last_activity,
             };
-            let members = group.iter().filter_map(|&(_, m)| {
-                let m = m as usize;
+            let members = group.iter().filter_map(|&word| {
+                let m = unpair(word).1 as usize;
                 incident.members[m].map(|node| (m, graph.internal(node)))
             });
             if let Some(found) = graph.score_candidate(query, &walks, standing, members) {
@@ -256,13 +285,26 @@ impl IncidentIndex {
         graph.finish(matches, &walks, max_matches)
     }
 
-    /// Lists member `m` (external id `node`) of incident `key` under its footprint's nodes.
-    fn link(&mut self, graph: &Graph, key: i64, m: usize, node: u32) {
+    /// Lists member `m` (external id `node`) of the incident holding `slot` under its footprint's nodes.
+    fn link(&mut self, graph: &Graph, slot: u32, m: usize, node: u32) {
         // Member indexes fit in a u32: a u32 node id space and at most one member per add call.
         let m = u32::try_from(m).unwrap_or(u32::MAX);
         for n in graph.footprint_iter(graph.internal(node)) {
-            self.by_node.push(n, (key, m));
+            self.by_node.push(n, pair(slot, m));
         }
+    }
+
+    /// A free slot for incident `key`: one a removed incident left, else a new one.
+    fn take_slot(&mut self, key: i64) -> u32 {
+        let slot = self.free_slots.pop().unwrap_or_else(|| {
+            // At most one slot per live incident; more than 2^32 live incidents cannot be held.
+            let slot = u32::try_from(self.keys_by_slot.len()).unwrap_or(u32::MAX);
+            self.keys_by_slot.push(None);
+            slot
+        });
+        self.keys_by_slot[slot as usize] = Some(key);
+        self.slot_of.insert(key, slot);
+        slot
     }
 }
 
@@ -363,5 +405,17 @@ mod tests {
         assert!(!index.remove_incident(&g, 1));
         assert!(index.by_node.is_empty());
         assert!(index.decide(&g, &query(2), None).unwrap().matches.is_empty());
+        // A new incident takes the freed slot and is found under its own key
+        index.add_incident(&g, 9, 3, None, &[4]).unwrap();
+        index.add_incident(&g, 10, 3, None, &[4]).unwrap();
+        assert_eq!(index.keys_by_slot, vec![Some(9), Some(10)]);
+        let found: Vec<i64> = index
+            .decide(&g, &query(2), None)
+            .unwrap()
+            .matches
+            .iter()
+            .map(|m| m.candidate)
+            .collect();
+        assert_eq!(found, vec![9, 10]);
     }
 }
