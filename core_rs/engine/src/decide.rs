@@ -127,9 +127,9 @@ impl EventWalks {
         self.mixed.iter().chain(&self.pure).map(|w| w.discovered).sum()
     }
 
-    /// Every node recorded by one of the four walks, once per walk that recorded it.
-    pub fn recorded(&self) -> impl Iterator<Item = u32> + '_ {
-        self.mixed.iter().chain(&self.pure).flat_map(Walk::nodes)
+    /// The four walks: mixed down, mixed up, pure down, pure up.
+    pub fn all(&self) -> [&Walk; 4] {
+        [&self.mixed[0], &self.mixed[1], &self.pure[0], &self.pure[1]]
     }
 }
 

@@ -267,8 +267,15 @@ impl IncidentIndex {
     ) -> Decision {
         let walks = graph.event_walks(node, limits);
         let mut touched: Vec<u64> = Vec::new();
-        for n in walks.recorded() {
-            touched.extend_from_slice(self.by_node.get(n));
+        // A node recorded by several walks lists its pairs once: the first walk holding it copies them.
+        let all = walks.all();
+        for (k, walk) in all.iter().enumerate() {
+            for n in walk.nodes() {
+                let pairs = self.by_node.get(n);
+                if !pairs.is_empty() && !all[..k].iter().any(|earlier| earlier.contains(n)) {
+                    touched.extend_from_slice(pairs);
+                }
+            }
         }
         touched.sort_unstable();
         touched.dedup();
