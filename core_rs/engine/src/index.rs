@@ -11,7 +11,8 @@
 //! recorded has no link, so leaving it out changes nothing: the decision equals `Graph::decide`
 //! given the incidents as candidates in ascending key order, with `candidate` set to the key.
 //!
-//! Cost: `decide` costs the walks plus one hash lookup per recorded node and the pairs found;
+//! Cost: `decide` costs the walks plus one bit test per recorded node, and for the nodes holding
+//! pairs an array read and the pairs found (once per node, whichever walks recorded it);
 //! nothing depends on the number of incidents or the map size. Adding a member costs its
 //! footprint; removing an incident costs its members' footprints times the pairs on those nodes.
 //!
