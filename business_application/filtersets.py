@@ -411,30 +411,38 @@ def pairs_q(keys):
 
 class RedactedTexts:
     """The incidents of a set that a user sees redacted, by what decides what the user sees: the distinct (title,
-    root cause, objects named in the title), and each incident apart whose title an earlier version wrote and whose
-    root cause is gone (its blast radius then decides). The correlator writes few distinct keys, so their number
-    follows that of the objects named, not that of the incidents."""
+    root cause, objects named in the title), and each incident apart whose correlator's title an earlier version wrote
+    and whose root cause is gone (its blast radius then decides). Incidents whose texts can name nothing (no root
+    cause, no label in the title, no object recorded, nor an earlier correlator's title) are not read. The correlator
+    writes few distinct keys, so their number follows that of the objects named, not that of the incidents."""
 
     def __init__(self, user, queryset):
         from .ui.redact import Redactor
 
         scope = Incident.objects.filter(pk__in=queryset.values('pk')).order_by()
-        legacy = Q(root_cause='', title_objects__isnull=True)
+        correlators = Q(title__startswith='Service disruption affecting ') | Q(
+            title__startswith='Infrastructure alert affecting '
+        )
+        legacy = Q(root_cause='', title_objects__isnull=True) & correlators
+        # A label needs a colon; NULL objects with a correlator's title are the legacy ones above
+        unnamed = (
+            Q(root_cause='')
+            & ~Q(title__contains=':')
+            & (Q(title_objects=[]) | (Q(title_objects__isnull=True) & ~correlators))
+        )
         keyed = [
             (
                 (title, root_cause, json.dumps(objects, sort_keys=True)),
                 Incident(title=title, root_cause=root_cause, title_objects=objects),
             )
             for title, root_cause, objects in scope.exclude(legacy)
-            .exclude(root_cause='', title_objects=[])
+            .exclude(unnamed)
             .values_list('title', 'root_cause', 'title_objects')
             .distinct()
         ]
         keyed += [
             (('pk', pk), Incident(title=title, root_cause='', title_objects=None, blast_radius=blast))
-            for pk, title, blast in scope.filter(legacy)
-            .exclude(blast_radius={})
-            .values_list('pk', 'title', 'blast_radius')
+            for pk, title, blast in scope.filter(legacy).values_list('pk', 'title', 'blast_radius')
         ]
         redactor = Redactor(user).prepare([incident for _, incident in keyed])
         self.seen = {}

@@ -729,7 +729,7 @@ class IncidentView(generic.ObjectView):
             entry.message = redactor.label_text(entry.message)
         failing = set()
         for membership in memberships:
-            membership.path_words = path_in_words(service_map, membership.path, redactor.hidden)
+            membership.path_words = path_in_words(service_map, membership.path, redactor.hidden, redactor.label_text)
             node = nodes[membership.pk]
             if node is not None:
                 failing.add(node)

@@ -238,7 +238,7 @@ def post_to_receivers(client, demo_map):
         print(
             f'  {name} -> {path}: {response.status_code}, {answer.get("received", 0)} alerts, '
             f'{answer.get("created", 0)} new and {answer.get("updated", 0)} updated events '
-            f'({answer.get("unmapped", 0)} unmapped), incidents {answer.get("incidents", [])}'
+            f'({answer.get("unmapped") or 0} unmapped), incidents {answer.get("incidents", [])}'
         )
     print()
     return events

@@ -237,8 +237,10 @@ class AlertReceiverView(APIView):
     # The answer
 
     def summary(self, alerts, results, notes):
-        """What was stored and decided. Ids of events and incidents appear only where the user may view
-        them: a token that may only deliver alerts learns no object ids (the counts are still given)."""
+        """What was stored and decided. Ids of events and incidents, and whether an event was mapped to an object,
+        appear only where the user may view them: a token that may only deliver alerts learns no object ids, and
+        cannot tell by its answer whether a name it sends is that of an object it may not view (``unmapped`` is then
+        null, ``unmapped_label`` too for each event it may not view)."""
         user = self.request.user
         ids = [event.pk for event, _ in results]
         visible_events = set(Event.objects.restrict(user, 'view').filter(pk__in=ids).values_list('pk', flat=True))
@@ -270,7 +272,7 @@ class AlertReceiverView(APIView):
                     'severity': event.criticallity,
                     'object_type': f'{content_type.app_label}.{content_type.model}' if mapped else None,
                     'object_id': event.object_id if mapped else None,
-                    'unmapped_label': '' if event.is_mapped else event.unmapped_label,
+                    'unmapped_label': (event.unmapped_label if not event.is_mapped else '') if visible else None,
                     'incidents': sorted(incidents.get(event.pk, ())),
                 }
             )
@@ -279,7 +281,9 @@ class AlertReceiverView(APIView):
             'received': len(alerts),
             'created': sum(1 for _, created in results if created),
             'updated': sum(1 for _, created in results if not created),
-            'unmapped': sum(1 for event, _ in results if not event.is_mapped),
+            'unmapped': sum(1 for event, _ in results if not event.is_mapped)
+            if len(visible_events) == len(set(ids))
+            else None,
             'events': events,
             'incidents': sorted({i for found in incidents.values() for i in found}),
         }

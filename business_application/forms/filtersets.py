@@ -44,6 +44,22 @@ __all__ = (
 )
 
 
+class ViewableChoicesMixin:
+    """Only the objects the user may view can be chosen, nor named in the list's filter badges (a hidden one given
+    in the URL answers as one that does not exist)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = current_request.get()
+        if getattr(request, 'user', None) is not None:
+            restrict_form_fields(self, request.user)
+            for field in self.fields.values():
+                # NetBox's lookup modifier wraps the select, which would still draw its choices from the unrestricted
+                # queryset
+                if hasattr(field, 'queryset') and hasattr(field.widget, 'original_widget'):
+                    field.widget.original_widget.choices = field.choices
+
+
 def _services(label):
     return DynamicModelMultipleChoiceField(queryset=TechnicalService.objects.all(), required=False, label=label)
 
@@ -60,7 +76,7 @@ def _object_types():
     )
 
 
-class BusinessApplicationFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
+class BusinessApplicationFilterForm(ViewableChoicesMixin, OffsetCheckedMixin, NetBoxModelFilterSetForm):
     model = BusinessApplication
     fieldsets = (
         FieldSet('q', 'filter_id', 'tag'),
@@ -81,7 +97,7 @@ class BusinessApplicationFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm
     tag = TagFilterField(model)
 
 
-class TechnicalServiceFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
+class TechnicalServiceFilterForm(ViewableChoicesMixin, OffsetCheckedMixin, NetBoxModelFilterSetForm):
     model = TechnicalService
     fieldsets = (
         FieldSet('q', 'filter_id', 'tag'),
@@ -107,7 +123,7 @@ class TechnicalServiceFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
     tag = TagFilterField(model)
 
 
-class ServiceDependencyFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
+class ServiceDependencyFilterForm(ViewableChoicesMixin, OffsetCheckedMixin, NetBoxModelFilterSetForm):
     model = ServiceDependency
     fieldsets = (
         FieldSet('q', 'filter_id', 'tag'),
@@ -124,13 +140,13 @@ class ServiceDependencyFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
     tag = TagFilterField(model)
 
 
-class EventSourceFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
+class EventSourceFilterForm(ViewableChoicesMixin, OffsetCheckedMixin, NetBoxModelFilterSetForm):
     model = EventSource
     fieldsets = (FieldSet('q', 'filter_id', 'tag'),)
     tag = TagFilterField(model)
 
 
-class EventFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
+class EventFilterForm(ViewableChoicesMixin, OffsetCheckedMixin, NetBoxModelFilterSetForm):
     model = Event
     fieldsets = (
         FieldSet('q', 'filter_id', 'tag'),
@@ -163,7 +179,7 @@ class EventFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
     tag = TagFilterField(model)
 
 
-class MaintenanceFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
+class MaintenanceFilterForm(ViewableChoicesMixin, OffsetCheckedMixin, NetBoxModelFilterSetForm):
     model = Maintenance
     fieldsets = (
         FieldSet('q', 'filter_id', 'tag'),
@@ -177,7 +193,7 @@ class MaintenanceFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
     tag = TagFilterField(model)
 
 
-class IncidentFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
+class IncidentFilterForm(ViewableChoicesMixin, OffsetCheckedMixin, NetBoxModelFilterSetForm):
     model = Incident
     fieldsets = (
         FieldSet('q', 'filter_id', 'tag'),
@@ -199,15 +215,3 @@ class IncidentFilterForm(OffsetCheckedMixin, NetBoxModelFilterSetForm):
     detected_after = _datetime(_('After'))
     detected_before = _datetime(_('Before'))
     tag = TagFilterField(model)
-
-    def __init__(self, *args, **kwargs):
-        """Only the services and events the user may view can be chosen, nor named in the list's filter badges."""
-        super().__init__(*args, **kwargs)
-        request = current_request.get()
-        if getattr(request, 'user', None) is not None:
-            restrict_form_fields(self, request.user)
-            for field in self.fields.values():
-                # NetBox's lookup modifier wraps the select, which would still draw its choices from the unrestricted
-                # queryset
-                if hasattr(field, 'queryset') and hasattr(field.widget, 'original_widget'):
-                    field.widget.original_widget.choices = field.choices

@@ -103,10 +103,11 @@ def adjacency(service_map):
     return cached
 
 
-def path_in_words(service_map, labels, hidden=frozenset()):
+def path_in_words(service_map, labels, hidden=frozenset(), unknown=str):
     """A stored member path (node labels, from the event's object to the member it linked to) as a sentence:
-    ``web-01 → runs → checkout-api → depends on → payments-db``. Labels the map no longer knows stay as
-    they are; the nodes in ``hidden`` (objects the reader may not view) read ``(hidden device)`` and so on."""
+    ``web-01 → runs → checkout-api → depends on → payments-db``. The nodes in ``hidden`` (objects the reader may not
+    view) read ``(hidden device)`` and so on; a label the map no longer knows reads as ``unknown`` gives it (a
+    redactor's ``label_text`` hides one the reader may not see)."""
     if not isinstance(labels, list):
         return str(labels)
     nodes = [service_map.by_label.get(label) if isinstance(label, str) else None for label in labels]
@@ -125,7 +126,7 @@ def path_in_words(service_map, labels, hidden=frozenset()):
         if node in hidden:
             words.append(f'(hidden {_kind_name(service_map, node)})')
         else:
-            words.append(service_map.names[node] if node is not None else str(label))
+            words.append(service_map.names[node] if node is not None else unknown(str(label)))
     text = ''
     for index, word in enumerate(words):
         if index == 0:

@@ -31,6 +31,11 @@ __all__ = ('Redactor', 'hidden_services', 'page_redactor', 'placeholder', 'shown
 LABEL_START = re.compile(r'(?<![\w.-])(?:' + '|'.join(sorted(map(re.escape, KIND_PREFIX.values()))) + r'):')
 #: Where a label written inside a text may end (names may hold spaces, so each of these is tried).
 LABEL_END = re.compile(r'[\s,;)>]|$')
+#: Where a redacted label's placeholder ends: the words the correlator writes after a label (``a -> b``, ``x joined
+#: (score``, ``x fired again``, ``after x resolved it``, ``x cleared``), a list's comma, a closing parenthesis or the
+#: end. Ending every redacted label there, hidden or unknown, keeps the rest of a name with spaces out of sight, and
+#: keeps a guessed name in a text someone wrote from reading back differently whether or not the object exists.
+REDACTED_END = re.compile(r' -> | joined \(| fired again| resolved it| cleared|, |\)|$')
 
 
 PREFIX_KINDS = {prefix: kind for kind, prefix in KIND_PREFIX.items()}
@@ -67,7 +72,11 @@ class Redactor:
         nothing hidden: that costs no query and does not load the map."""
         incidents, texts = list(incidents), list(texts)
         named = any(
-            i.root_cause or i.blast_radius or getattr(i, 'title_objects', None) or self._legacy_title(i)
+            i.root_cause
+            or i.blast_radius
+            or getattr(i, 'title_objects', None)
+            or self._legacy_title(i)
+            or LABEL_START.search(i.title or '')
             for i in incidents
         ) or any(LABEL_START.search(t or '') for t in texts)
         if not named or self.everything:
@@ -76,6 +85,7 @@ class Redactor:
             self.map = current_map()
         nodes = set()
         for incident in incidents:
+            nodes.update(self._labels_in(incident.title or ''))
             nodes.update(self._title_nodes(incident))
             nodes.update(node for _, _, node in self._title_objects(incident) if node is not None)
             nodes.update(self._labels_in(incident.root_cause or ''))
@@ -195,33 +205,35 @@ class Redactor:
     # Redacting: no query
 
     def label_text(self, text):
-        """A text with every hidden object's ``kind:name`` label replaced, and every label no longer on the map
-        (an object renamed or deleted since) of a kind the user may not view all of."""
+        """A text with each ``kind:name`` label of a hidden object, and each label no longer on the map (an object
+        renamed or deleted since) of a kind the user may not view all of, replaced by a placeholder that runs to the
+        label's end as ``REDACTED_END`` finds it. A label on the map is its longest reading there."""
         if not text or self.map is None or self.everything:
             return text
-        for node in sorted(self.hidden, key=lambda n: -len(self.map.labels[n])):
-            label = self.map.labels[node]
-            if label in text:
-                text = re.sub(
-                    r'(?<![\w.-])' + re.escape(label) + r'(?![\w.-])', placeholder(self.map.kinds[node]), text
-                )
-        return self._unknown_labels(text)
-
-    def _unknown_labels(self, text):
-        """Replace the labels not on the map, each up to the first place a label may end (a name with spaces
-        loses only its first word: the rest cannot be told from the text around it)."""
         parts, done = [], 0
         for start in LABEL_START.finditer(text):
             if start.start() < done:
                 continue
-            ends = [end.start() for end in LABEL_END.finditer(text, start.end())]
-            if any(text[start.start() : end] in self.map.by_label for end in ends):
+            node, end = self._label_at(text, start)
+            if node is not None and node not in self.hidden:
+                parts.append(text[done:end])  # shown as written, and no label is looked for inside it
+                done = end
                 continue
-            kind = PREFIX_KINDS[text[start.start() : start.end() - 1]]
-            if ends and ends[0] > start.end() and not self.sees_all(kind):
-                parts += [text[done : start.start()], placeholder(kind)]
-                done = ends[0]
+            kind = self.map.kinds[node] if node is not None else PREFIX_KINDS[text[start.start() : start.end() - 1]]
+            if node is None and (self.sees_all(kind) or LABEL_END.match(text, start.end())):
+                continue  # an unknown label the user could view anyway, or a prefix with no name after it
+            parts += [text[done : start.start()], placeholder(kind)]
+            done = REDACTED_END.search(text, end if node is not None else start.end() + 1).start()
         return ''.join(parts) + text[done:] if parts else text
+
+    def _label_at(self, text, start):
+        """The node of the longest label on the map starting at ``start`` and where it ends, or (None, None)."""
+        found = (None, None)
+        for end in LABEL_END.finditer(text, start.end()):
+            node = self.map.by_label.get(text[start.start() : end.start()])
+            if node is not None:
+                found = (node, end.start())
+        return found
 
     def sees_all(self, kind):
         """Whether the user may view every object of this kind (no query)."""
@@ -302,23 +314,33 @@ class Redactor:
 
     def blast_radius(self, blast):
         """A copy of a stored blast radius with the names of hidden objects replaced (ids and types kept)."""
-        if not self.hidden or not isinstance(blast, dict):
-            return blast
-        hidden = {id(item): node for item, node in self._blast_items(blast) if node in self.hidden}
-        if not hidden:
+        if self.everything or self.map is None or not isinstance(blast, dict):
             return blast
         copy = dict(blast)
         for side in ('down', 'degraded'):
             if isinstance(blast.get(side), list):
                 copy[side] = [
-                    {**item, 'name': placeholder(self.map.kinds[hidden[id(item)]])} if id(item) in hidden else item
+                    {**item, 'name': placeholder(kind)} if (kind := self._hidden_item_kind(item)) is not None else item
                     for item in blast[side]
                 ]
         return copy
 
+    def _hidden_item_kind(self, item):
+        """The kind of a stored blast-radius item the user may not see named: a hidden object, or one no longer on
+        the map (deleted since) of a kind the user may not view all of; None otherwise."""
+        kind_text = item.get('type') if isinstance(item, dict) else None
+        kind = PREFIX_KINDS.get(kind_text) if isinstance(kind_text, str) else None
+        if kind is None or type(item.get('id')) is not int:
+            return None
+        node = self.map.node(kind, item['id'])
+        if node is None:
+            return None if self.sees_all(kind) else kind
+        return kind if node in self.hidden else None
+
     def is_hidden_item(self, item):
-        """Whether a stored blast-radius item names an object the user may not view."""
-        return bool(self.hidden) and any(node in self.hidden for _, node in self._blast_items({'down': [item]}))
+        """Whether a stored blast-radius item names an object the user may not view (or one deleted since, for a user
+        who may not view all of its kind)."""
+        return not self.everything and self.map is not None and self._hidden_item_kind(item) is not None
 
     def apply(self, incident):
         """Redact an incident fetched for display only (never saved afterwards): its title, root cause and the

@@ -180,7 +180,9 @@ class ReceiverOnlyTokenTest(APITestCase):
 
     def test_no_ids_without_view_permissions(self):
         answer = self.deliver()
-        self.assertEqual((answer['received'], answer['created'], answer['unmapped']), (1, 1, 0))
+        # Whether the alert was mapped is not told either: it would confirm names of objects the token may not view
+        self.assertEqual((answer['received'], answer['created'], answer['unmapped']), (1, 1, None))
+        self.assertEqual(answer['events'][0]['unmapped_label'], None)
         self.assertEqual(answer['incidents'], [])
         self.assertEqual(answer['events'][0]['id'], None)
         self.assertEqual(answer['events'][0]['object_id'], None)
@@ -193,6 +195,7 @@ class ReceiverOnlyTokenTest(APITestCase):
         event = Event.objects.get()
         self.assertEqual(answer['events'][0]['id'], event.pk)
         self.assertEqual(answer['events'][0]['object_id'], event.object_id)
+        self.assertEqual((answer['unmapped'], answer['events'][0]['unmapped_label']), (0, ''))
         self.assertEqual(answer['incidents'], [Incident.objects.get().pk])
 
 
