@@ -32,7 +32,15 @@ MODELS = (BusinessApplication, TechnicalService, Event, EventSource, Incident)
 
 
 class CapturedLogs(logging.Handler):
-    """Every record of every logger, formatted with its arguments and traceback, while active."""
+    """Every record of every logger, formatted with its arguments and traceback, while active.
+
+    It turns the root logger and the loggers below to DEBUG while active and gives each its own level back on
+    leaving: a level left at DEBUG would outlive the test, and every later test of the process would then format
+    records nothing asked for (``django.template`` logs each variable a NetBox template fails to resolve, with a
+    repr of the whole context whose incidents' titles are redacted per request, one query each: the incident
+    page's query-count test then counted one query more on one of its two pages)."""
+
+    LOGGERS = ('', 'business_application', 'django', 'django.request', 'netbox', 'rq')
 
     def __init__(self):
         super().__init__(level=logging.DEBUG)
@@ -43,22 +51,29 @@ class CapturedLogs(logging.Handler):
         self.lines.append(self.format(record))
 
     def __enter__(self):
-        root = logging.getLogger()
-        self._level = root.level
-        root.addHandler(self)
-        root.setLevel(logging.DEBUG)
-        for name in ('business_application', 'django', 'django.request', 'netbox', 'rq'):
+        self._levels = {name: logging.getLogger(name).level for name in self.LOGGERS}
+        logging.getLogger().addHandler(self)
+        for name in self.LOGGERS:
             logging.getLogger(name).setLevel(logging.DEBUG)
         return self
 
     def __exit__(self, *exc):
-        root = logging.getLogger()
-        root.removeHandler(self)
-        root.setLevel(self._level)
+        logging.getLogger().removeHandler(self)
+        for name, level in self._levels.items():
+            logging.getLogger(name).setLevel(level)
 
     @property
     def text(self):
         return '\n'.join(self.lines)
+
+
+def test_captured_logs_give_every_level_back():
+    before = {name: logging.getLogger(name).level for name in (*CapturedLogs.LOGGERS, 'django.template')}
+    with CapturedLogs() as logs:
+        logging.getLogger('django.template').debug('seen')
+    assert logs.lines == ['django.template DEBUG seen']
+    assert {name: logging.getLogger(name).level for name in before} == before
+    assert not any(isinstance(handler, CapturedLogs) for handler in logging.getLogger().handlers)
 
 
 def grant(user, actions):

@@ -669,9 +669,7 @@ class QueryCountTestCase(MapFixture, TestCase):
         self.client.get(self.big.get_absolute_url())  # both pages warm before either is counted
         small, _ = self.queries(self.small.get_absolute_url())
         big, content = self.queries(self.big.get_absolute_url())
-        # TODO(#5): in the full suite (not alone) the 5-member page costs one query more than the 200-member one;
-        # the cause is not found. Any cost per member would still exceed this by far.
-        assert abs(big - small) <= 1, (small, big)
+        assert big == small
         assert '+ 189 more services' in content  # 200 down, 11 drawn with the summary in the twelfth row
         assert '+ 185 more' in content  # the list names 15
 
