@@ -47,12 +47,15 @@ import django
 os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'netbox.settings')
 django.setup()
 
-from django.core.management import call_command  # noqa: E402
+from django.core.management import CommandError, call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 
 from users.models import Token, User  # noqa: E402
 
-call_command('load_demo', seed=int(os.environ['NB_DEMO_SEED']), stdout=sys.stderr)
+try:
+    call_command('load_demo', seed=int(os.environ['NB_DEMO_SEED']), stdout=sys.stderr)
+except CommandError as error:
+    sys.exit(f'[demo.sh] {error}')
 with transaction.atomic():
     user = User.objects.filter(username=os.environ['NB_DEMO_USER']).first()
     if user is None:

@@ -273,7 +273,7 @@ def main(argv=None):
     events, codes, elapsed, _ = post_burst(client, alerts, ids, addresses, numeric)
     rate = len(alerts) / elapsed if elapsed else float('inf')
     print(
-        f'  {len(alerts)} notifications in {elapsed:.1f} s: {rate:.1f} alerts/s '
+        f'  {len(alerts)} notifications in {elapsed:.1f} s: {rate:.1f} notifications/s '
         f'({codes[201]} new events, {codes[200]} updates of known ones'
         + (f', {sum(n for c, n in codes.items() if c not in (200, 201))} failed' if len(codes) > 2 else '')
         + ')'

@@ -177,6 +177,7 @@ case ${1:-} in
         nba_runserver_stop
         stop_redis
         stop_pg
+        nba_log "stopped: the RQ worker, NetBox, Redis ($NBA_REDIS_PORT) and PostgreSQL ($NBA_PG_PORT), whichever ran"
         ;;
     restart)
         nba_rqworker_stop
