@@ -97,17 +97,28 @@ def postgres_offset(value):
             )
 
 
+#: The models whose objects a filter offers only as far as the request's user may view them: those an incident's
+#: texts and the map name.
+VIEWED_MODELS = (Device, VirtualMachine, Cluster, TechnicalService, BusinessApplication, Event)
+
+
 class CheckedFilterSet(NetBoxModelFilterSet):
     """NetBox's filter set, with the regular-expression lookups and the time zone offsets of time filters
-    checked before they reach the database (found by the schemathesis run: both were 500s)."""
+    checked before they reach the database (found by the schemathesis run: both were 500s), and the related
+    objects the request's user may not view left out of the filters' choices, so that choosing one (by id or by
+    name) answers as choosing one that does not exist does: a 400 in the REST API, no filter on the list page."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        user = getattr(self.request, 'user', None)
         for filter_ in self.filters.values():
             if filter_.lookup_expr in ('regex', 'iregex'):
                 filter_.field.validators.append(postgres_regex)
             elif 'DateTime' in type(filter_).__name__:
                 filter_.field.validators.append(postgres_offset)
+            queryset = getattr(filter_, 'queryset', None)
+            if user is not None and getattr(queryset, 'model', None) in VIEWED_MODELS:
+                filter_.queryset = queryset.restrict(user, 'view')
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -370,15 +381,6 @@ TEXT_LOOKUPS = {
 REGEX_OPERATORS = {'regex': '~', 'iregex': '~*'}
 
 #: Filters naming related objects: for a user who may not view one, it must answer as if it did not exist.
-RESTRICTED_FILTERS = (
-    'affected_service',
-    'affected_service_id',
-    'cluster_id',
-    'device_id',
-    'event_id',
-    'root_cause_event_id',
-    'virtual_machine_id',
-)
 
 
 def regex_matches(texts, patterns, operator):
@@ -392,8 +394,8 @@ def regex_matches(texts, patterns, operator):
 
 
 def pairs_q(keys):
-    """Incidents of these keys: (title, root cause, objects named in the title), or ('pk', id) for a title an earlier
-    version wrote whose root cause is gone; none for no key."""
+    """Incidents of these keys: (title, root cause, objects named in the title), or ('pk', id) for a correlator's
+    title an earlier version wrote without recording its objects; none for no key."""
     titles, pks = {}, []
     for key in keys:
         if key[0] == 'pk' and len(key) == 2:
@@ -412,9 +414,10 @@ def pairs_q(keys):
 class RedactedTexts:
     """The incidents of a set that a user sees redacted, by what decides what the user sees: the distinct (title,
     root cause, objects named in the title), and each incident apart whose correlator's title an earlier version wrote
-    and whose root cause is gone (its blast radius then decides). Incidents whose texts can name nothing (no root
-    cause, no label in the title, no object recorded, nor an earlier correlator's title) are not read. The correlator
-    writes few distinct keys, so their number follows that of the objects named, not that of the incidents."""
+    without recording its objects (its root cause and blast radius then decide). Incidents whose texts can name
+    nothing (no root cause, no label in the title, no object recorded, nor an earlier correlator's title) are not
+    read. The correlator writes few distinct keys, so their number follows that of the objects named, not that of
+    the incidents."""
 
     def __init__(self, user, queryset):
         from .ui.redact import Redactor
@@ -423,7 +426,7 @@ class RedactedTexts:
         correlators = Q(title__startswith='Service disruption affecting ') | Q(
             title__startswith='Infrastructure alert affecting '
         )
-        legacy = Q(root_cause='', title_objects__isnull=True) & correlators
+        legacy = Q(title_objects__isnull=True) & correlators
         # A label needs a colon; NULL objects with a correlator's title are the legacy ones above
         unnamed = (
             Q(root_cause='')
@@ -441,8 +444,10 @@ class RedactedTexts:
             .distinct()
         ]
         keyed += [
-            (('pk', pk), Incident(title=title, root_cause='', title_objects=None, blast_radius=blast))
-            for pk, title, blast in scope.filter(legacy).values_list('pk', 'title', 'blast_radius')
+            (('pk', pk), Incident(title=title, root_cause=root_cause, title_objects=None, blast_radius=blast))
+            for pk, title, root_cause, blast in scope.filter(legacy).values_list(
+                'pk', 'title', 'root_cause', 'blast_radius'
+            )
         ]
         redactor = Redactor(user).prepare([incident for _, incident in keyed])
         self.seen = {}
@@ -502,16 +507,6 @@ class IncidentFilterSet(CheckedFilterSet):
             'detected_at',
             'resolved_at',
         )
-
-    def __init__(self, *args, **kwargs):
-        """Leave the related objects the request's user may not view out of the filters' choices, so choosing one
-        answers as choosing one that does not exist does (a 400 in the REST API, no filter on the list page)."""
-        super().__init__(*args, **kwargs)
-        user = getattr(self.request, 'user', None)
-        if user is not None:
-            for name, filter_ in self.filters.items():
-                if name.split('__')[0] in RESTRICTED_FILTERS:
-                    filter_.queryset = filter_.queryset.restrict(user, 'view')
 
     def search(self, queryset, name, value):
         if not value.strip():

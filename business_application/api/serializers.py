@@ -555,6 +555,11 @@ class IncidentSerializer(NetBoxModelSerializer):
         return super().create(validated_data)
 
     def update(self, instance, validated_data):
+        # NetBox's validation has set the new values on the instance already: compare with the stored title
+        if 'title' in validated_data and validated_data['title'] == (
+            Incident.objects.filter(pk=instance.pk).values_list('title', flat=True).first()
+        ):
+            del validated_data['title']  # written back unchanged: still the correlator's, naming what it recorded
         request = self.context.get('request')
         if request is not None and 'affected_services' in validated_data:
             from ..ui.redact import hidden_services

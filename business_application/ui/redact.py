@@ -31,11 +31,15 @@ __all__ = ('Redactor', 'hidden_services', 'page_redactor', 'placeholder', 'shown
 LABEL_START = re.compile(r'(?<![\w.-])(?:' + '|'.join(sorted(map(re.escape, KIND_PREFIX.values()))) + r'):')
 #: Where a label written inside a text may end (names may hold spaces, so each of these is tried).
 LABEL_END = re.compile(r'[\s,;)>]|$')
-#: Where a redacted label's placeholder ends: the words the correlator writes after a label (``a -> b``, ``x joined
-#: (score``, ``x fired again``, ``after x resolved it``, ``x cleared``), a list's comma, a closing parenthesis or the
-#: end. Ending every redacted label there, hidden or unknown, keeps the rest of a name with spaces out of sight, and
-#: keeps a guessed name in a text someone wrote from reading back differently whether or not the object exists.
-REDACTED_END = re.compile(r' -> | joined \(| fired again| resolved it| cleared|, |\)|$')
+#: What follows a label in the texts the correlator writes (timeline messages, member paths, root causes): ``a -> b``,
+#: ``x joined (score``, ``x fired again``, ``after x resolved it``, ``x cleared``, the ``)`` closing a joined message's
+#: path, or the end. A label there not followed by one of these goes on past the name found on the map: it is that of
+#: an object renamed or deleted since (or cut by a length limit), and is redacted up to the next of them.
+CORRELATOR_END = re.compile(r' -> | joined \(| fired again| resolved it| cleared$|\)$|$')
+#: Where a redacted label's placeholder ends in a title a person wrote: as above, or at a list's comma or a closing
+#: parenthesis. Ending every redacted label there, hidden or unknown, keeps the rest of a name with spaces out of
+#: sight, and keeps a guessed name from reading back differently whether or not the object exists.
+WRITTEN_END = re.compile(r' -> | joined \(| fired again| resolved it| cleared|, |\)|$')
 
 
 PREFIX_KINDS = {prefix: kind for kind, prefix in KIND_PREFIX.items()}
@@ -204,17 +208,22 @@ class Redactor:
 
     # Redacting: no query
 
-    def label_text(self, text):
+    def label_text(self, text, written=False):
         """A text with each ``kind:name`` label of a hidden object, and each label no longer on the map (an object
         renamed or deleted since) of a kind the user may not view all of, replaced by a placeholder that runs to the
-        label's end as ``REDACTED_END`` finds it. A label on the map is its longest reading there."""
+        label's end as ``CORRELATOR_END`` finds it, or ``WRITTEN_END`` in a title a person wrote (``written``). A
+        label on the map is its longest reading there; in the correlator's texts, only one followed by what the
+        correlator writes after a label."""
         if not text or self.map is None or self.everything:
             return text
+        ends = WRITTEN_END if written else CORRELATOR_END
         parts, done = [], 0
         for start in LABEL_START.finditer(text):
             if start.start() < done:
                 continue
             node, end = self._label_at(text, start)
+            if node is not None and not written and not CORRELATOR_END.match(text, end):
+                node = None  # the name goes on: that of an object renamed or deleted since, or cut
             if node is not None and node not in self.hidden:
                 parts.append(text[done:end])  # shown as written, and no label is looked for inside it
                 done = end
@@ -223,7 +232,7 @@ class Redactor:
             if node is None and (self.sees_all(kind) or LABEL_END.match(text, start.end())):
                 continue  # an unknown label the user could view anyway, or a prefix with no name after it
             parts += [text[done : start.start()], placeholder(kind)]
-            done = REDACTED_END.search(text, end if node is not None else start.end() + 1).start()
+            done = ends.search(text, end if node is not None else start.end() + 1).start()
         return ''.join(parts) + text[done:] if parts else text
 
     def _label_at(self, text, start):
@@ -250,7 +259,7 @@ class Redactor:
         legacy = self._legacy_title(incident)
         if legacy is not None:
             return self._legacy_names(incident, legacy)
-        text = self.label_text(incident.title)
+        text = self.label_text(incident.title, written=True)
         hidden = []
         hidden += [
             (name, kind)

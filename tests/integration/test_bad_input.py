@@ -39,11 +39,13 @@ class FilterValuesTest(APITestCase):
 
     def setUp(self):
         super().setUp()
+        # Object filters offer only what the user may view (an id of a hidden device is a 400)
         self.add_permissions(
             'business_application.view_event',
             'business_application.view_maintenance',
             'business_application.view_servicedependency',
             'business_application.view_incident',
+            'dcim.view_device',
         )
         self.device = build(FARM)['device:node-0']
         device_type = ContentType.objects.get_for_model(Device)

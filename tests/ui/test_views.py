@@ -330,7 +330,7 @@ class EventViewTestCase(PluginURLMixin, ViewTestCases.PrimaryObjectViewTestCase)
         self.assertContains(response, '&quot;summary&quot;: &quot;&lt;script&gt;alert(\\&quot;pwned\\&quot;)')
 
     def test_list_filters(self):
-        self.add_permissions('business_application.view_event')
+        self.add_permissions('business_application.view_event', 'dcim.view_device')  # a hidden device is no filter
         url = self._get_url('list')
         cases = {
             'mapped=true': {'e-1'},
@@ -633,7 +633,7 @@ class TechnicalServicePageTestCase(TestCase):
         self.assertContains(response, f'id={self.device.pk}')
 
     def test_dependency_filters(self):
-        self.add_permissions('business_application.view_technicalservice')
+        self.add_permissions('business_application.view_technicalservice', 'dcim.view_device')
         url = reverse('plugins:business_application:technicalservice_list')
         cases = {
             f'depends_on_id={self.db.pk}': {'web'},
