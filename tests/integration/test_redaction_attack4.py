@@ -1,8 +1,8 @@
-"""A fourth attack on the redaction of hidden names, after round 3's fixes (each test here fails on commit 4edf76f):
-the other lists' name filters, which tell a hidden object's name from a name of nothing; a label no longer on the map,
-or cut at the timeline's 500 characters, read as the visible object whose name starts its name; the incident an alert
-opens, which tells its sender whether the name it sent is a hidden object's; a title written back unchanged, which
-unveils it for everyone; and the filters reading an earlier version's title without its blast radius."""
+"""A fourth attack on the redaction of hidden names, after round 3's fixes (each test here failed on commit 4edf76f):
+the other lists' name filters, which told a hidden object's name from a name of nothing; a label no longer on the
+map, or cut at the timeline's 500 characters, read as the visible object whose name starts its name; a title written
+back unchanged, which unveiled it for everyone; and the filters reading an earlier version's title without its
+blast radius."""
 
 from django.test import override_settings
 from django.urls import reverse
