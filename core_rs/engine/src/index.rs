@@ -22,6 +22,7 @@
 //! arguments before changing anything. The index must always be used with the graph it was
 //! filled from: footprints are read from that graph.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::decide::{check_severity, DecideQuery, Decision, Standing};
@@ -41,10 +42,11 @@ pub struct Incident {
 /// The live incidents, keyed by the caller's incident id, and where their footprints lie.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentIndex {
-    incidents: BTreeMap<i64, Incident>,
-    /// Each incident's slot, and each slot's incident key (`None`: free, listed in `free_slots`).
+    /// Each incident's slot, by key (ascending: the order of `keys`).
     slot_of: BTreeMap<i64, u32>,
-    keys_by_slot: Vec<Option<i64>>,
+    /// Each slot's incident and its key (`None`: free, listed in `free_slots`): a decision finds an
+    /// incident by the slot of its pairs with one array read.
+    by_slot: Vec<Option<(i64, Incident)>>,
     free_slots: Vec<u32>,
     by_node: ByNode,
 }
@@ -74,6 +76,12 @@ struct ByNode {
 }
 
 const NO_LIST: u32 = u32::MAX;
+
+thread_local! {
+    /// Each thread's buffer of a decision's pairs, kept between decisions so that collecting them
+    /// allocates nothing once it has grown.
+    static TOUCHED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
 
 impl ByNode {
     fn get(&self, node: u32) -> &[u64] {
@@ -131,23 +139,24 @@ impl IncidentIndex {
     /// Number of incidents.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.incidents.len()
+        self.slot_of.len()
     }
 
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.incidents.is_empty()
+        self.slot_of.is_empty()
     }
 
     /// The incident under `key`, if any.
     #[must_use]
     pub fn incident(&self, key: i64) -> Option<&Incident> {
-        self.incidents.get(&key)
+        let slot = *self.slot_of.get(&key)?;
+        self.by_slot[slot as usize].as_ref().map(|(_, incident)| incident)
     }
 
     /// The keys, ascending.
     pub fn keys(&self) -> impl Iterator<Item = i64> + '_ {
-        self.incidents.keys().copied()
+        self.slot_of.keys().copied()
     }
 
     /// Adds a live incident with its members (`-1` for an unmapped one).
@@ -162,7 +171,7 @@ impl IncidentIndex {
         last_activity: Option<f64>,
         members: &[i64],
     ) -> Result<(), EngineError> {
-        if self.incidents.contains_key(&key) {
+        if self.slot_of.contains_key(&key) {
             return Err(EngineError::DuplicateIncident { key });
         }
         check_severity(severity, &format!("incident {key}: "))?;
@@ -178,14 +187,14 @@ impl IncidentIndex {
                 self.link(graph, slot, m, *node);
             }
         }
-        self.incidents.insert(
+        self.by_slot[slot as usize] = Some((
             key,
             Incident {
                 severity,
                 last_activity,
                 members,
             },
-        );
+        ));
         Ok(())
     }
 
@@ -194,14 +203,13 @@ impl IncidentIndex {
     /// # Errors
     /// `UnknownIncident`, then `UnknownNode` naming the member.
     pub fn add_member(&mut self, graph: &Graph, key: i64, member: i64) -> Result<usize, EngineError> {
-        let Some(incident) = self.incidents.get_mut(&key) else {
+        let Some((slot, incident)) = self.incident_mut(key) else {
             return Err(EngineError::UnknownIncident { key });
         };
         let m = incident.members.len();
         let node = member_id(graph, key, m, member)?;
         incident.members.push(node);
         if let Some(node) = node {
-            let slot = self.slot_of[&key];
             self.link(graph, slot, m, node);
         }
         Ok(m)
@@ -212,7 +220,7 @@ impl IncidentIndex {
     /// # Errors
     /// `UnknownIncident`, then `Severity`.
     pub fn update_incident(&mut self, key: i64, severity: i64, last_activity: Option<f64>) -> Result<(), EngineError> {
-        let Some(incident) = self.incidents.get_mut(&key) else {
+        let Some((_, incident)) = self.incident_mut(key) else {
             return Err(EngineError::UnknownIncident { key });
         };
         check_severity(severity, &format!("incident {key}: "))?;
@@ -223,19 +231,17 @@ impl IncidentIndex {
 
     /// Removes incident `key` (resolved, merged or no longer live); false when it was not there.
     pub fn remove_incident(&mut self, graph: &Graph, key: i64) -> bool {
-        let Some(incident) = self.incidents.remove(&key) else {
+        let Some(slot) = self.slot_of.remove(&key) else {
             return false;
         };
-        let slot = self.slot_of.remove(&key).unwrap_or(u32::MAX);
-        for node in incident.members.iter().flatten() {
-            for n in graph.footprint_iter(graph.internal(*node)) {
-                self.by_node.remove_slot(n, slot);
+        if let Some((_, incident)) = self.by_slot[slot as usize].take() {
+            for node in incident.members.iter().flatten() {
+                for n in graph.footprint_iter(graph.internal(*node)) {
+                    self.by_node.remove_slot(n, slot);
+                }
             }
         }
-        if let Some(entry) = self.keys_by_slot.get_mut(slot as usize) {
-            *entry = None;
-            self.free_slots.push(slot);
-        }
+        self.free_slots.push(slot);
         true
     }
 
@@ -267,7 +273,8 @@ impl IncidentIndex {
         max_matches: Option<usize>,
     ) -> Decision {
         let walks = graph.event_walks(node, limits);
-        let mut touched: Vec<u64> = Vec::new();
+        let mut touched = TOUCHED.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
+        touched.clear();
         // A node recorded by several walks lists its pairs once: the first walk holding it copies them.
         let all = walks.all();
         for (k, walk) in all.iter().enumerate() {
@@ -285,12 +292,10 @@ impl IncidentIndex {
         // score, then key, whatever order they arrive in.
         let mut matches = Vec::new();
         for group in touched.chunk_by(|a, b| unpair(*a).0 == unpair(*b).0) {
-            let Some(key) = self.keys_by_slot.get(unpair(group[0]).0 as usize).copied().flatten() else {
+            let Some(Some((key, incident))) = self.by_slot.get(unpair(group[0]).0 as usize) else {
                 continue;
             };
-            let Some(incident) = self.incidents.get(&key) else {
-                continue;
-            };
+            let key = *key;
             let standing = Standing {
                 key,
                 severity: incident.severity,
@@ -304,6 +309,8 @@ impl IncidentIndex {
                 matches.push(found);
             }
         }
+        // The buffer goes back to the thread for its next decision (a thread being torn down just frees it)
+        let _ = TOUCHED.try_with(|spare| *spare.borrow_mut() = touched);
         graph.finish(matches, &walks, max_matches)
     }
 
@@ -320,13 +327,20 @@ impl IncidentIndex {
     fn take_slot(&mut self, key: i64) -> u32 {
         let slot = self.free_slots.pop().unwrap_or_else(|| {
             // At most one slot per live incident; more than 2^32 live incidents cannot be held.
-            let slot = u32::try_from(self.keys_by_slot.len()).unwrap_or(u32::MAX);
-            self.keys_by_slot.push(None);
+            let slot = u32::try_from(self.by_slot.len()).unwrap_or(u32::MAX);
+            self.by_slot.push(None);
             slot
         });
-        self.keys_by_slot[slot as usize] = Some(key);
         self.slot_of.insert(key, slot);
         slot
+    }
+
+    /// Incident `key`'s slot and the incident, to change.
+    fn incident_mut(&mut self, key: i64) -> Option<(u32, &mut Incident)> {
+        let slot = *self.slot_of.get(&key)?;
+        self.by_slot[slot as usize]
+            .as_mut()
+            .map(|(_, incident)| (slot, incident))
     }
 }
 
@@ -430,7 +444,14 @@ mod tests {
         // A new incident takes the freed slot and is found under its own key
         index.add_incident(&g, 9, 3, None, &[4]).unwrap();
         index.add_incident(&g, 10, 3, None, &[4]).unwrap();
-        assert_eq!(index.keys_by_slot, vec![Some(9), Some(10)]);
+        assert_eq!(
+            index
+                .by_slot
+                .iter()
+                .map(|s| s.as_ref().map(|(k, _)| *k))
+                .collect::<Vec<_>>(),
+            vec![Some(9), Some(10)]
+        );
         let found: Vec<i64> = index
             .decide(&g, &query(2), None)
             .unwrap()

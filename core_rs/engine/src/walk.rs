@@ -290,13 +290,30 @@ impl Walk {
     }
 }
 
+/// `Scope` as a const generic parameter of `Graph::walk_in`.
+const MIXED: u8 = 0;
+const PURE: u8 = 1;
+const REGION: u8 = 2;
+
 impl Graph {
     /// Runs one bounded walk from `sources` (repeats ignored) as described in the module note.
     pub(crate) fn walk(&self, sources: &[u32], direction: WalkDirection, scope: Scope, limits: Limits) -> Walk {
+        // One compiled loop per direction and scope: their tests then cost nothing per scanned edge.
+        match (direction, scope) {
+            (WalkDirection::Down, Scope::Mixed) => self.walk_in::<true, MIXED>(sources, limits),
+            (WalkDirection::Down, Scope::Pure) => self.walk_in::<true, PURE>(sources, limits),
+            (WalkDirection::Down, Scope::Region) => self.walk_in::<true, REGION>(sources, limits),
+            (WalkDirection::Up, Scope::Mixed) => self.walk_in::<false, MIXED>(sources, limits),
+            (WalkDirection::Up, Scope::Pure) => self.walk_in::<false, PURE>(sources, limits),
+            (WalkDirection::Up, Scope::Region) => self.walk_in::<false, REGION>(sources, limits),
+        }
+    }
+
+    fn walk_in<const DOWN: bool, const SCOPE: u8>(&self, sources: &[u32], limits: Limits) -> Walk {
         let mut walk = Walk::new(self.node_count());
         let mut queue = std::mem::take(&mut walk.queue);
         for &s in sources {
-            if scope == Scope::Pure && self.kind(s) != SERVICE {
+            if SCOPE == PURE && self.kind(s) != SERVICE {
                 continue;
             }
             if !walk.contains(s) {
@@ -307,7 +324,7 @@ impl Graph {
 
         // Nodes recorded through a terminal edge of a down walk and not yet expanded.
         let mut unexpanded = NodeSet::default();
-        let down = direction == WalkDirection::Down;
+        let down = DOWN;
         // How many of the next pops were warmed: the queue is FIFO, so the entries at its front.
         let mut warm = 0usize;
         let mut chunk = [0u32; WARM_CHUNK];
@@ -331,12 +348,12 @@ impl Graph {
             if dist >= limits.depth {
                 continue;
             }
-            for (node, kind) in self.neighbours(direction == WalkDirection::Down, u) {
-                if scope == Scope::Pure && !is_pure(kind) {
+            for (node, kind) in self.neighbours(DOWN, u) {
+                if SCOPE == PURE && !is_pure(kind) {
                     continue;
                 }
-                let terminal = scope != Scope::Region && is_terminal(kind);
-                if direction == WalkDirection::Up && terminal && dist != 0 {
+                let terminal = SCOPE != REGION && is_terminal(kind);
+                if !DOWN && terminal && dist != 0 {
                     continue;
                 }
                 // The node's mark, read once: 0 while it is not recorded (node ids come from the graph).
