@@ -204,6 +204,7 @@ impl Graph {
 
     pub(crate) fn event_walks(&self, node: u32, limits: Limits) -> EventWalks {
         let footprint = self.footprint_of(node);
+        self.warm_both(&footprint);
         let walk = |direction, scope| self.walk(&footprint, direction, scope, limits);
         EventWalks {
             mixed: [

@@ -296,6 +296,15 @@ const PURE: u8 = 1;
 const REGION: u8 = 2;
 
 impl Graph {
+    /// On a large map, warms both edge lists of the nodes the walks of an event start from, so that the
+    /// up walk's first misses are in flight while the down walk runs.
+    pub(crate) fn warm_both(&self, sources: &[u32]) {
+        if self.node_count() >= WARM_FROM_NODES {
+            self.warm(true, sources);
+            self.warm(false, sources);
+        }
+    }
+
     /// Runs one bounded walk from `sources` (repeats ignored) as described in the module note.
     pub(crate) fn walk(&self, sources: &[u32], direction: WalkDirection, scope: Scope, limits: Limits) -> Walk {
         // One compiled loop per direction and scope: their tests then cost nothing per scanned edge.
@@ -399,6 +408,7 @@ impl Graph {
         let x = self.node_id(x, "")?;
         let limits = Limits::new(depth, work_cap)?;
         let footprint = self.footprint_of(x);
+        self.warm_both(&footprint);
         let down = self.walk(&footprint, WalkDirection::Down, Scope::Mixed, limits);
         let up = self.walk(&footprint, WalkDirection::Up, Scope::Mixed, limits);
         Ok((down.discovered, up.discovered, down.capped || up.capped))
