@@ -21,6 +21,30 @@ def lines_with(text, name):
     return [line.strip() for line in text.splitlines() if name in line][:5]
 
 
+def joined_entry(incident, label):
+    """A timeline entry of the incident, as the correlator writes one when the object of ``label`` joins."""
+    IncidentTimelineEntry.objects.create(
+        incident=incident, time=T0, kind='joined', message=f'{label} joined (score 0.50, dependency link)'
+    )
+
+
+def page_after_rename(client, incident, service):
+    """The incident's page once the service is renamed and the map read again."""
+    TechnicalService.objects.filter(pk=service.pk).update(name='renamed')
+    forget_map()
+    return client.get(incident.get_absolute_url()).content.decode()
+
+
+def add_to_blast_radius(incident, name):
+    """A new service of this name, listed in the incident's stored blast radius (down)."""
+    service = TechnicalService.objects.create(name=name)
+    item = {'type': 'service', 'id': service.pk, 'name': name}
+    Incident.objects.filter(pk=incident.pk).update(
+        blast_radius=dict(incident.blast_radius, down=[*incident.blast_radius['down'], item])
+    )
+    return service
+
+
 @override_settings(BUSINESS_APP_AUTO_INCIDENTS_ENABLED=False)
 class Attack3PagesTest(RedactionFixture, TestCase):
     def test_member_path_names_a_renamed_hidden_device(self):
@@ -62,12 +86,7 @@ class Attack3PagesTest(RedactionFixture, TestCase):
         redacted for a user who may not view every object of the kind, this list is not)."""
         self.make()
         incident = Incident.objects.get()
-        secret = TechnicalService.objects.create(name='secret-gone')
-        blast = dict(
-            incident.blast_radius,
-            down=[*incident.blast_radius['down'], {'type': 'service', 'id': secret.pk, 'name': 'secret-gone'}],
-        )
-        Incident.objects.update(blast_radius=blast)
+        secret = add_to_blast_radius(incident, 'secret-gone')
         forget_map()
         assert 'secret-gone' not in self.client.get(incident.get_absolute_url()).content.decode()  # hidden: redacted
         secret.delete()
@@ -81,15 +100,8 @@ class Attack3PagesTest(RedactionFixture, TestCase):
         self.make()
         secret = TechnicalService.objects.create(name='Secret Ledger Prod')
         incident = Incident.objects.get()
-        IncidentTimelineEntry.objects.create(
-            incident=incident,
-            time=T0,
-            kind='joined',
-            message='service:Secret Ledger Prod joined (score 0.50, dependency link)',
-        )
-        TechnicalService.objects.filter(pk=secret.pk).update(name='renamed')
-        forget_map()
-        content = self.client.get(incident.get_absolute_url()).content.decode()
+        joined_entry(incident, 'service:Secret Ledger Prod')
+        content = page_after_rename(self.client, incident, secret)
         assert 'Ledger' not in content, lines_with(content, 'Ledger')
 
 
@@ -166,12 +178,7 @@ class Attack3APITest(RedactionFixture, APITestCase):
     def test_rest_blast_radius_names_a_deleted_hidden_service(self):
         self.make()
         incident = Incident.objects.get()
-        secret = TechnicalService.objects.create(name='secret-gone')
-        blast = dict(
-            incident.blast_radius,
-            down=[*incident.blast_radius['down'], {'type': 'service', 'id': secret.pk, 'name': 'secret-gone'}],
-        )
-        Incident.objects.update(blast_radius=blast)
+        secret = add_to_blast_radius(incident, 'secret-gone')
         secret.delete()
         forget_map()
         text = self.client.get(f'{API}{incident.pk}/', **self.header).content.decode()

@@ -17,12 +17,9 @@ from business_application.models import (
 )
 from business_application.services.graph_loader import forget_map
 from tests.integration.test_redaction import API, T0, RedactionFixture
+from tests.integration.test_redaction_attack3 import joined_entry, lines_with, page_after_rename
 
 BASE = '/api/plugins/business-application/'
-
-
-def lines_with(text, name):
-    return [line.strip() for line in text.splitlines() if name in line][:5]
 
 
 @override_settings(BUSINESS_APP_AUTO_INCIDENTS_ENABLED=False)
@@ -81,19 +78,12 @@ class Attack4LabelPagesTest(RedactionFixture, TestCase):
         self.add_permissions('business_application.view_event')
         secret = TechnicalService.objects.create(name='payments-db replica')
         incident = Incident.objects.get()
-        IncidentTimelineEntry.objects.create(
-            incident=incident,
-            time=T0,
-            kind='joined',
-            message='service:payments-db replica joined (score 0.50, dependency link)',
-        )
+        joined_entry(incident, 'service:payments-db replica')
         incident.memberships.update(path=['device:web-01', 'service:payments-db replica'])
         forget_map()
         content = self.client.get(incident.get_absolute_url()).content.decode()
         assert 'replica' not in content, lines_with(content, 'replica')  # hidden and on the map: redacted
-        TechnicalService.objects.filter(pk=secret.pk).update(name='renamed')
-        forget_map()
-        content = self.client.get(incident.get_absolute_url()).content.decode()
+        content = page_after_rename(self.client, incident, secret)
         assert 'replica' not in content, lines_with(content, 'replica')
 
 
