@@ -105,9 +105,9 @@ def adjacency(service_map):
 
 def path_in_words(service_map, labels, hidden=frozenset(), unknown=str):
     """A stored member path (node labels, from the event's object to the member it linked to) as a sentence:
-    ``web-01 → runs → checkout-api → depends on → payments-db``. The nodes in ``hidden`` (objects the reader may not
-    view) read ``(hidden device)`` and so on; a label the map no longer knows reads as ``unknown`` gives it (a
-    redactor's ``label_text`` hides one the reader may not see)."""
+    ``web-01 → runs → checkout-api → depends on → payments-db``. The nodes in ``hidden`` (objects the reader may
+    not view) read ``(hidden device)`` and so on; a label the map no longer knows reads as ``unknown`` gives it
+    (a redactor's ``label_text`` hides one the reader may not see)."""
     if not isinstance(labels, list):
         return str(labels)
     nodes = [service_map.by_label.get(label) if isinstance(label, str) else None for label in labels]
