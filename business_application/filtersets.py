@@ -380,8 +380,6 @@ TEXT_LOOKUPS = {
 }
 REGEX_OPERATORS = {'regex': '~', 'iregex': '~*'}
 
-#: Filters naming related objects: for a user who may not view one, it must answer as if it did not exist.
-
 
 def regex_matches(texts, patterns, operator):
     """The indexes of the texts matching any of the patterns, as PostgreSQL reads them (one query)."""
@@ -420,12 +418,12 @@ class RedactedTexts:
     the incidents."""
 
     def __init__(self, user, queryset):
-        from .ui.redact import Redactor
+        from .ui.redact import TITLE_KINDS, Redactor
 
         scope = Incident.objects.filter(pk__in=queryset.values('pk')).order_by()
-        correlators = Q(title__startswith='Service disruption affecting ') | Q(
-            title__startswith='Infrastructure alert affecting '
-        )
+        correlators = Q()
+        for what in TITLE_KINDS:  # the titles the correlator writes (``MapView.title_for``)
+            correlators |= Q(title__startswith=f'{what} affecting ')
         legacy = Q(title_objects__isnull=True) & correlators
         # A label needs a colon; NULL objects with a correlator's title are the legacy ones above
         unnamed = (

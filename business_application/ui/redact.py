@@ -173,12 +173,19 @@ class Redactor:
         for side in ('down', 'degraded'):
             items = blast.get(side) if isinstance(blast, dict) else None
             for item in items if isinstance(items, list) else ():
-                kind_text = item.get('type') if isinstance(item, dict) else None
-                kind = PREFIX_KINDS.get(kind_text) if isinstance(kind_text, str) else None
-                node = self.map.node(kind, item.get('id')) if kind is not None and type(item.get('id')) is int else None
+                _, node = self._item_object(item)
                 if node is not None:
                     found.append((item, node))
         return found
+
+    def _item_object(self, item):
+        """The kind and the map node of a stored blast-radius item: (None, None) for one naming no kind of map
+        object, (kind, None) for an object no longer on the map."""
+        kind_text = item.get('type') if isinstance(item, dict) else None
+        kind = PREFIX_KINDS.get(kind_text) if isinstance(kind_text, str) else None
+        if kind is None or type(item.get('id')) is not int:
+            return None, None
+        return kind, self.map.node(kind, item['id'])
 
     def _labels_in(self, text):
         """The map objects written as ``kind:name`` in a text, the longest label found at each place."""
@@ -337,11 +344,9 @@ class Redactor:
     def _hidden_item_kind(self, item):
         """The kind of a stored blast-radius item the user may not see named: a hidden object, or one no longer on
         the map (deleted since) of a kind the user may not view all of; None otherwise."""
-        kind_text = item.get('type') if isinstance(item, dict) else None
-        kind = PREFIX_KINDS.get(kind_text) if isinstance(kind_text, str) else None
-        if kind is None or type(item.get('id')) is not int:
+        kind, node = self._item_object(item)
+        if kind is None:
             return None
-        node = self.map.node(kind, item['id'])
         if node is None:
             return None if self.sees_all(kind) else kind
         return kind if node in self.hidden else None
