@@ -163,3 +163,38 @@ def test_snapshot_worker_loads_the_map_once_in_the_parent_for_every_job():
     assert result.returncode == 0, result.stdout + result.stderr
     loads = [job.latest_result().return_value['full_loads'] for job in jobs]
     assert loads == [1, 1, 1], 'each horse inherited the one snapshot its parent loaded'
+
+
+@pytest.mark.django_db(transaction=True)
+def test_snapshot_worker_horses_inherit_the_url_and_content_type_caches():
+    """A horse forked by SnapshotWorker finds Django's URL resolver and the content types filled by its parent,
+    where RQ's Worker leaves each horse to read them again (and lose them when it exits)."""
+    import django_rq
+
+    queue = django_rq.get_queue('default')
+    results = {}
+    for worker_class in ('rq.worker.Worker', 'business_application.workers.SnapshotWorker'):
+        queue.empty()
+        jobs = [queue.enqueue('tests.integration.horse_jobs.inherited_caches') for _ in range(2)]
+        netbox = Path(sys.executable).with_name('netbox')
+        root = str(Path(__file__).resolve().parents[2])
+        env = {
+            **os.environ,
+            'NB_DB_NAME': django_settings.DATABASES['default']['NAME'],
+            'NBA_TESTING': '1',
+            'PYTHONPATH': os.pathsep.join(filter(None, [root, os.environ.get('PYTHONPATH')])),
+        }
+        result = subprocess.run(
+            [str(netbox), 'rqworker', '--burst', '--worker-class', worker_class, 'default'],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        results[worker_class] = [job.latest_result().return_value for job in jobs]
+    assert results['rq.worker.Worker'] == [{'urls_filled': False, 'content_type_queries': 2}] * 2
+    assert (
+        results['business_application.workers.SnapshotWorker'] == [{'urls_filled': True, 'content_type_queries': 0}] * 2
+    )
