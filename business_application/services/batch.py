@@ -182,7 +182,7 @@ class BatchStore(DjangoStore):
 
     def flush(self):
         """Write everything pending, in the order the one-at-a-time writes would have reached the same rows."""
-        self.events.snapshot()
+        self.events.snapshot(loud=self.incident_changes.keys() | {key for key, _ in self.services})
         if self.new_members:
             IncidentEvent.objects.bulk_create(list(self.new_members.values()))
             self.new_members = {}

@@ -13,8 +13,10 @@ each incident the batch changed gets an update record with both snapshots (unles
 Cost: nothing outside a request (NetBox queues no events and logs no changes there either); otherwise, for a batch
 that opened or changed an incident, one query reads the event types of the enabled rules on incidents, a few read
 the changed incidents before their first write and all of them after the batch for their snapshots, and one writes
-the change records (a few more for an opened one). Only when a rule applies are the incidents' members read for the
-REST serialization of the rule's data.
+the change records (a few more for an opened one). An incident the batch writes only in its latest activity (a
+repeat) gets no change record: unless a rule wants updates of incidents, one query reads that activity instead of
+its snapshots. Only when a rule applies are the incidents' members read for the REST serialization of the rule's
+data.
 """
 
 from django.contrib.contenttypes.models import ContentType
@@ -38,6 +40,10 @@ class IncidentEvents:
         self.created: set[int] = set()
         self.changed: set[int] = set()
         self.before: dict[int, dict | None] = {}
+        #: Incidents the batch has written only in their latest activity so far, with that activity as their
+        #: snapshot would show it before: unless a later write changes more, neither the change log nor a rule
+        #: needs their snapshots (a repeat's decision: most of a storm's).
+        self.quiet: dict[int, str | None] = {}
         self._rule_types: set | None = None
 
     def opened(self, key):
@@ -49,15 +55,27 @@ class IncidentEvents:
             return
         self.changed.update(key for key in keys if key is not None and key not in self.created)
 
-    def snapshot(self):
+    def snapshot(self, loud=None):
         """Before the noted incidents are first written: their state, read in one go, for the change log and the
-        update rules."""
+        update rules. ``loud``, if given, holds the incidents about to be written in more than their latest
+        activity; unless a rule wants updates of incidents, the others only have that activity read (``quiet``),
+        and their snapshot waits until a write changes more of them, if one does."""
         waiting = self.changed - self.before.keys()
+        if not waiting:
+            return
+        if loud is not None and not self._wants_updates():
+            quiet = waiting - loud
+            if fresh := quiet - self.quiet.keys():
+                self.quiet.update(self._activity(fresh))
+            waiting -= quiet
         if not waiting:
             return
         for incident in self._read(waiting):
             incident.snapshot()
-            self.before[incident.pk] = incident._prechange_snapshot
+            before = incident._prechange_snapshot
+            if incident.pk in self.quiet:  # only its latest activity was written since: as it was before that
+                before = {**before, 'last_activity_at': self.quiet[incident.pk]}
+            self.before[incident.pk] = before
         for key in waiting - self.before.keys():  # deleted meanwhile
             self.before[key] = None
 
@@ -74,7 +92,8 @@ class IncidentEvents:
         wanted = {}
         if OBJECT_CREATED in types:
             wanted.update(dict.fromkeys(self.created, OBJECT_CREATED))
-        updated = self.changed - self.created
+        # An incident the batch wrote only in its latest activity gets no change record, and no rule wants it.
+        updated = self.changed - self.created - (self.quiet.keys() - self.before.keys())
         if OBJECT_UPDATED in types:
             wanted.update(dict.fromkeys(updated, OBJECT_UPDATED))
         exclude = _exclude()
@@ -166,6 +185,17 @@ class IncidentEvents:
         from core.events import OBJECT_UPDATED
 
         return OBJECT_UPDATED in self.rule_types()
+
+    @staticmethod
+    def _activity(keys):
+        """These incidents' latest activity, as NetBox's snapshot of them writes it."""
+        from django.core.serializers.json import DjangoJSONEncoder
+
+        from ..models import Incident
+
+        encode = DjangoJSONEncoder().default
+        rows = Incident.objects.filter(pk__in=keys).values_list('pk', 'last_activity_at')
+        return {pk: None if moment is None else encode(moment) for pk, moment in rows}
 
     @staticmethod
     def _read(keys, rule_data=False):

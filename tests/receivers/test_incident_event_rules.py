@@ -339,6 +339,61 @@ class IncidentChangeLogTest(IncidentRulesTestCase):
         self.check_creation_record()
         self.check_update_records()
 
+    def check_repeats_read_no_snapshot(self):
+        """A batch of repeats reads only the incident's latest activity, not its snapshots (their tags among
+        them); one that changes the incident reads them before and after its writes."""
+
+        def tag_reads(payload):
+            with CaptureQueriesContext(connection) as queries:
+                self.post(payload)
+            return sum(
+                'extras_taggeditem' in query['sql'] and '"model" = \'incident\'' in query['sql']
+                for query in queries.captured_queries
+            )
+
+        self.post(group(rack('a', 3), severity='warning'))
+        self.assertEqual(tag_reads(group(rack('a', 3), severity='warning')), 0)
+        self.assertEqual(tag_reads(group(['a-3'], severity='critical')), 2)
+
+    def test_repeats_read_no_snapshot(self):
+        self.check_repeats_read_no_snapshot()
+
+    @override_settings(BUSINESS_APP_ASYNC_PROCESSING=True)
+    def test_repeats_read_no_snapshot_in_decision_jobs(self):
+        self.check_repeats_read_no_snapshot()
+
+    def check_merge_records(self):
+        """A batch whose repeat and join first move both incidents' latest activity, then merges them: each update
+        record's snapshot before is the incident as it was before the batch, latest activity included."""
+        build(MERGE)
+        self.post(group(['m-0']))
+        self.post(group(['m-1'], minute=1))
+        first, second = Incident.objects.order_by('pk')
+        before = {incident.pk: incident.serialize_object()['last_activity_at'] for incident in (first, second)}
+        self.post(group(['m-0', 'core-m', 'm-1'], minute=2))
+        records = {
+            record.changed_object_id: record
+            for record in ObjectChange.objects.filter(
+                changed_object_type=ContentType.objects.get_for_model(Incident), action='update'
+            )
+        }
+        self.assertEqual(set(records), {first.pk, second.pk})
+        second.refresh_from_db()
+        self.assertEqual(second.merged_into_id, first.pk)
+        for pk, record in records.items():
+            self.assertEqual(record.prechange_data['last_activity_at'], before[pk])
+            stored = Incident.objects.get(pk=pk).serialize_object()
+            self.assertEqual(record.postchange_data['last_activity_at'], stored['last_activity_at'])
+        self.assertEqual(records[second.pk].prechange_data['merged_into'], None)
+        self.assertNotEqual(records[first.pk].prechange_data['title'], records[first.pk].postchange_data['title'])
+
+    def test_a_merge_records_both_incidents_as_they_were(self):
+        self.check_merge_records()
+
+    @override_settings(BUSINESS_APP_ASYNC_PROCESSING=True)
+    def test_a_merge_by_a_decision_job_records_both_incidents_as_they_were(self):
+        self.check_merge_records()
+
 
 class IncidentEventRulesQueryCountTest(IncidentRulesTestCase):
     """With a rule on every incident change, a decision batch costs the same queries whatever its size: each
