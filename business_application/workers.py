@@ -7,7 +7,8 @@ parent's snapshot up to date (one Redis read, then the deltas, or a full load th
 just before each fork, so every horse inherits a current map and checks only the version.
 It also fills, once, the process-wide caches every job would otherwise rebuild in its horse and lose
 with it: Django's URL resolver (a notification's incident URL made each horse read NetBox's whole URL
-configuration, 7% of the workers' time in a storm) and the content types of the map's models.
+configuration, 7% of the workers' time in a storm), the content types of the map's models and the
+notifications' URL opener (its TLS context, 10%).
 Everything else is RQ's ``Worker``: one horse per job, job timeouts, a horse killed by SIGKILL or
 a timeout fails its job and the sweep decides its events.
 
@@ -40,15 +41,17 @@ class SnapshotWorker(Worker):
 
 
 def warm_caches():
-    """Fill Django's URL resolver and content type caches in this process, so that forked horses inherit
-    them. A failure only costs each horse the work it would have done anyway."""
+    """Fill Django's URL resolver, the content type cache and the notifications' URL opener in this process,
+    so that forked horses inherit them. A failure only costs each horse the work it would have done anyway."""
     from django.apps import apps
     from django.contrib.contenttypes.models import ContentType
     from django.urls import reverse
 
+    from .notifications import opener
     from .services.graph_loader import MODEL_KINDS
 
     try:
+        opener()
         reverse('plugins:business_application:incident', args=[1])
         for app_label, model in MODEL_KINDS:
             ContentType.objects.get_by_natural_key(app_label, model)

@@ -167,8 +167,9 @@ def test_snapshot_worker_loads_the_map_once_in_the_parent_for_every_job():
 
 @pytest.mark.django_db(transaction=True)
 def test_snapshot_worker_horses_inherit_the_url_and_content_type_caches():
-    """A horse forked by SnapshotWorker finds Django's URL resolver and the content types filled by its parent,
-    where RQ's Worker leaves each horse to read them again (and lose them when it exits)."""
+    """A horse forked by SnapshotWorker finds Django's URL resolver, the content types and the notifications' URL
+    opener filled by its parent, where RQ's Worker leaves each horse to make them again (and lose them when it
+    exits)."""
     import django_rq
 
     queue = django_rq.get_queue('default')
@@ -194,7 +195,11 @@ def test_snapshot_worker_horses_inherit_the_url_and_content_type_caches():
         )
         assert result.returncode == 0, result.stdout + result.stderr
         results[worker_class] = [job.latest_result().return_value for job in jobs]
-    assert results['rq.worker.Worker'] == [{'urls_filled': False, 'content_type_queries': 2}] * 2
     assert (
-        results['business_application.workers.SnapshotWorker'] == [{'urls_filled': True, 'content_type_queries': 0}] * 2
+        results['rq.worker.Worker']
+        == [{'urls_filled': False, 'content_type_queries': 2, 'url_opener_built': False}] * 2
+    )
+    assert (
+        results['business_application.workers.SnapshotWorker']
+        == [{'urls_filled': True, 'content_type_queries': 0, 'url_opener_built': True}] * 2
     )
