@@ -1,43 +1,109 @@
-"""An RQ worker class that keeps the map snapshot loaded across jobs.
+"""An RQ worker class that runs this plugin's jobs in its own process and keeps their state.
 
-``netbox rqworker`` forks a work horse per job, and a horse's memory dies with it: with RQ's
-default ``Worker`` every job of this plugin starts without a snapshot and reads the whole map from
-the database (or applies every delta since the parent started). ``SnapshotWorker`` brings the
-parent's snapshot up to date (one Redis read, then the deltas, or a full load the first time)
-just before each fork, so every horse inherits a current map and checks only the version.
-It also fills, once, the process-wide caches every job would otherwise rebuild in its horse and lose
-with it: Django's URL resolver (a notification's incident URL made each horse read NetBox's whole URL
-configuration, 7% of the workers' time in a storm), the content types of the map's models and the
-notifications' URL opener (its TLS context, 10%).
-Everything else is RQ's ``Worker``: one horse per job, job timeouts, a horse killed by SIGKILL or
-a timeout fails its job and the sweep decides its events.
+``netbox rqworker`` forks a work horse per job, and a horse's memory dies with it. With RQ's
+default ``Worker`` every decision job starts without the map snapshot, opens its own database
+connection and rebuilds every process-wide cache it needs: in a storm, forking and rebuilding
+cost more than the decisions themselves. ``SnapshotWorker`` runs the plugin's own jobs (decision
+and notification jobs, ``IN_PROCESS_JOBS``) in the worker process, as RQ's ``SimpleWorker`` does:
+
+- the map snapshot, Django's URL resolver, the content types and the notifications' URL opener
+  stay loaded from one job to the next, and the database connection is kept (NetBox's
+  ``CONN_MAX_AGE``), checked before each job, and replaced if it broke (a PostgreSQL restart);
+- each job runs in a context of its own (``contextvars``), so NetBox's request and event queue of
+  one job never reach the next;
+- job timeouts apply (RQ's SIGALRM), heartbeats are renewed while a job runs, and a worker killed
+  mid-job (SIGKILL) loses that job as a killed horse would: RQ fails it as abandoned, and the sweep
+  decides its events.
+
+Every other job (NetBox's own, scripts, reports) is forked as RQ's ``Worker`` does, after the
+snapshot and the caches are brought up to date in the worker, so the horse inherits them.
 
 Use it with ``netbox rqworker --worker-class business_application.workers.SnapshotWorker`` (or
 ``RQ = {'WORKER_CLASS': 'business_application.workers.SnapshotWorker'}`` in NetBox's
 configuration.py, which leaves the command unchanged).
 """
 
+import contextlib
+import contextvars
 import logging
+import threading
 
 from django.db import connections
-from rq.worker import Worker
+from rq.worker import Worker, WorkerStatus
 
-__all__ = ('SnapshotWorker',)
+__all__ = ('IN_PROCESS_JOBS', 'SnapshotWorker')
 
 logger = logging.getLogger('business_application.workers')
 
+#: The jobs SnapshotWorker runs in its own process: this plugin's, which keep no state of their own.
+IN_PROCESS_JOBS = frozenset(
+    {
+        'business_application.jobs.process_event_job',
+        'business_application.jobs.process_events_job',
+        'business_application.notifications.send_notification',
+    }
+)
+
 
 class SnapshotWorker(Worker):
-    """RQ's forking ``Worker``, with the map snapshot refreshed in the parent before each fork."""
+    """RQ's ``Worker`` that runs ``IN_PROCESS_JOBS`` itself and forks for the others, with the map snapshot
+    and the caches loaded in the worker."""
 
     _caches_warm = False
 
+    def execute_job(self, job, queue):
+        if job.func_name not in IN_PROCESS_JOBS:
+            super().execute_job(job, queue)
+            return
+        self._warm_caches()
+        self.prepare_execution(job)
+        usable_connections()
+        with self._heartbeats(job):
+            contextvars.copy_context().run(self.perform_job, job, queue)
+        self.set_state(WorkerStatus.IDLE)
+
+    @contextlib.contextmanager
+    def _heartbeats(self, job):
+        """While a job runs here, what ``Worker`` does while it waits for a horse: renew the worker's and the job's
+        heartbeats every ``job_monitoring_interval``. A worker killed mid-job stops renewing them, and its job is
+        failed as abandoned as soon as a killed horse's would be."""
+        done = threading.Event()
+
+        def beat():
+            while not done.wait(self.job_monitoring_interval):
+                try:
+                    self.maintain_heartbeats(job)
+                except Exception:  # the job ended meanwhile, or Redis did not answer: the next beat tries again
+                    logger.debug('could not renew the heartbeat of job %s', job.id, exc_info=True)
+
+        thread = threading.Thread(target=beat, name=f'heartbeat-{job.id}', daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
     def fork_work_horse(self, job, queue):
+        self._warm_caches()
+        warm_snapshot()
+        super().fork_work_horse(job, queue)
+
+    def _warm_caches(self):
         if not self._caches_warm:
             warm_caches()
             self._caches_warm = True
-        warm_snapshot()
-        super().fork_work_horse(job, queue)
+
+
+def usable_connections():
+    """Before a job run in the worker, as Django before a request: close each database connection that is too
+    old or broke in an earlier job, and have the job check that the others still answer (``CONN_HEALTH_CHECKS``,
+    on in NetBox's usual configuration; without it, a ``SELECT 1`` here), so that a job after a PostgreSQL
+    restart opens a new connection instead of failing on the old one."""
+    for connection in connections.all(initialized_only=True):
+        connection.close_if_unusable_or_obsolete()  # also makes the next query run the health check
+        if connection.connection is not None and not connection.health_check_enabled and not connection.is_usable():
+            connection.close()
 
 
 def warm_caches():

@@ -89,13 +89,14 @@ def post_storm(objects, source, header):
     return codes
 
 
-def run_workers():
+def run_workers(worker_class=None):
     """Start WORKERS `netbox rqworker --burst` processes on the test database and wait for them."""
     netbox = Path(sys.executable).with_name('netbox')
     env = {**os.environ, 'NB_DB_NAME': django_settings.DATABASES['default']['NAME'], 'NBA_TESTING': '1'}
+    options = ['--worker-class', worker_class] if worker_class else []
     workers = [
         subprocess.Popen(
-            [str(netbox), 'rqworker', '--burst', 'default'],
+            [str(netbox), 'rqworker', '--burst', *options, 'default'],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -109,7 +110,8 @@ def run_workers():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_three_workers_and_eight_senders_make_a_single_workers_decisions():
+@pytest.mark.parametrize('worker_class', [None, 'business_application.workers.SnapshotWorker'])
+def test_three_workers_and_eight_senders_make_a_single_workers_decisions(worker_class):
     import django_rq
 
     queue = django_rq.get_queue('default')
@@ -124,7 +126,7 @@ def test_three_workers_and_eight_senders_make_a_single_workers_decisions():
     assert Incident.objects.count() == 0, 'decisions wait for a worker'
     assert queue.count >= FARMS * SERVERS
 
-    run_workers()
+    run_workers(worker_class)
 
     assert Event.objects.count() == FARMS * SERVERS
     assert not Event.objects.exclude(processed_status=F('status')).exists()
@@ -203,3 +205,53 @@ def test_snapshot_worker_horses_inherit_the_url_and_content_type_caches():
         results['business_application.workers.SnapshotWorker']
         == [{'urls_filled': True, 'content_type_queries': 0, 'url_opener_built': True}] * 2
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_snapshot_worker_runs_decision_jobs_itself_and_keeps_no_request_of_theirs():
+    """SnapshotWorker decides in its own process (and forks NetBox's own jobs), and the request a decision job ran
+    under (NetBox's event tracking) is gone once it is done."""
+    import signal
+
+    import django_rq
+
+    from netbox.context import current_request, events_queue
+
+    from business_application.workers import IN_PROCESS_JOBS, SnapshotWorker
+
+    queue = django_rq.get_queue('default')
+    queue.empty()
+    objects = build(MAP)
+    source = EventSource.objects.create(name='prometheus')
+    header = sender_header()
+    with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
+        post_storm(objects, source, header)
+    for job in queue.get_jobs():
+        if job.func_name not in IN_PROCESS_JOBS:  # NetBox's own (a device's config context): forked, not here
+            job.delete()
+    jobs = queue.get_jobs()
+    assert jobs
+    assert all(job.kwargs.get('request') is not None for job in jobs), 'decision jobs carry their request'
+    ran = []
+
+    class Recording(SnapshotWorker):
+        def perform_job(self, job, queue):
+            ran.append((job.func_name, os.getpid()))
+            return super().perform_job(job, queue)
+
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        worker = Recording([queue], connection=queue.connection)
+        assert worker.work(burst=True)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+
+    # The decision jobs ran here; NetBox's own jobs they queued (search cache updates of the new incidents) ran
+    # in forked horses, whose record of them died with them.
+    assert sorted(ran) == sorted((job.func_name, os.getpid()) for job in jobs)
+    assert [job.get_status(refresh=True) for job in jobs] == ['finished'] * len(jobs)
+    assert not Event.objects.exclude(processed_status=F('status')).exists()
+    assert Incident.objects.count() == FARMS
+    assert current_request.get() is None
+    assert not events_queue.get()
