@@ -9,8 +9,11 @@
 - ``test_latency_at_100_alerts_per_second``: new alerts paced at 100 per second (groups of ten, ten
   groups a second) and their alert-to-incident latency p50 / p99 (target: p99 at most 1 s).
 
-``QUICK=1`` makes the storms smaller. Figures go to ``.work/bench-intake.json`` as well as
-pytest-benchmark's ``extra_info``; ``bench/RESULTS.md`` ("Whole product") records a run.
+The two storms run twice, side by side: with ``SnapshotWorker`` (the plugin's jobs run in the worker
+process) and with RQ's default ``Worker`` (a forked process per job, what a plain ``netbox rqworker``
+runs). ``QUICK=1`` makes the storms smaller. Figures go to ``.work/bench-intake.json`` as well as
+pytest-benchmark's ``extra_info``; ``python -m bench.report_intake`` prints them with their ratios, and
+``bench/RESULTS.md`` ("Whole product") records a run.
 """
 
 import json
@@ -93,7 +96,17 @@ def test_receiver_queries_per_alert(benchmark):
     record('receiver_queries', figures)
 
 
-def test_sustained_intake(benchmark, cluster, webhook, storm_state):  # noqa: F811 - fixtures imported above
+#: The worker classes the storms run with, side by side: the plugin's, and RQ's default (a plain ``netbox rqworker``).
+WORKER_CLASSES = {'SnapshotWorker': 'business_application.workers.SnapshotWorker', 'rq-Worker': 'rq'}
+
+
+@pytest.fixture(params=list(WORKER_CLASSES))
+def workers(request, cluster):  # noqa: F811 - fixture imported above
+    cluster.use_worker_class(WORKER_CLASSES[request.param])
+    return request.param
+
+
+def test_sustained_intake(benchmark, cluster, webhook, storm_state, workers):  # noqa: F811 - fixtures imported above
     plan = storm_state
     header = {'Authorization': sender_authorization('alertmanager')}
 
@@ -119,12 +132,12 @@ def test_sustained_intake(benchmark, cluster, webhook, storm_state):  # noqa: F8
     }
     figures['alert_items_per_second'] = round(report.sent / report.seconds, 1) if report.seconds else 0
     benchmark.extra_info.update(figures)
-    record('sustained', figures)
+    record(f'sustained/{workers}', figures)
     assert report.lost == 0, report.problems()
     assert report.matches_replay, report.problems()
 
 
-def test_latency_at_100_alerts_per_second(benchmark, cluster, webhook, storm_state):  # noqa: F811
+def test_latency_at_100_alerts_per_second(benchmark, cluster, webhook, storm_state, workers):  # noqa: F811
     seconds = 5 if QUICK else 20
     hosts = [device['name'] for device in storm_state.devices if device['role'] == 'server']
     header = {'Authorization': sender_authorization('alertmanager-paced')}
@@ -168,7 +181,7 @@ def test_latency_at_100_alerts_per_second(benchmark, cluster, webhook, storm_sta
         'latency_p99_ms': round(storm.percentile(latencies, 0.99) * 1000),
     }
     benchmark.extra_info.update(figures)
-    record('paced_100', figures)
+    record(f'paced_100/{workers}', figures)
     assert len(latencies) == len(senders.accepted_at)
 
 

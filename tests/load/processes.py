@@ -21,7 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 #: The RQ worker class the storms run (``SnapshotWorker``, as the README recommends); NBA_STORM_WORKER_CLASS=rq
 #: runs RQ's default ``Worker``, what a plain ``netbox rqworker`` uses.
 WORKER_CLASS = os.environ.get('NBA_STORM_WORKER_CLASS', 'business_application.workers.SnapshotWorker')
-WORKER_CLASS_ARGS = [] if WORKER_CLASS == 'rq' else ['--worker-class', WORKER_CLASS]
+
+
+def worker_class_args(worker_class):
+    return [] if worker_class == 'rq' else ['--worker-class', worker_class]
 
 
 def free_port():
@@ -58,6 +61,7 @@ class Cluster:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.web = None
         self.workers = []
+        self.worker_class = WORKER_CLASS
         self.restarts = 0
         self._tmp = tempfile.TemporaryDirectory(prefix='nba-storm-')
         Path(self._tmp.name, 'nba_storm_configuration.py').write_text(CONFIGURATION_MODULE)
@@ -118,13 +122,15 @@ class Cluster:
         self._supervising = True
         self._supervisor = threading.Thread(target=self._supervise, daemon=True)
         self._supervisor.start()
+        self.wait_for_workers(timeout)
         return self
 
     def _worker(self):
         log = open(self.log_dir / 'rqworker.log', 'ab')  # noqa: SIM115 - lives as long as the worker
         netbox = Path(sys.executable).with_name('netbox')
+        command = [str(netbox), 'rqworker', 'high', 'default', 'low', '--with-scheduler']
         return subprocess.Popen(
-            [str(netbox), 'rqworker', 'high', 'default', 'low', '--with-scheduler', *WORKER_CLASS_ARGS],
+            [*command, *worker_class_args(self.worker_class)],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -138,6 +144,34 @@ class Cluster:
                         self.workers[position] = self._worker()
                         self.restarts += 1
             time.sleep(0.5)
+
+    def use_worker_class(self, worker_class):
+        """Replace the RQ workers by as many of this class ('rq': RQ's default ``Worker``), each stopped warm."""
+        if worker_class == self.worker_class:
+            return
+        with self._lock:
+            for worker in self.workers:
+                worker.send_signal(signal.SIGTERM)
+            for worker in self.workers:
+                worker.wait(timeout=60)
+            self.worker_class = worker_class
+            self.workers = [self._worker() for _ in range(self.rq_workers)]
+        self.wait_for_workers()
+
+    def wait_for_workers(self, timeout=180):
+        """Until each RQ worker process started has registered with Redis (about ten seconds of CPU each)."""
+        import django_rq
+        from rq import Worker
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                pids = {worker.pid for worker in self.workers}
+            registered = {worker.pid for worker in Worker.all(connection=django_rq.get_connection('default'))}
+            if pids <= registered:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f'the RQ workers did not start within {timeout} s; see {self.log_dir}/rqworker.log')
 
     def kill_worker(self, position=0):
         """SIGKILL one RQ worker (and the job it runs); the supervisor starts another."""
