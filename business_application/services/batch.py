@@ -31,6 +31,7 @@ from ..models import Event, IncidentEvent, Maintenance
 from ..notifications import OUTCOME_ACTIONS, notify
 from ..settings import get_settings
 from . import clock
+from .bulk import update_rows
 from .graph_loader import current_map
 from .incident_service import (
     KIND_MODELS,
@@ -373,27 +374,3 @@ def _write_events(events, written, instances):
                 setattr(instance, name, value)
     if changed:
         update_rows(Event, changed, EVENT_FIELDS)
-
-
-def update_rows(model, objects, names, batch_size=500):
-    """Write these fields of these objects as ``QuerySet.bulk_update`` does, in one ``UPDATE ... FROM (VALUES
-    ...)`` per ``batch_size`` objects: bulk_update builds a ``CASE`` expression per field and object, which cost
-    the workers more time than any other step of a storm's decisions (12%)."""
-    fields = [model._meta.get_field(name) for name in names]
-    columns = [model._meta.pk, *fields]
-    quote = connection.ops.quote_name
-    row = '(' + ', '.join(f'%s::{column.cast_db_type(connection)}' for column in columns) + ')'
-    pk = quote(model._meta.pk.column)
-    assignments = ', '.join(f'{quote(field.column)} = v.{quote(field.column)}' for field in fields)
-    names_sql = ', '.join(quote(column.column) for column in columns)
-    for start in range(0, len(objects), batch_size):
-        chunk = objects[start : start + batch_size]
-        values = [
-            column.get_db_prep_save(getattr(obj, column.attname), connection) for obj in chunk for column in columns
-        ]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f'UPDATE {quote(model._meta.db_table)} AS t SET {assignments} '  # noqa: S608 - names from the model
-                f'FROM (VALUES {", ".join([row] * len(chunk))}) AS v({names_sql}) WHERE t.{pk} = v.{pk}',
-                values,
-            )

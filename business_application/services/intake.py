@@ -9,6 +9,7 @@ from django.db.models import Q
 
 from ..models import Event, EventSource
 from . import clock
+from .bulk import update_rows
 
 logger = logging.getLogger('business_application.services.intake')
 
@@ -212,7 +213,7 @@ def _store_batch(alerts, sources):
     if changed:
         for event in changed:
             event.last_updated = arrival
-        Event.objects.bulk_update(changed, sorted(fields_changed | {'last_updated'}))
+        update_rows(Event, changed, sorted(fields_changed | {'last_updated'}))
     _index(new, changed)
     _log_changes(new, changed, before)
     correlate_events([event for event, _ in results])
