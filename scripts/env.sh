@@ -147,9 +147,17 @@ nba_rqworker_running() {
     [[ $pid =~ ^[0-9]+$ ]] && grep -qa rqworker "/proc/$pid/cmdline" 2>/dev/null
 }
 
+# A warm shutdown: the worker finishes the job it runs (a few seconds at most), then exits; this waits for it
+# (up to 30 s), so that PostgreSQL and Redis stop after it.
 nba_rqworker_stop() {
     if nba_rqworker_running; then
-        kill "$(<"$NBA_WORK/rqworker.pid")" 2>/dev/null || true
+        local pid _
+        pid=$(<"$NBA_WORK/rqworker.pid")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 300); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
     fi
     rm -f "$NBA_WORK/rqworker.pid"
 }

@@ -109,18 +109,24 @@ def run_workers(worker_class=None):
     return outputs
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize('worker_class', [None, 'business_application.workers.SnapshotWorker'])
-def test_three_workers_and_eight_senders_make_a_single_workers_decisions(worker_class):
+def queue_storm():
+    """The map, and the storm posted with asynchronous processing on: its decision jobs wait in the default
+    queue (emptied first). Returns the queue and the answers' status codes."""
     import django_rq
 
     queue = django_rq.get_queue('default')
     queue.empty()
     objects = build(MAP)
     source = EventSource.objects.create(name='prometheus')
-    header = sender_header()
     with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
-        codes = post_storm(objects, source, header)
+        codes = post_storm(objects, source, sender_header())
+    return queue, codes
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize('worker_class', [None, 'business_application.workers.SnapshotWorker'])
+def test_three_workers_and_eight_senders_make_a_single_workers_decisions(worker_class):
+    queue, codes = queue_storm()
     assert sorted(set(codes)) == [200, 201]
     assert codes.count(201) == FARMS * SERVERS
     assert Incident.objects.count() == 0, 'decisions wait for a worker'
@@ -139,6 +145,25 @@ def test_three_workers_and_eight_senders_make_a_single_workers_decisions(worker_
     assert queue.count == 0
 
 
+def run_burst(worker_class, importable_tests=False):
+    """One `netbox rqworker --burst` of this class on the default queue of the test database, to its end.
+    ``importable_tests``: with this checkout on its path, so it can run jobs defined in ``tests``."""
+    netbox = Path(sys.executable).with_name('netbox')
+    env = {**os.environ, 'NB_DB_NAME': django_settings.DATABASES['default']['NAME'], 'NBA_TESTING': '1'}
+    if importable_tests:
+        root = str(Path(__file__).resolve().parents[2])
+        env['PYTHONPATH'] = os.pathsep.join(filter(None, [root, os.environ.get('PYTHONPATH')]))
+    result = subprocess.run(
+        [str(netbox), 'rqworker', '--burst', '--worker-class', worker_class, 'default'],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.django_db(transaction=True)
 def test_snapshot_worker_loads_the_map_once_in_the_parent_for_every_job():
     """Each horse forked by SnapshotWorker starts with the parent's snapshot: the map is read once,
@@ -151,18 +176,7 @@ def test_snapshot_worker_loads_the_map_once_in_the_parent_for_every_job():
     queue.empty()
     build(MAP)
     jobs = [queue.enqueue(stats) for _ in range(3)]
-    netbox = Path(sys.executable).with_name('netbox')
-    env = {**os.environ, 'NB_DB_NAME': django_settings.DATABASES['default']['NAME'], 'NBA_TESTING': '1'}
-    worker_class = 'business_application.workers.SnapshotWorker'
-    result = subprocess.run(
-        [str(netbox), 'rqworker', '--burst', '--worker-class', worker_class, 'default'],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_burst('business_application.workers.SnapshotWorker')
     loads = [job.latest_result().return_value['full_loads'] for job in jobs]
     assert loads == [1, 1, 1], 'each horse inherited the one snapshot its parent loaded'
 
@@ -179,23 +193,7 @@ def test_snapshot_worker_horses_inherit_the_url_and_content_type_caches():
     for worker_class in ('rq.worker.Worker', 'business_application.workers.SnapshotWorker'):
         queue.empty()
         jobs = [queue.enqueue('tests.integration.horse_jobs.inherited_caches') for _ in range(2)]
-        netbox = Path(sys.executable).with_name('netbox')
-        root = str(Path(__file__).resolve().parents[2])
-        env = {
-            **os.environ,
-            'NB_DB_NAME': django_settings.DATABASES['default']['NAME'],
-            'NBA_TESTING': '1',
-            'PYTHONPATH': os.pathsep.join(filter(None, [root, os.environ.get('PYTHONPATH')])),
-        }
-        result = subprocess.run(
-            [str(netbox), 'rqworker', '--burst', '--worker-class', worker_class, 'default'],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+        run_burst(worker_class, importable_tests=True)
         results[worker_class] = [job.latest_result().return_value for job in jobs]
     assert (
         results['rq.worker.Worker']
@@ -213,19 +211,11 @@ def test_snapshot_worker_runs_decision_jobs_itself_and_keeps_no_request_of_their
     under (NetBox's event tracking) is gone once it is done."""
     import signal
 
-    import django_rq
-
     from netbox.context import current_request, events_queue
 
     from business_application.workers import IN_PROCESS_JOBS, SnapshotWorker
 
-    queue = django_rq.get_queue('default')
-    queue.empty()
-    objects = build(MAP)
-    source = EventSource.objects.create(name='prometheus')
-    header = sender_header()
-    with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
-        post_storm(objects, source, header)
+    queue, _ = queue_storm()
     for job in queue.get_jobs():
         if job.func_name not in IN_PROCESS_JOBS:  # NetBox's own (a device's config context): forked, not here
             job.delete()
