@@ -59,7 +59,9 @@ class SnapshotWorker(Worker):
         self.prepare_execution(job)
         usable_connections()
         with self._heartbeats(job):
-            contextvars.copy_context().run(self.perform_job, job, queue)
+            succeeded = contextvars.copy_context().run(self.perform_job, job, queue)
+        if not succeeded:  # it may have stopped anywhere (a timeout mid-query): the next job starts afresh
+            connections.close_all()
         self.set_state(WorkerStatus.IDLE)
 
     @contextlib.contextmanager

@@ -207,8 +207,8 @@ def test_snapshot_worker_horses_inherit_the_url_and_content_type_caches():
 
 @pytest.mark.django_db(transaction=True)
 def test_snapshot_worker_runs_decision_jobs_itself_and_keeps_no_request_of_theirs():
-    """SnapshotWorker decides in its own process (and forks NetBox's own jobs), and the request a decision job ran
-    under (NetBox's event tracking) is gone once it is done."""
+    """SnapshotWorker decides in its own process (and forks NetBox's own jobs), a failed job does not stop the
+    next ones, and the request a decision job ran under (NetBox's event tracking) is gone once it is done."""
     import signal
 
     from netbox.context import current_request, events_queue
@@ -222,6 +222,8 @@ def test_snapshot_worker_runs_decision_jobs_itself_and_keeps_no_request_of_their
     jobs = queue.get_jobs()
     assert jobs
     assert all(job.kwargs.get('request') is not None for job in jobs), 'decision jobs carry their request'
+    # A job that fails first (an arrival that is no time): the worker closes its connections, the next jobs run.
+    failing = queue.enqueue('business_application.jobs.process_event_job', 1, 'not a time', at_front=True)
     ran = []
 
     class Recording(SnapshotWorker):
@@ -239,7 +241,8 @@ def test_snapshot_worker_runs_decision_jobs_itself_and_keeps_no_request_of_their
 
     # The decision jobs ran here; NetBox's own jobs they queued (search cache updates of the new incidents) ran
     # in forked horses, whose record of them died with them.
-    assert sorted(ran) == sorted((job.func_name, os.getpid()) for job in jobs)
+    assert sorted(ran) == sorted((job.func_name, os.getpid()) for job in [failing, *jobs])
+    assert failing.get_status(refresh=True) == 'failed'
     assert [job.get_status(refresh=True) for job in jobs] == ['finished'] * len(jobs)
     assert not Event.objects.exclude(processed_status=F('status')).exists()
     assert Incident.objects.count() == FARMS
