@@ -11,9 +11,10 @@ and notification jobs, ``IN_PROCESS_JOBS``) in the worker process, as RQ's ``Sim
   ``CONN_MAX_AGE``), checked before each job, and replaced if it broke (a PostgreSQL restart);
 - each job runs in a context of its own (``contextvars``), so NetBox's request and event queue of
   one job never reach the next;
-- job timeouts apply (RQ's SIGALRM), heartbeats are renewed while a job runs, and a worker killed
-  mid-job (SIGKILL) loses that job as a killed horse would: RQ fails it as abandoned, and the sweep
-  decides its events.
+- job timeouts apply (RQ's SIGALRM ends the job, and the decisions let it through), heartbeats are
+  renewed while a job runs, a job stuck 60 s past its timeout ends the worker as ``Worker`` kills
+  such a horse, and a worker killed mid-job (SIGKILL) loses that job as a killed horse would: RQ
+  fails it as abandoned, and the sweep decides its events.
 
 Every other job (NetBox's own, scripts, reports) is forked as RQ's ``Worker`` does, after the
 snapshot and the caches are brought up to date in the worker, so the horse inherits them.
@@ -26,7 +27,10 @@ configuration.py, which leaves the command unchanged).
 import contextlib
 import contextvars
 import logging
+import os
+import signal
 import threading
+import time
 
 from django.db import connections
 from rq.worker import Worker, WorkerStatus
@@ -68,11 +72,24 @@ class SnapshotWorker(Worker):
     def _heartbeats(self, job):
         """While a job runs here, what ``Worker`` does while it waits for a horse: renew the worker's and the job's
         heartbeats every ``job_monitoring_interval``. A worker killed mid-job stops renewing them, and its job is
-        failed as abandoned as soon as a killed horse's would be."""
+        failed as abandoned as soon as a killed horse's would be. A job still running 60 s after its timeout
+        (stuck where RQ's alarm cannot reach it) ends the worker with SIGKILL, as ``Worker`` kills such a horse:
+        its supervisor starts another, RQ fails the job as abandoned and the sweep decides its events."""
         done = threading.Event()
+        started = time.monotonic()
+        limit = job.timeout + 60 if job.timeout and job.timeout > 0 else None
 
         def beat():
             while not done.wait(self.job_monitoring_interval):
+                if limit is not None and time.monotonic() - started > limit:
+                    logger.error(
+                        'job %s is still running %s s after its timeout of %s s; ending this worker with SIGKILL',
+                        job.id,
+                        round(time.monotonic() - started - job.timeout),
+                        job.timeout,
+                    )
+                    os.kill(os.getpid(), signal.SIGKILL)
+                    return
                 try:
                     self.maintain_heartbeats(job)
                 except Exception:  # the job ended meanwhile, or Redis did not answer: the next beat tries again

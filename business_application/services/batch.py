@@ -26,6 +26,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.db.models import DateTimeField, F, Value
 from django.db.models.functions import Greatest
+from rq.timeouts import BaseTimeoutException
 
 from ..models import Event, IncidentEvent, Maintenance
 from ..notifications import OUTCOME_ACTIONS, notify
@@ -251,6 +252,8 @@ def decide_events(items, settings=None, instances=None, raise_errors=False, queu
         return results
     except LockMoved as moved:
         logger.info('event %s changed object before the batch locked it; deciding the batch one at a time', moved)
+    except BaseTimeoutException:  # the job's time is up (RQ's alarm): it ends, and the sweep decides its events
+        raise
     except Exception:
         logger.warning('deciding a batch of %s events together failed; deciding them one at a time', len(items))
         logger.debug('the batch failure', exc_info=True)
@@ -260,6 +263,8 @@ def decide_events(items, settings=None, instances=None, raise_errors=False, queu
         try:
             outcome = process_event(event_id, now=now, settings=settings, instance=targets[0], queued=one_queued)
             results.append((event_id, outcome))
+        except BaseTimeoutException:
+            raise
         except Exception as error:
             if raise_errors:
                 raise
