@@ -535,3 +535,54 @@ def test_one_sigterm_lets_the_in_process_job_finish_then_the_worker_exits():
             worker.communicate()
     assert worker.returncode == 0, output
     assert job.get_status(refresh=True) == 'finished', output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_single_decision_job_timing_out_mid_query_leaves_the_worker_a_usable_connection():
+    """``process_event_job`` times out while its query waits on a lock (the timeout is raised inside psycopg's
+    wait, leaving the connection mid-query): the job fails, and the next job in the same process decides its
+    event on a working connection."""
+    queue = django_rq.get_queue('default')
+    empty(queue)
+    objects = build(DATABASE_OUTAGE)
+    source = EventSource.objects.create(name='prometheus')
+    first = make_event(objects, source)
+    empty(queue)
+    stuck = queue.enqueue('business_application.jobs.process_event_job', first.pk, None, job_timeout=2)
+    with RowLock(first.pk):
+        worker = start_worker(SNAPSHOT_WORKER, 'default', burst=False)
+        try:
+            assert wait_for(lambda: stuck.get_status(refresh=True) == 'failed', 60), 'the timed-out job failed'
+        except AssertionError:
+            worker.kill()
+            worker.communicate()
+            raise
+    try:
+        with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
+            second = make_event(objects, source, 'WEB-APP-01', 'web-down')
+        assert wait_for(lambda: decided(second), 60), 'the next job decided its event'
+    finally:
+        worker.terminate()
+        output, _ = worker.communicate(timeout=60)
+    assert 'JobTimeoutException' in stuck.latest_result().exc_string
+
+
+@pytest.mark.django_db(transaction=True)
+def test_update_rows_writes_every_chunk():
+    """1001 events (three chunks of at most 500), each with its own unicode message and bookkeeping."""
+    from business_application.services.bulk import update_rows
+
+    source = EventSource.objects.create(name='prometheus')
+    Event.objects.bulk_create(
+        [
+            Event(message=f'm{i}', status='triggered', criticallity='critical', dedup_id=f'd{i}', event_source=source)
+            for i in range(1001)
+        ]
+    )
+    events = list(Event.objects.order_by('pk'))
+    for i, event in enumerate(events):
+        event.message = f'☃ {i} ' + 'x' * (i % 7)
+        event.processed_status, event.occurrence, event.pending_states = 'triggered', i, [{'n': i}]
+    update_rows(Event, events, ['message', 'processed_status', 'occurrence', 'pending_states'])
+    stored = list(Event.objects.order_by('pk').values_list('message', 'occurrence', 'pending_states'))
+    assert stored == [(f'☃ {i} ' + 'x' * (i % 7), i, [{'n': i}]) for i in range(1001)]
