@@ -54,9 +54,10 @@ class SnapshotWorker(Worker):
     and the caches loaded in the worker."""
 
     _caches_warm = False
+    in_process_jobs = IN_PROCESS_JOBS
 
     def execute_job(self, job, queue):
-        if job.func_name not in IN_PROCESS_JOBS:
+        if job.func_name not in self.in_process_jobs:
             super().execute_job(job, queue)
             return
         self._warm_caches()

@@ -151,15 +151,19 @@ nba_rqworker_running() {
 # (up to 30 s), so that PostgreSQL and Redis stop after it.
 nba_rqworker_stop() {
     if nba_rqworker_running; then
-        local pid _
-        pid=$(<"$NBA_WORK/rqworker.pid")
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 300); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
+        nba_stop_pid "$(<"$NBA_WORK/rqworker.pid")" 300
     fi
     rm -f "$NBA_WORK/rqworker.pid"
+}
+
+# SIGTERM to a process, then wait until it is gone, for at most $2 tenths of a second.
+nba_stop_pid() {
+    local _
+    kill "$1" 2>/dev/null || true
+    for _ in $(seq 1 "$2"); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
 }
 
 nba_runserver_running() {
@@ -171,13 +175,7 @@ nba_runserver_running() {
 
 nba_runserver_stop() {
     if nba_runserver_running; then
-        local pid _
-        pid=$(<"$NBA_RUNSERVER_PID")
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
+        nba_stop_pid "$(<"$NBA_RUNSERVER_PID")" 50
     fi
     rm -f "$NBA_RUNSERVER_PID"
 }

@@ -1,4 +1,6 @@
-"""Jobs the worker tests queue: they report what a forked horse inherited from its worker."""
+"""Jobs the worker tests queue: they report what a forked horse inherited from its worker, or misbehave."""
+
+import time
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
@@ -22,3 +24,31 @@ def inherited_caches():
         'content_type_queries': len(queries),
         'url_opener_built': notifications._opener is not None,  # noqa: SLF001 - the cache under test
     }
+
+
+def stubborn(seconds):
+    """A job that ignores its timeout: it swallows RQ's alarm and runs on for this many seconds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.5)
+        except Exception:  # noqa: BLE001, S110 - the misbehaviour under test
+            pass
+    return 'ran to its end'
+
+
+def _stubborn_worker():
+    from business_application.workers import SnapshotWorker
+
+    class StubbornWorker(SnapshotWorker):
+        """SnapshotWorker that also runs ``stubborn`` in its own process."""
+
+        in_process_jobs = SnapshotWorker.in_process_jobs | {f'{__name__}.stubborn'}
+
+    return StubbornWorker
+
+
+def __getattr__(name):  # the worker class, made when the worker imports it (after Django is set up)
+    if name == 'StubbornWorker':
+        return _stubborn_worker()
+    raise AttributeError(name)

@@ -65,6 +65,18 @@ def empty(queue):
     queue.connection.delete(queue.started_job_registry.key)  # a killed worker's job (no remove() for these)
 
 
+def outage(queue_name, event=True):
+    """The database-outage map, an event source and (``event``) one alert on DB-PROD-01, with the queue emptied
+    of what they queued. Returns the queue, the map's objects, the source and the event (or None)."""
+    queue = django_rq.get_queue(queue_name)
+    empty(queue)
+    objects = build(DATABASE_OUTAGE)
+    source = EventSource.objects.create(name='prometheus')
+    made = make_event(objects, source) if event else None
+    empty(queue)
+    return queue, objects, source, made
+
+
 def make_event(objects, source, name='DB-PROD-01', dedup='db-down'):
     return Event.objects.create(
         message=f'{name} down',
@@ -115,12 +127,7 @@ def test_a_decision_job_over_its_timeout_is_ended_as_a_forked_horse_would_be(wor
     JobTimeoutException. A decision job swallows that exception (``decide_events`` catches Exception around the
     batch and around each one-at-a-time retry), so in the worker's own process nothing ends the job: the worker
     waits on the lock forever while its heartbeat thread tells RQ it is alive."""
-    queue = django_rq.get_queue('default')
-    empty(queue)
-    objects = build(DATABASE_OUTAGE)
-    source = EventSource.objects.create(name='prometheus')
-    event = make_event(objects, source)
-    empty(queue)
+    queue, objects, source, event = outage('default')
     timeout = 2
     job = queue.enqueue(
         'business_application.jobs.process_events_job', [(event.pk, None)], job_timeout=timeout, result_ttl=600
@@ -145,12 +152,7 @@ def test_a_second_sigterm_ends_a_worker_waiting_in_an_in_process_job():
     left started), and the event stays undecided for the sweep."""
     import signal
 
-    queue = django_rq.get_queue('default')
-    empty(queue)
-    objects = build(DATABASE_OUTAGE)
-    source = EventSource.objects.create(name='prometheus')
-    event = make_event(objects, source)
-    empty(queue)
+    queue, objects, source, event = outage('default')
     job = queue.enqueue('business_application.jobs.process_events_job', [(event.pk, None)], job_timeout=600)
     with RowLock(event.pk):
         worker = start_worker(SNAPSHOT_WORKER, 'default', burst=False)
@@ -246,10 +248,7 @@ def test_in_process_jobs_after_a_postgresql_restart_open_a_new_connection():
     connection cut); the next decision job checks the kept connection, opens a new one and decides its event."""
     from tests.load.processes import restart_postgresql
 
-    queue = django_rq.get_queue('default')
-    empty(queue)
-    objects = build(DATABASE_OUTAGE)
-    source = EventSource.objects.create(name='prometheus')
+    queue, objects, source, _ = outage('default', event=False)
     worker = start_worker(SNAPSHOT_WORKER, 'default', burst=False)
     try:
         with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
@@ -278,12 +277,7 @@ def test_a_postgresql_restart_during_an_in_process_job_leaves_the_worker_decidin
     new connection."""
     from tests.load.processes import restart_postgresql
 
-    queue = django_rq.get_queue('default')
-    empty(queue)
-    objects = build(DATABASE_OUTAGE)
-    source = EventSource.objects.create(name='prometheus')
-    first = make_event(objects, source)
-    empty(queue)
+    queue, objects, source, first = outage('default')
     stuck = queue.enqueue('business_application.jobs.process_events_job', [(first.pk, None)], job_timeout=600)
     worker = start_worker(SNAPSHOT_WORKER, 'default', burst=False)
     try:
@@ -321,10 +315,7 @@ def test_a_batch_failing_mid_way_in_the_worker_leaves_the_next_job_a_clean_conne
 
     from .test_workers import sender_header
 
-    queue = django_rq.get_queue('default')
-    empty(queue)
-    objects = build(DATABASE_OUTAGE)
-    source = EventSource.objects.create(name='prometheus')
+    queue, objects, source, _ = outage('default', event=False)
     header = sender_header()
     from django.urls import reverse
     from rest_framework.test import APIClient
@@ -513,12 +504,7 @@ def test_one_sigterm_lets_the_in_process_job_finish_then_the_worker_exits():
     worker exits cleanly."""
     import signal
 
-    queue = django_rq.get_queue('default')
-    empty(queue)
-    objects = build(DATABASE_OUTAGE)
-    source = EventSource.objects.create(name='prometheus')
-    event = make_event(objects, source)
-    empty(queue)
+    queue, objects, source, event = outage('default')
     job = queue.enqueue('business_application.jobs.process_events_job', [(event.pk, None)], job_timeout=600)
     worker = start_worker(SNAPSHOT_WORKER, 'default', burst=False)
     try:
@@ -542,12 +528,7 @@ def test_a_single_decision_job_timing_out_mid_query_leaves_the_worker_a_usable_c
     """``process_event_job`` times out while its query waits on a lock (the timeout is raised inside psycopg's
     wait, leaving the connection mid-query): the job fails, and the next job in the same process decides its
     event on a working connection."""
-    queue = django_rq.get_queue('default')
-    empty(queue)
-    objects = build(DATABASE_OUTAGE)
-    source = EventSource.objects.create(name='prometheus')
-    first = make_event(objects, source)
-    empty(queue)
+    queue, objects, source, first = outage('default')
     stuck = queue.enqueue('business_application.jobs.process_event_job', first.pk, None, job_timeout=2)
     with RowLock(first.pk):
         worker = start_worker(SNAPSHOT_WORKER, 'default', burst=False)

@@ -145,17 +145,23 @@ def test_three_workers_and_eight_senders_make_a_single_workers_decisions(worker_
     assert queue.count == 0
 
 
-def run_burst(worker_class, importable_tests=False):
-    """One `netbox rqworker --burst` of this class on the default queue of the test database, to its end.
-    ``importable_tests``: with this checkout on its path, so it can run jobs defined in ``tests``."""
-    netbox = Path(sys.executable).with_name('netbox')
+def worker_env(importable_tests=False):
+    """A worker's environment on the test database; ``importable_tests``: with this checkout on its path, so it
+    can run jobs (and worker classes) defined in ``tests``."""
     env = {**os.environ, 'NB_DB_NAME': django_settings.DATABASES['default']['NAME'], 'NBA_TESTING': '1'}
     if importable_tests:
         root = str(Path(__file__).resolve().parents[2])
         env['PYTHONPATH'] = os.pathsep.join(filter(None, [root, os.environ.get('PYTHONPATH')]))
+    return env
+
+
+def run_burst(worker_class, importable_tests=False):
+    """One `netbox rqworker --burst` of this class on the default queue of the test database, to its end.
+    ``importable_tests``: with this checkout on its path, so it can run jobs defined in ``tests``."""
+    netbox = Path(sys.executable).with_name('netbox')
     result = subprocess.run(
         [str(netbox), 'rqworker', '--burst', '--worker-class', worker_class, 'default'],
-        env=env,
+        env=worker_env(importable_tests),
         capture_output=True,
         text=True,
         timeout=300,
@@ -248,3 +254,36 @@ def test_snapshot_worker_runs_decision_jobs_itself_and_keeps_no_request_of_their
     assert Incident.objects.count() == FARMS
     assert current_request.get() is None
     assert not events_queue.get()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_snapshot_worker_ends_itself_when_a_job_runs_on_past_its_timeout():
+    """A job run in the worker that ignores RQ's alarm (here: swallows it) is ended as Worker ends such a horse,
+    60 s after its timeout (checked every 30 s): the worker kills itself, its supervisor would start another, and
+    the job never finishes."""
+    import time
+
+    import django_rq
+
+    queue = django_rq.get_queue('default')
+    queue.empty()
+    job = queue.enqueue('tests.integration.horse_jobs.stubborn', 600, job_timeout=1)
+    netbox = Path(sys.executable).with_name('netbox')
+    worker_class = 'tests.integration.horse_jobs.StubbornWorker'
+    started = time.monotonic()
+    worker = subprocess.Popen(
+        [str(netbox), 'rqworker', '--burst', '--worker-class', worker_class, 'default'],
+        env=worker_env(importable_tests=True),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output, _ = worker.communicate(timeout=1 + 60 + 30 + 60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+    assert worker.returncode == -9, output
+    assert time.monotonic() - started >= 60, 'not before 60 s past the timeout'
+    assert job.get_status(refresh=True) != 'finished'
