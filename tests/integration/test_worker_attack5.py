@@ -313,7 +313,7 @@ def test_a_batch_failing_mid_way_in_the_worker_leaves_the_next_job_a_clean_conne
     from business_application.services import batch
     from business_application.workers import IN_PROCESS_JOBS, SnapshotWorker
 
-    from .test_workers import sender_header
+    from .test_workers import down_alert, sender_header
 
     queue, objects, source, _ = outage('default', event=False)
     header = sender_header()
@@ -324,15 +324,7 @@ def test_a_batch_failing_mid_way_in_the_worker_leaves_the_next_job_a_clean_conne
         with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
             response = APIClient().post(
                 reverse('plugins-api:business_application-api:event-list'),
-                {
-                    'message': f'{name} down',
-                    'status': 'triggered',
-                    'criticallity': 'critical',
-                    'content_type': 'dcim.device',
-                    'object_id': objects[f'device:{name}'].pk,
-                    'dedup_id': f'{name}-down',
-                    'event_source': source.pk,
-                },
+                down_alert(objects, source, name),
                 format='json',
                 **header,
             )

@@ -48,19 +48,23 @@ def sender_header():
     return {'HTTP_AUTHORIZATION': f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}'}
 
 
+def down_alert(objects, source, name):
+    """The events API's payload of a critical alert on the device of this name."""
+    return {
+        'message': f'{name} down',
+        'status': 'triggered',
+        'criticallity': 'critical',
+        'content_type': 'dcim.device',
+        'object_id': objects[f'device:{name}'].pk,
+        'dedup_id': f'{name}-down',
+        'event_source': source.pk,
+    }
+
+
 def post_storm(objects, source, header):
     """Every server alerts; each alert is delivered twice, by different senders."""
     alerts = [
-        {
-            'message': f'{name} down',
-            'status': 'triggered',
-            'criticallity': 'critical',
-            'content_type': 'dcim.device',
-            'object_id': objects[f'device:{name}'].pk,
-            'dedup_id': f'{name}-down',
-            'event_source': source.pk,
-        }
-        for name in (f'f{f}-s{s}' for f in range(FARMS) for s in range(SERVERS))
+        down_alert(objects, source, name) for name in (f'f{f}-s{s}' for f in range(FARMS) for s in range(SERVERS))
     ]
     deliveries = alerts + alerts[::-1]
     codes, errors = [], []
