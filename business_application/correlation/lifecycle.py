@@ -478,6 +478,7 @@ class Correlator:
         target = linked[0]
         match = next(m for m in matches if m['incident'] is target)
         others = linked[1:]
+        added = [m for other in others for m in other.members]
         for other in others:
             self._merge(other, target, alert, now)
 
@@ -510,6 +511,7 @@ class Correlator:
             roots=[target.root_alert, *[o.root_alert for o in others], alert.key],
             alert=alert,
             severity=alert.severity,
+            added=[*added, member],
         )
         return Outcome(
             action='merged' if others else 'joined',
@@ -669,20 +671,25 @@ class Correlator:
         alert: AlertState | Any,
         severity: int,
         opened: bool = False,
+        added: Sequence[MemberState] | None = None,
     ) -> None:
         """Recompute root cause, title, severity, affected services and blast radius after a change; ``alert`` is the
-        alert (or the key of the event) that caused it, named by the timeline entries."""
+        alert (or the key of the event) that caused it, named by the timeline entries.
+
+        ``added``: the members that arrived since ``incident.services`` last held every member's services (a join
+        and the incidents it merged); by default every member's services are added again. An incident with
+        thousands of members then costs a join what the join adds, not what the incident holds."""
         cause = alert.key if isinstance(alert, AlertState) else alert
         fields = {'severity', 'services', 'root', 'title'}
         old_severity = incident.severity
         incident.severity = max(incident.severity, severity)
-        members = {m.alert: m for m in incident.members}
+        members = self._last_members(incident, dict.fromkeys(roots))
         roots = [r for r in dict.fromkeys(roots) if r in members]
         root = self._most_upstream([members[r] for r in roots])
         old_root = incident.root_alert
         incident.root_alert, incident.root_node, incident.root_label = root.alert, root.node, root.label
         incident.title = self.view.title_for(root.node, root.label)
-        for member in incident.members:
+        for member in incident.members if added is None else added:
             incident.services.update(self.view.services_of(member.node))
         self._update_blast(incident, save=False)
         self.store.save_incident(incident, fields | {'blast'})
@@ -696,6 +703,18 @@ class Correlator:
                 f'Severity raised from {SEVERITIES[old_severity]} to {SEVERITIES[incident.severity]}',
                 cause,
             )
+
+    @staticmethod
+    def _last_members(incident: IncidentState, alerts: Iterable[Any]) -> dict[Any, MemberState]:
+        """Each of these alerts' last member in the incident's order, read from the end: the latest members are the
+        ones a join asks for."""
+        wanted, found = set(alerts), {}
+        for member in reversed(incident.members):
+            if member.alert in wanted and member.alert not in found:
+                found[member.alert] = member
+                if len(found) == len(wanted):
+                    break
+        return found
 
     def recompute(self, incident: IncidentState, now: float, cause: Any, roots: Sequence[Any] = ()) -> None:
         """Rebuild an incident's decided fields after members left or arrived outside a decision (an operator moved

@@ -147,6 +147,20 @@ def test_prop_no_occurrence_in_two_incidents_and_resolved_means_all_cleared(scen
             assert run.store.incidents[alert.incident].member(alert.key, alert.occurrence) is not None
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.sampled_from(['rust', 'python']))
+def test_prop_an_incidents_services_are_its_members_services(scenario, backend):
+    """A join adds only what it brings (its member, the incidents it merges); every open or resolved incident still
+    names exactly its members' services, as adding up all its members again would."""
+    run = replay(scenario, backend=backend)
+    view = run.service_map
+    for incident in run.store.incidents.values():
+        if incident.status == MERGED:
+            continue
+        expected = {service for member in incident.members for service in view.services_of(member.node)}
+        assert incident.services == expected, incident.key
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_prop_an_unrelated_part_of_the_map_changes_no_decision(scenario):
