@@ -8,7 +8,7 @@ from netbox.models import NetBoxModel
 
 from ..choices import EventCrit, IncidentStatusChoices
 
-__all__ = ('Incident', 'IncidentEvent', 'IncidentTimelineEntry')
+__all__ = ('Incident', 'IncidentEvent', 'IncidentMembersRevision', 'IncidentTimelineEntry')
 
 
 class Incident(NetBoxModel):
@@ -155,6 +155,25 @@ class IncidentEvent(models.Model):
 
     def __str__(self):
         return f'{self.event_id} in {self.incident_id}'
+
+
+class IncidentMembersRevision(models.Model):
+    """Which version of an incident's members the database holds: a new number from one sequence each time any
+    statement inserts, updates or deletes a member of the incident, or changes the object of an event that is one.
+
+    PostgreSQL triggers (migration 0009) keep it, whatever writes the members (a decision, an operator's action,
+    an event's deletion, raw SQL), so a worker may keep the members it read until the number moves
+    (``services.member_cache``). No foreign key: a deleted incident's row is left behind, and its number is
+    never reused."""
+
+    incident_id = models.BigIntegerField(primary_key=True)
+    revision = models.BigIntegerField()
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self):
+        return f'members of incident {self.incident_id} at revision {self.revision}'
 
 
 class IncidentTimelineEntry(models.Model):

@@ -19,20 +19,21 @@ time by ``process_event``, so one bad event never loses the others.
 """
 
 import bisect
+import dataclasses
 import heapq
 import itertools
 import logging
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
-from django.db.models import DateTimeField, F, Value
+from django.db.models import DateTimeField, F, Subquery, Value
 from django.db.models.functions import Greatest
 from rq.timeouts import BaseTimeoutException
 
-from ..models import Event, IncidentEvent, Maintenance
+from ..models import Event, Incident, IncidentEvent, IncidentMembersRevision, Maintenance
 from ..notifications import OUTCOME_ACTIONS, notify
 from ..settings import get_settings
-from . import clock
+from . import clock, member_cache
 from .bulk import update_rows
 from .graph_loader import current_map
 from .incident_service import (
@@ -84,6 +85,13 @@ class BatchStore(DjangoStore):
         self.activity: dict[int, float] = {}
         self.services: set[tuple[int, int]] = set()
         self.sequence = itertools.count(NEW_MEMBER_BASE)
+        #: Incidents whose members the batch writes, and which of them it knows the members of for sure (their
+        #: revision did not move between its read and its first write); the row ids of the members it inserted.
+        self.claimed: set = set()
+        self.member_incidents: dict = {}  # the incidents of ``member_changes``
+        self.clean: set = set()
+        self.row_ids: dict[tuple, int] = {}
+        self.written: set = set()
 
     # Reads
 
@@ -115,17 +123,6 @@ class BatchStore(DjangoStore):
         candidates.update(self.cache)
         live = [state for state in candidates.values() if state.is_live(now, settings)]
         return sorted(live, key=lambda state: (state.opened_at, state.key))
-
-    def _load(self, queryset):
-        fresh_before = set(self.cache)
-        states = super()._load(queryset)
-        loaded = [state.key for state in states if state.key not in fresh_before]
-        if loaded:
-            for pk, event_id, occurrence in IncidentEvent.objects.filter(incident_id__in=loaded).values_list(
-                'pk', 'event_id', 'occurrence'
-            ):
-                self.order[(event_id, occurrence)] = pk
-        return states
 
     def incident_of(self, event_id, occurrence):
         """The incident holding this occurrence of the event, as ``alert_state`` would read it now."""
@@ -161,6 +158,7 @@ class BatchStore(DjangoStore):
             row.status, row.severity, row.last_activity_at = self._member_values(*values)
         else:
             self.member_changes[identity] = values
+            self.member_incidents[incident.key] = True
         self._touch(incident.key, member.last_activity)
 
     def _touch(self, key, activity):
@@ -169,6 +167,7 @@ class BatchStore(DjangoStore):
     def move_members(self, source, target):
         self._changing(source.key, target.key)
         self.flush()
+        self._claim({source.key, target.key})
         super().move_members(source, target)
         for member in source.members:
             self.memberships[(member.alert, member.occurrence)] = target.key
@@ -201,11 +200,17 @@ class BatchStore(DjangoStore):
     def flush(self):
         """Write everything pending, in the order the one-at-a-time writes would have reached the same rows."""
         self.events.snapshot(loud=self.incident_changes.keys() | {key for key, _ in self.services})
+        self._claim({row.incident_id for row in self.new_members.values()} | set(self.member_incidents))
         if self.new_members:
             IncidentEvent.objects.bulk_create(list(self.new_members.values()))
+            for identity, row in self.new_members.items():
+                self.row_ids[identity] = row.pk
+            self.written.update(self.new_members)
             self.new_members = {}
         if self.member_changes:
+            self.written.update(self.member_changes)
             self._write_member_changes()
+            self.member_incidents = {}
         for key in sorted(self.incident_changes.keys() | self.activity.keys()):
             changes = self.incident_changes.get(key, {})
             if key in self.activity:  # _touch's "if later", in the same statement (GREATEST skips a NULL)
@@ -221,6 +226,54 @@ class BatchStore(DjangoStore):
             )
             self.services = set()
         super().flush()
+
+    def _claim(self, keys):
+        """Before the batch first writes members of these incidents: lock their members revisions, and note those
+        still at the revision they were read at, or opened by this batch. For those, the members the batch holds
+        at its end are what the database holds at the revision it ends with (``remember_members``); another
+        writer's change, in between, makes the batch forget them instead."""
+        keys = set(keys) - self.claimed
+        if not keys:
+            return
+        self.claimed |= keys
+        locked = dict(
+            IncidentMembersRevision.objects.select_for_update()
+            .filter(incident_id__in=keys)
+            .values_list('incident_id', 'revision')
+        )
+        for key in keys:
+            read = self.revisions.get(key)
+            if key in self.opened_here or (read is not None and read[1] is not None and locked.get(key) == read[1]):
+                self.clean.add(key)
+
+    def remember_members(self):
+        """Once the batch is written: keep the members of the incidents it wrote them to (``member_cache``), under
+        the revision they now have, for the next decisions of this process, after the batch commits."""
+        keys = self.clean & set(self.cache)
+        if not keys:
+            return
+        rows = Incident.objects.filter(pk__in=keys).annotate(revision=Subquery(self._revisions))
+        entries = []
+        for key, created, revision in rows.values_list('pk', 'created', 'revision'):
+            state = self.cache[key]
+            members = []
+            for member in state.members:
+                identity = (member.alert, member.occurrence)
+                if identity in self.written:  # its times as a read would return them: to the microsecond
+                    member = dataclasses.replace(
+                        member,
+                        joined_at=to_epoch(from_epoch(member.joined_at)),
+                        last_activity=to_epoch(from_epoch(member.last_activity)),
+                    )
+                members.append((member, self.row_ids.get(identity) or self.order[identity]))
+            services = state.services if state.members else set()
+            entries.append((key, created, revision, members, services))
+
+        def keep():
+            for entry in entries:
+                member_cache.put(self.map, *entry)
+
+        transaction.on_commit(keep)
 
     def _write_member_changes(self):
         identities = sorted(self.member_changes)
@@ -366,6 +419,7 @@ def _decide_together(items, settings, instances):
             if action is not None:
                 notices.append((step.incident, action))
     store.flush()
+    store.remember_members()
     _write_events(events, written, instances)
     return results, notices, store.events
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef, Q, Subquery
 
 from ..choices import IncidentStatusChoices
 from ..correlation.kinds import SEVERITIES, severity_rank
@@ -28,10 +28,10 @@ from ..correlation.lifecycle import (
     PendingState,
 )
 from ..correlation.mapbuilder import KIND_PREFIX
-from ..models import Event, Incident, IncidentEvent, IncidentTimelineEntry, Maintenance
+from ..models import Event, Incident, IncidentEvent, IncidentMembersRevision, IncidentTimelineEntry, Maintenance
 from ..notifications import OUTCOME_ACTIONS, notify
 from ..settings import get_settings
-from . import clock
+from . import clock, member_cache
 from .graph_loader import MODEL_KINDS, current_map, node_of
 from .incident_events import IncidentEvents
 
@@ -63,6 +63,9 @@ def from_epoch(seconds):
 class DjangoStore:
     """The lifecycle's ``Store`` on NetBox's database; incidents read once per decision are cached."""
 
+    #: Whether members come from, and go to, this process's ``member_cache`` (else always from the database).
+    kept = True
+
     def __init__(self, service_map, settings):
         self.map = service_map
         self.settings = settings
@@ -74,6 +77,9 @@ class DjangoStore:
         self.order: dict[tuple, int] = {}
         #: The incidents this decision opens and changes, for NetBox's event rules (queued after it is written).
         self.events = IncidentEvents()
+        #: Each loaded incident's (created, members revision), the key its members are kept under (``member_cache``).
+        self.revisions: dict[int, tuple] = {}
+        self.opened_here: set[int] = set()
 
     # Reads
 
@@ -96,9 +102,13 @@ class DjangoStore:
         return self.cache[key]
 
     def _load(self, queryset):
+        """The incidents of ``queryset`` (rows read now), each with its members: kept by ``member_cache`` under the
+        members revision the rows show, else read for all of them with one query (and then kept)."""
         rows = list(
-            queryset.values(
+            queryset.annotate(members_revision=Subquery(self._revisions)).values(
                 'pk',
+                'created',
+                'members_revision',
                 'detected_at',
                 'status',
                 'severity',
@@ -113,7 +123,7 @@ class DjangoStore:
             )
         )
         fresh = [row for row in rows if row['pk'] not in self.cache]
-        states = {}
+        states, unread = {}, {}
         for row in fresh:
             status = row['status']
             state = IncidentState(
@@ -134,10 +144,19 @@ class DjangoStore:
                 blast_capped=bool((row['blast_radius'] or {}).get('capped')),
             )
             self.db_status[state.key] = status
+            self.revisions[state.key] = (row['created'], row['members_revision'])
             states[state.key] = state
-        if states:
+            kept = self.kept and member_cache.get(self.map, state.key, row['created'], row['members_revision'])
+            if not kept:
+                unread[state.key] = []
+                continue
+            members, state.services = kept
+            for member, row_id in members:
+                self.order[(member.alert, member.occurrence)] = row_id
+                state.members.append(member)
+        if unread:
             members = (
-                IncidentEvent.objects.filter(incident_id__in=states)
+                IncidentEvent.objects.filter(incident_id__in=unread)
                 .order_by('joined_at', 'pk')
                 .values(
                     'pk',
@@ -160,34 +179,46 @@ class DjangoStore:
             for row in members:
                 self.order[(row['event_id'], row['occurrence'])] = row['pk']
                 node = node_of(self.map, row['event__content_type_id'], row['event__object_id'])
-                states[row['incident_id']].members.append(
-                    MemberState(
-                        alert=row['event_id'],
-                        occurrence=row['occurrence'],
-                        node=node,
-                        label=self._label(
-                            node,
-                            row['event__content_type_id'],
-                            row['event__object_id'],
-                            row['event__unmapped_label'],
-                            row['event_id'],
-                        ),
-                        status=row['status'],
-                        severity=severity_rank(row['severity']),
-                        joined_at=to_epoch(row['joined_at']),
-                        last_activity=to_epoch(row['last_activity_at']),
-                        opener=row['opened_incident'],
-                        score=row['score'],
-                        link=row['link'],
-                        factors=row['factors'],
-                    )
+                member = MemberState(
+                    alert=row['event_id'],
+                    occurrence=row['occurrence'],
+                    node=node,
+                    label=self._label(
+                        node,
+                        row['event__content_type_id'],
+                        row['event__object_id'],
+                        row['event__unmapped_label'],
+                        row['event_id'],
+                    ),
+                    status=row['status'],
+                    severity=severity_rank(row['severity']),
+                    joined_at=to_epoch(row['joined_at']),
+                    last_activity=to_epoch(row['last_activity_at']),
+                    opener=row['opened_incident'],
+                    score=row['score'],
+                    link=row['link'],
+                    factors=row['factors'],
                 )
-            for state in states.values():
-                state.root_node = next((m.node for m in state.members if m.alert == state.root_alert), None)
-                for member in state.members:
+                states[row['incident_id']].members.append(member)
+                unread[row['incident_id']].append((member, row['pk']))
+            for key, read in unread.items():
+                state = states[key]
+                for member, _ in read:
                     state.services.update(self.map.services_of(member.node))
-            self.cache.update(states)
+                if self.kept:
+                    member_cache.put(self.map, key, *self.revisions[key], read, state.services)
+        for state in states.values():
+            state.root_node = self._root_node(state)
+        self.cache.update(states)
         return [self.cache[row['pk']] for row in rows]
+
+    @staticmethod
+    def _root_node(state):
+        """The node of the incident's root cause: its root event's first member (read from the start)."""
+        return next((m.node for m in state.members if m.alert == state.root_alert), None)
+
+    #: The members revision of the incident a query reads (``IncidentMembersRevision``; NULL before its first member).
+    _revisions = IncidentMembersRevision.objects.filter(incident_id=OuterRef('pk')).values('revision')[:1]
 
     @staticmethod
     def _resolution_time(row):
@@ -244,6 +275,8 @@ class DjangoStore:
         )
         self.cache[row.pk] = incident
         self.db_status[row.pk] = row.status
+        self.opened_here.add(row.pk)
+        self.revisions[row.pk] = (row.created, None)
         self.events.opened(row.pk)
         return row.pk
 

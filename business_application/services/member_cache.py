@@ -1,0 +1,124 @@
+"""The members of incidents this process has read, kept until the database says they changed.
+
+Every decision reads the live incidents; an incident behind a failed core switch may hold thousands of members,
+and reading them all again for each batch made a storm's cost grow with its incident. The cache keeps, per
+incident, the members as ``DjangoStore._load`` builds them from their rows (with their graph nodes and labels
+on one map), under the incident's members revision (``IncidentMembersRevision``): PostgreSQL's triggers give
+that a new number from one sequence whenever any statement writes a member of the incident or changes the
+object of an event that is one, in the transaction that does it. A number is never given twice, so members
+kept under the number the database shows now are the members the database holds now, whichever process
+wrote them; a number from a transaction that rolled back is simply never seen again.
+
+Entries are dropped when the map changes (nodes and labels are the map's) and when the cache holds more than
+``MAX_MEMBERS`` members in all. A decision batch puts the members it wrote back in after it commits
+(``BatchStore.remember_members``), so the next batch of a storm reads only the incidents' rows.
+"""
+
+import logging
+import threading
+
+from ..correlation.lifecycle import MemberState
+
+__all__ = ('MAX_MEMBERS', 'clear', 'get', 'put', 'stats')
+
+logger = logging.getLogger('business_application.services.member_cache')
+
+#: At most this many members are kept in all (about 200 bytes each); past it the cache starts again.
+MAX_MEMBERS = 200_000
+
+_lock = threading.Lock()
+_state = {'map': None, 'entries': {}, 'members': 0}
+_stats = {'hits': 0, 'misses': 0, 'puts': 0, 'resets': 0}
+
+
+def _fields(member, row_id):
+    return (
+        member.alert,
+        member.occurrence,
+        member.node,
+        member.label,
+        member.status,
+        member.severity,
+        member.joined_at,
+        member.last_activity,
+        member.opener,
+        member.score,
+        member.link,
+        member.factors,
+        row_id,
+    )
+
+
+def get(service_map, key, created, revision):
+    """``([(MemberState, row id)], services)`` of the incident as last kept under this revision and map (its
+    members in their order and the services in their footprints), or None."""
+    if revision is None:
+        return None
+    with _lock:
+        entry = _state['entries'].get(key) if _state['map'] is service_map else None
+        if entry is None or entry[0] != (created, revision):
+            _stats['misses'] += 1
+            return None
+        _stats['hits'] += 1
+        rows, services = entry[1], entry[2]
+    # New objects each time: a decision changes its members in place.
+    members = [
+        (
+            MemberState(
+                alert=alert,
+                occurrence=occurrence,
+                node=node,
+                label=label,
+                status=status,
+                severity=severity,
+                joined_at=joined_at,
+                last_activity=last_activity,
+                opener=opener,
+                score=score,
+                link=link,
+                factors=dict(factors) if factors else factors,
+            ),
+            row_id,
+        )
+        for alert, occurrence, node, label, status, severity, joined_at, last_activity, opener, score, link, factors, row_id in rows  # noqa: E501
+    ]
+    return members, set(services)
+
+
+def put(service_map, key, created, revision, members, services):
+    """Keep ``[(MemberState, row id)]`` of an incident and the services of their footprints, as read (or written)
+    at this revision on this map."""
+    if revision is None:
+        return
+    rows = tuple(_fields(member, row_id) for member, row_id in members)
+    with _lock:
+        if _state['map'] is not service_map:
+            _reset(service_map)
+        entries = _state['entries']
+        old = entries.pop(key, None)
+        if old is not None:
+            _state['members'] -= len(old[1])
+        if _state['members'] + len(rows) > MAX_MEMBERS:
+            _reset(service_map)
+            if len(rows) > MAX_MEMBERS:
+                return
+        entries[key] = ((created, revision), rows, frozenset(services))
+        _state['members'] += len(rows)
+        _stats['puts'] += 1
+
+
+def _reset(service_map):
+    _state.update(map=service_map, entries={}, members=0)
+    _stats['resets'] += 1
+
+
+def clear():
+    """Forget everything (the next reads go to the database)."""
+    with _lock:
+        _state.update(map=None, entries={}, members=0)
+
+
+def stats():
+    """Counters of this process's cache: hits, misses, puts and resets, and the members it keeps."""
+    with _lock:
+        return {**_stats, 'members': _state['members'], 'incidents': len(_state['entries'])}

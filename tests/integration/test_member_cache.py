@@ -1,0 +1,176 @@
+"""Members kept between decisions (``services.member_cache``) are always what a fresh read returns.
+
+The cache trusts one number per incident, kept by PostgreSQL triggers (migration 0009): these tests
+check that every kind of write to members moves it, that members kept after a committed batch equal a
+fresh read of the database, and that a batch which finds another writer's change between its read
+and its first write does not keep what it holds.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+from django.db.models import Subquery
+from django.test.utils import override_settings
+
+from business_application.correlation.scenario import parse_scenario
+from business_application.management.commands.replay_scenario import replay_start
+from business_application.models import Event, Incident, IncidentEvent, IncidentMembersRevision
+from business_application.services import member_cache
+from business_application.services.batch import BatchStore, decide_events
+from business_application.services.graph_loader import current_map, forget_map
+from business_application.services.incident_service import DjangoStore
+from business_application.services.map_import import import_map
+from business_application.settings import get_settings
+
+from .test_batch_decisions import store as store_notification
+from .test_batch_decisions import storm_text
+
+
+def revision(incident_id):
+    return IncidentMembersRevision.objects.filter(incident_id=incident_id).values_list('revision', flat=True).first()
+
+
+def fresh_read(keys):
+    """The incidents as a store reads them from the database alone."""
+    reader = DjangoStore(current_map(), get_settings())
+    reader.kept = False
+    states = {state.key: state for state in reader._load(Incident.objects.filter(pk__in=keys))}
+    return states, reader.order
+
+
+def kept(keys):
+    """The incidents as the cache gives them now (None where it has nothing for their current revision)."""
+    reader = DjangoStore(current_map(), get_settings())
+    rows = (
+        Incident.objects.filter(pk__in=keys)
+        .annotate(revision=Subquery(reader._revisions))
+        .values_list('pk', 'created', 'revision')
+    )
+    return {pk: member_cache.get(reader.map, pk, created, number) for pk, created, number in rows}
+
+
+def comparable(member):
+    return (
+        member.alert,
+        member.occurrence,
+        member.node,
+        member.label,
+        member.status,
+        member.severity,
+        member.joined_at,
+        member.last_activity,
+        member.opener,
+        member.score,
+        member.link,
+        member.factors,
+        member.path,
+    )
+
+
+@pytest.fixture
+def storm():
+    """The generated storm behind two core switches (repeats, flaps, clears, a late switch alert that merges)."""
+    scenario = parse_scenario(storm_text(servers=40, seed=3))
+    forget_map()
+    member_cache.clear()
+    objects = import_map(scenario)
+    yield scenario, objects, replay_start(scenario)
+    forget_map()
+    member_cache.clear()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_members_kept_after_each_committed_batch_equal_a_fresh_read(storm):
+    scenario, objects, start = storm
+    hits = 0
+    with override_settings(BUSINESS_APP_AUTO_RESOLVE_INCIDENTS=True):
+        for first in range(0, len(scenario.events), 7):
+            items = []
+            for item in scenario.events[first : first + 7]:
+                arrival = start + timedelta(seconds=item.t)
+                event_id = store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time))
+                items.append((event_id, arrival))
+            before = member_cache.stats()['hits']
+            for event_id, outcome in decide_events(items):  # commits: the batch keeps what it wrote
+                assert not isinstance(outcome, Exception), (event_id, outcome)
+            hits += member_cache.stats()['hits'] - before
+            keys = list(Incident.objects.values_list('pk', flat=True))
+            cached = kept(keys)
+            fresh, order = fresh_read(keys)
+            for key, entry in cached.items():
+                if entry is None:
+                    continue
+                members, services = entry
+                assert [comparable(m) for m, _ in members] == [comparable(m) for m in fresh[key].members], key
+                assert [row_id for _, row_id in members] == [order[(m.alert, m.occurrence)] for m in fresh[key].members]
+                assert services == fresh[key].services, key
+    assert Incident.objects.filter(merged_into__isnull=False).exists(), 'the late switch alert merged nothing'
+    assert hits > 20, 'the batches never used the members they kept'
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_write_to_members_moves_their_revision(storm):
+    scenario, objects, start = storm
+    items = []
+    for item in scenario.events[:30]:
+        arrival = start + timedelta(seconds=item.t)
+        items.append((store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time)), arrival))
+    decide_events(items)
+    member = IncidentEvent.objects.order_by('pk').first()
+    incident = member.incident_id
+    seen = [revision(incident)]
+    assert seen[0] is not None
+
+    def moved():
+        now = revision(incident)
+        assert now not in seen, 'the members revision did not move'
+        seen.append(now)
+
+    IncidentEvent.objects.filter(pk=member.pk).update(status='ok')  # an update through the ORM
+    moved()
+    with connection.cursor() as cursor:  # raw SQL
+        cursor.execute('UPDATE business_application_incidentevent SET score = 0.5 WHERE id = %s', [member.pk])
+    moved()
+    event = Event.objects.get(pk=member.event_id)
+    event.object_id = objects['device:core-2'].pk  # the event now names another object: its node changes
+    event.content_type = ContentType.objects.get_for_model(objects['device:core-2'])
+    event.save()
+    moved()
+    Event.objects.filter(pk=member.event_id).update(unmapped_label='renamed')
+    moved()
+    Event.objects.filter(pk=member.event_id).update(message='a repeat changes no member')  # not a member change
+    assert revision(incident) == seen[-1]
+    other = Incident.objects.exclude(pk=incident).order_by('pk').first()
+    before_other = revision(other.pk)
+    IncidentEvent.objects.filter(pk=member.pk).update(incident_id=other.pk)  # an operator moves the event
+    moved()
+    assert revision(other.pk) != before_other
+    IncidentEvent.objects.filter(pk=member.pk).update(incident_id=incident)
+    moved()
+    Event.objects.get(pk=member.event_id).delete()  # the membership goes with its event
+    moved()
+    with transaction.atomic():  # a rolled-back change leaves the number as it was
+        IncidentEvent.objects.filter(incident_id=incident).update(status='triggered')
+        transaction.set_rollback(True)
+    assert revision(incident) == seen[-1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_keeps_nothing_another_writer_changed_after_its_read(storm):
+    scenario, objects, start = storm
+    items = []
+    for item in scenario.events[:30]:
+        arrival = start + timedelta(seconds=item.t)
+        items.append((store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time)), arrival))
+    decide_events(items)
+    incident = IncidentEvent.objects.order_by('pk').first().incident_id
+    for foreign_write in (False, True):
+        with transaction.atomic():
+            batch = BatchStore(current_map(), get_settings(), 0.0, (0.0, 0.0))
+            batch.get_incident(incident)
+            if foreign_write:  # as another process would, between the batch's read and its first member write
+                IncidentEvent.objects.filter(incident_id=incident).update(score=0.1)
+            batch._claim({incident})
+            assert (incident in batch.clean) is not foreign_write
