@@ -7,15 +7,19 @@ The end-to-end figures (gunicorn, RQ workers, concurrent senders) come from ``te
 from __future__ import annotations
 
 import collections
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-__all__ = ('alertmanager_group', 'count_queries', 'post_group')
+__all__ = ('FIGURES', 'alertmanager_group', 'count_queries', 'post_group', 'record')
 
 TABLE_PREFIXES = ('business_application', 'core_', 'extras_', 'users_', 'dcim_', 'django_')
 RECEIVER_PATH = '/api/plugins/business-application/alerts/alertmanager/'
+#: Where the intake benches leave their figures (``python -m bench.report_intake`` prints them).
+FIGURES = Path(__file__).resolve().parents[1] / '.work' / 'bench-intake.json'
 
 
 def alertmanager_group(hosts, alertname='HostDown', status='firing', pod='bench'):
@@ -64,3 +68,11 @@ def post_group(client, header, payload):
     response = client.post(RECEIVER_PATH, payload, format='json', **header)
     assert response.status_code == 200, response.content[:500]
     return response
+
+
+def record(name, figures):
+    """Keep one bench's figures under ``name`` in ``FIGURES``."""
+    found = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
+    found[name] = figures
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    FIGURES.write_text(json.dumps(found, indent=2, default=str))

@@ -1,5 +1,6 @@
-"""Print the intake figures of ``.work/bench-intake.json`` (``bench/test_product_intake.py``) as a table, with the
-ratio of SnapshotWorker to RQ's default Worker measured in the same run.
+"""Print the intake figures of ``.work/bench-intake.json`` as tables: ``bench/test_product_intake.py`` with the ratio
+of SnapshotWorker to RQ's default Worker measured in the same run, and ``bench/test_large_incident.py`` with the
+ratio of members kept between decisions to members read again.
 
     .work/venv/bin/python -m bench.report_intake [FILE]
 """
@@ -36,12 +37,39 @@ def table(figures):
     return '\n'.join(lines)
 
 
+def large_incident_table(figures):
+    """A 20-alert group joining an incident of each size: members kept between decisions, or read again."""
+    sizes = sorted({int(key.split('/')[1]) for key in figures if key.startswith('large_incident/')})
+    if not sizes:
+        return ''
+    lines = [
+        '| members of the incident | group of 20, members kept (s) | members read again (s) | kept faster by |',
+        '|---|---|---|---|',
+    ]
+    for size in sizes:
+        kept = figures.get(f'large_incident/{size}/kept', {}).get('group_seconds_median')
+        reread = figures.get(f'large_incident/{size}/reread', {}).get('group_seconds_median')
+        ratio = f'{reread / kept:.1f}x' if kept and reread else 'n/a'
+        lines.append(f'| {size:,} | {kept} | {reread} | {ratio} |')
+    first, last = sizes[0], sizes[-1]
+    grown = [figures.get(f'large_incident/{size}/kept', {}).get('group_seconds_median') for size in (first, last)]
+    if all(grown):
+        lines.append(
+            f'\nWith members kept, a group at {last:,} members costs {grown[1] / grown[0]:.1f}x one at {first:,}.'
+        )
+    return '\n'.join(lines)
+
+
 def main(argv):
     path = Path(argv[1]) if len(argv) > 1 else DEFAULT
     if not path.exists():
         print(f'report_intake: {path} does not exist; run bench/test_product_intake.py first', file=sys.stderr)
         return 1
-    print(table(json.loads(path.read_text())))
+    figures = json.loads(path.read_text())
+    print(table(figures))
+    if extra := large_incident_table(figures):
+        print()
+        print(extra)
     return 0
 
 

@@ -16,18 +16,16 @@ pytest-benchmark's ``extra_info``; ``python -m bench.report_intake`` prints them
 ``bench/RESULTS.md`` ("Whole product") records a run.
 """
 
-import json
 import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from django.db import transaction
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from bench.intake_support import alertmanager_group, count_queries, post_group
+from bench.intake_support import alertmanager_group, count_queries, post_group, record
 from business_application.demo.load import load_demo_map
 from business_application.models import Event
 from business_application.services.batch import decide_events
@@ -50,15 +48,6 @@ from tests.load.conftest import (  # noqa: E402, F401, I001
     webhook,
     webhook_port,
 )
-
-FIGURES = Path(__file__).resolve().parents[1] / '.work' / 'bench-intake.json'
-
-
-def record(name, figures):
-    found = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
-    found[name] = figures
-    FIGURES.parent.mkdir(parents=True, exist_ok=True)
-    FIGURES.write_text(json.dumps(found, indent=2, default=str))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,0 +1,67 @@
+"""What one more alert group costs as the incident it joins grows: a storm behind a core switch.
+
+One device carries an incident grown to ``members`` members (groups of 100 alerts through the
+Alertmanager receiver, decided in the request); the benchmark then times 20-alert groups of new
+alerts joining it, with the members kept between decisions (``services.member_cache``, the product)
+and with every decision reading them again (``DjangoStore.kept = False``, as before the cache), in the
+same run. ``python -m bench.report_intake`` prints the ratios.
+"""
+
+import itertools
+import os
+
+import pytest
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from bench.intake_support import alertmanager_group, post_group, record
+from business_application.demo.load import load_demo_map
+from business_application.models import Incident, IncidentEvent
+from business_application.services import member_cache
+from business_application.services.graph_loader import forget_map
+from business_application.services.incident_service import DjangoStore
+from tests.conftest import django_db_setup  # noqa: F401 - the migrated test database, as the tests use it
+from tests.load import storm
+from tests.senders import sender_authorization
+
+QUICK = os.environ.get('QUICK', '') not in ('', '0')
+SIZES = (100, 2_000) if QUICK else (100, 4_000)
+_names = itertools.count()
+
+
+def group_on(host, size):
+    """``size`` new alerts on one host, each its own alert (its own name)."""
+    payload = alertmanager_group([host] * size)
+    for alert in payload['alerts']:
+        number = next(_names)
+        alert['labels']['alertname'] = f'Check{number}'
+        alert['fingerprint'] = f'check-{number}'
+    return payload
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize('kept', [True, False], ids=['kept', 'reread'])
+@pytest.mark.parametrize('members', SIZES)
+def test_join_a_large_incident(benchmark, members, kept, monkeypatch):
+    forget_map()
+    member_cache.clear()
+    plan = storm.plan(120, seed=11)
+    load_demo_map(plan.demo_map(11))
+    host = next(device['name'] for device in plan.devices if device['role'] == 'server')
+    header = {'HTTP_AUTHORIZATION': sender_authorization('alertmanager')}
+    client = APIClient()
+    with override_settings(BUSINESS_APP_ASYNC_PROCESSING=False):
+        for _ in range(members // 100):
+            post_group(client, header, group_on(host, 100))
+        monkeypatch.setattr(DjangoStore, 'kept', kept)
+        post_group(client, header, group_on(host, 20))  # the first read of the incident after the switch
+        benchmark.pedantic(
+            post_group, setup=lambda: ((client, header, group_on(host, 20)), {}), rounds=5 if QUICK else 15
+        )
+    incident = Incident.objects.get()  # every alert is on one device: one incident holds them all
+    assert IncidentEvent.objects.filter(incident=incident).count() >= members
+    figures = {'members': members, 'group_seconds_median': round(benchmark.stats.stats.median, 4)}
+    benchmark.extra_info.update(figures)
+    record(f'large_incident/{members}/{"kept" if kept else "reread"}', figures)
+    forget_map()
+    member_cache.clear()
