@@ -174,6 +174,7 @@ def _store_batch(alerts, sources):
         for event in Event.objects.select_for_update(of=('self',)).filter(stored):
             existing[(event.event_source_id, event.dedup_id)] = event
     before = _snapshots(existing.values())
+    indexed = {event.pk: _indexed(event) for event in existing.values()}
     results, new, changed, fields_changed = [], [], [], set()
     for alert in alerts:
         source = sources[alert.source]
@@ -214,7 +215,7 @@ def _store_batch(alerts, sources):
         for event in changed:
             event.last_updated = arrival
         update_rows(Event, changed, sorted(fields_changed | {'last_updated'}))
-    _index(new, changed)
+    _index(new, [event for event in changed if _indexed(event) != indexed[event.pk]])
     _log_changes(new, changed, before)
     correlate_events([event for event, _ in results])
     _queue_events(new, changed)
@@ -329,9 +330,17 @@ def _queue_events(created, changed):
         prefetch_related_objects([*created, *changed], 'obj', 'memberships')
 
 
+def _indexed(event):
+    """What NetBox's global search keeps of an event (``search.EventIndex``'s fields, its custom fields): a repeat
+    that changes none of it keeps its index entries."""
+    from ..search import EventIndex
+
+    return tuple(getattr(event, name) for name, _ in EventIndex.fields), dict(event.custom_field_data or {})
+
+
 def _index(created, changed):
-    """Keep NetBox's global search in step with the stored alerts: one delete for the repeats, one
-    insert for all."""
+    """Keep NetBox's global search in step with the stored alerts: one delete for the changed ones, one
+    insert for all (a repeat that changes nothing the search keeps is not among them)."""
     try:
         from django.contrib.contenttypes.models import ContentType
 

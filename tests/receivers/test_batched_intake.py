@@ -134,3 +134,36 @@ class BatchedIntakeChangeLogTest(SenderTestCase):
             large_repeat = self.post(group(hosts, alertname='Large', status='resolved'))
         self.assertEqual(small, large)
         self.assertEqual(small_repeat, large_repeat)
+
+
+class BatchedIntakeSearchTest(SenderTestCase):
+    """NetBox's global search keeps each stored alert's dedup_id, message and unmapped label: a repeat that changes
+    none of them leaves its entries alone, one that changes the message has it found by the new words only."""
+
+    def entries(self, dedup_ids):
+        from extras.models import CachedValue
+
+        events = Event.objects.filter(dedup_id__in=dedup_ids)
+        return dict(
+            CachedValue.objects.filter(
+                object_type=ContentType.objects.get_for_model(Event), object_id__in=events.values('pk')
+            ).values_list('pk', 'value')
+        )
+
+    def test_repeats_keep_their_search_entries_unless_what_is_searched_changes(self):
+        hosts = [f'srv-{i}' for i in range(4)]
+        payload = group(hosts, alertname='Searched')
+        for alert in payload['alerts']:
+            alert['annotations'] = {'summary': f'disk full on {alert["labels"]["instance"]}'}
+        dedup_ids = [f'Searched-{host}' for host in hosts]
+        self.post(payload)
+        first = self.entries(dedup_ids)
+        self.assertEqual(sum('disk full on' in value for value in first.values()), 4)
+        self.post(payload)  # a plain repeat: same alerts, same words
+        self.assertEqual(self.entries(dedup_ids), first)
+        payload['alerts'][0]['annotations'] = {'summary': 'disk almost empty again'}
+        self.post(payload)
+        after = self.entries(dedup_ids)
+        self.assertEqual(sum('disk almost empty again' in value for value in after.values()), 1)
+        self.assertEqual(sum('disk full on' in value for value in after.values()), 3)
+        self.assertEqual(len(set(first) & set(after)), len(first) - 2)  # the changed alert's two entries are new
