@@ -347,3 +347,57 @@ def test_a_merge_into_a_clean_target_keeps_an_event_deleted_through_the_orm(stor
     serialises it with the batch)."""
     source, target, victim = _merge_with_a_foreign_deletion(storm, monkeypatch, orm=True)
     assert_cache_is_fresh([target])
+
+
+# --- Rollback, memory ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('outer', [False, True])
+def test_a_batch_that_fails_after_remembering_keeps_nothing_stale(storm, monkeypatch, outer):
+    """Holds: the batch fails after ``remember_members`` (in ``_write_events``), rolls back and is decided one
+    at a time (also inside an outer transaction that then commits): the cache still equals a fresh read."""
+    scenario, objects, start = storm
+    for _ in range(20):
+        if current_map() is current_map():
+            break
+    original = batch_module._write_events
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(True)
+        if len(calls) % 3 == 2:
+            raise RuntimeError('fails after the batch remembered its members')
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(batch_module, '_write_events', failing)
+    for first in range(0, len(scenario.events), 7):
+        items = []
+        for item in scenario.events[first : first + 7]:
+            arrival = start + timedelta(seconds=item.t)
+            items.append(
+                (store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time)), arrival)
+            )
+        if outer:
+            with transaction.atomic():
+                decide_events(items)
+        else:
+            decide_events(items)
+        assert_cache_is_fresh(list(Incident.objects.values_list('pk', flat=True)))
+    assert len(calls) > 3
+
+
+def test_a_small_max_members_keeps_decisions_fresh(storm, monkeypatch):
+    """Holds: with ``MAX_MEMBERS`` smaller than the storm's incident the cache resets and never serves stale
+    members, and the counter of kept members stays within the bound."""
+    scenario, objects, start = storm
+    monkeypatch.setattr(member_cache, 'MAX_MEMBERS', 12)
+    for first in range(0, len(scenario.events), 7):
+        items = []
+        for item in scenario.events[first : first + 7]:
+            arrival = start + timedelta(seconds=item.t)
+            items.append(
+                (store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time)), arrival)
+            )
+        decide_events(items)
+        assert member_cache.stats()['members'] <= 12
+        assert_cache_is_fresh(list(Incident.objects.values_list('pk', flat=True)))
