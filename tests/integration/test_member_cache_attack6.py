@@ -401,3 +401,31 @@ def test_a_small_max_members_keeps_decisions_fresh(storm, monkeypatch):
         decide_events(items)
         assert member_cache.stats()['members'] <= 12
         assert_cache_is_fresh(list(Incident.objects.values_list('pk', flat=True)))
+
+
+def test_a_write_in_another_process_is_seen_at_the_next_decision_here(storm):
+    """Holds: another process (``netbox shell`` on the test database) updates one member and deletes another
+    event of a kept incident; this process's next load equals a fresh read."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from .test_workers import worker_env
+
+    decide_first(storm)
+    key = biggest_incident()
+    load([key], True)
+    rows = list(IncidentEvent.objects.filter(incident_id=key).order_by('pk').values_list('pk', 'event_id'))
+    assert len(rows) >= 2
+    code = (
+        'from business_application.models import Event, IncidentEvent; '
+        f'IncidentEvent.objects.filter(pk={rows[0][0]}).update(status="ok", score=0.25); '
+        f'Event.objects.get(pk={rows[-1][1]}).delete()'
+    )
+    netbox = Path(sys.executable).with_name('netbox')
+    result = subprocess.run(
+        [str(netbox), 'shell', '-c', code], env=worker_env(), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not IncidentEvent.objects.filter(pk=rows[-1][0]).exists()
+    assert_cache_is_fresh([key])
