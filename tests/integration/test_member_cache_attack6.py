@@ -429,3 +429,54 @@ def test_a_write_in_another_process_is_seen_at_the_next_decision_here(storm):
     assert result.returncode == 0, result.stdout + result.stderr
     assert not IncidentEvent.objects.filter(pk=rows[-1][0]).exists()
     assert_cache_is_fresh([key])
+
+
+def _decided_state():
+    return sorted(
+        (
+            incident.pk,
+            incident.status,
+            incident.severity,
+            incident.title,
+            tuple(sorted(incident.affected_services.values_list('pk', flat=True))),
+            repr(incident.blast_radius),
+        )
+        for incident in Incident.objects.prefetch_related('affected_services')
+    )
+
+
+def test_after_the_stale_merge_clearing_every_alert_decides_otherwise_than_a_fresh_read(storm, monkeypatch):
+    """BUG (fails on 8557fbc): the stale merge target above changes decisions. After the merge with a member
+    deleted by raw SQL, every alert still in the target clears, in one batch: decided once with members read
+    fresh (``DjangoStore.kept = False``, rolled back), once as the product does (kept members). The outcomes
+    and the incidents' decided fields (status, severity, title, services, blast radius) must be equal; with
+    the kept members the deleted member still alerts in memory."""
+    import dataclasses
+
+    from django.test.utils import override_settings
+
+    from business_application.models import Event
+
+    scenario, objects, start = storm
+    with override_settings(BUSINESS_APP_AUTO_RESOLVE_INCIDENTS=True):
+        source, target, victim = _merge_with_a_foreign_deletion(storm, monkeypatch, orm=False)
+        by_dedup = {item.dedup_id: item for item in scenario.events}
+        alerting = Event.objects.filter(memberships__incident_id=target, memberships__status='triggered').distinct()
+        later = max(item.t for item in scenario.events) + 30
+        items = []
+        for dedup_id in alerting.values_list('dedup_id', flat=True):
+            clear = dataclasses.replace(by_dedup[dedup_id], status='ok', t=later, event_time=later)
+            arrival = start + timedelta(seconds=later)
+            items.append((store_notification(clear, objects, arrival, arrival), arrival))
+        assert items
+        with transaction.atomic():
+            monkeypatch.setattr(DjangoStore, 'kept', False)
+            fresh = [(e, getattr(o, 'action', o), getattr(o, 'incident', None)) for e, o in decide_events(items)]
+            fresh_state = _decided_state()
+            monkeypatch.setattr(DjangoStore, 'kept', True)
+            transaction.set_rollback(True)
+        kept = [(e, getattr(o, 'action', o), getattr(o, 'incident', None)) for e, o in decide_events(items)]
+        kept_state = _decided_state()
+        outcomes = [(f, k) for f, k in zip(fresh, kept, strict=True) if f != k]
+        incidents = [(f, k) for f, k in zip(fresh_state, kept_state, strict=True) if f != k]
+        assert not outcomes and not incidents, f'fresh vs kept outcomes {outcomes}; incidents {incidents}'
