@@ -8,7 +8,10 @@ REVISIONS = 'business_application_incidentmembersrevision'
 SEQUENCE = 'business_application_members_revision'
 
 FORWARD = f"""
+-- Numbers start from the clock (microseconds): a sequence made again (this migration undone and redone) never
+-- gives a number it gave before, which a running worker may still hold members under.
 CREATE SEQUENCE {SEQUENCE};
+SELECT setval('{SEQUENCE}', (extract(epoch FROM clock_timestamp()) * 1000000)::bigint);
 
 -- A new number for each incident named by the rows a statement touched; one row lock per incident, taken in
 -- incident order so that two statements touching the same incidents wait for each other instead of deadlocking.
@@ -46,6 +49,13 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- TRUNCATE names no rows: every incident gets a new number.
+CREATE FUNCTION business_application_members_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE {REVISIONS} SET revision = nextval('{SEQUENCE}');
+    RETURN NULL;
+END $$;
+
 CREATE TRIGGER business_application_members_inserted AFTER INSERT ON {MEMBERS}
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION business_application_members_inserted();
 CREATE TRIGGER business_application_members_updated AFTER UPDATE ON {MEMBERS}
@@ -53,6 +63,8 @@ CREATE TRIGGER business_application_members_updated AFTER UPDATE ON {MEMBERS}
     FOR EACH STATEMENT EXECUTE FUNCTION business_application_members_updated();
 CREATE TRIGGER business_application_members_deleted AFTER DELETE ON {MEMBERS}
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION business_application_members_deleted();
+CREATE TRIGGER business_application_members_truncated AFTER TRUNCATE ON {MEMBERS}
+    FOR EACH STATEMENT EXECUTE FUNCTION business_application_members_truncated();
 -- A member's graph node and label come from its event's object.
 CREATE TRIGGER business_application_event_retargeted AFTER UPDATE ON {EVENTS} FOR EACH ROW
     WHEN (OLD.content_type_id IS DISTINCT FROM NEW.content_type_id OR OLD.object_id IS DISTINCT FROM NEW.object_id
@@ -65,10 +77,12 @@ SELECT business_application_bump_revisions(ARRAY(SELECT DISTINCT incident_id FRO
 
 BACKWARD = f"""
 DROP TRIGGER business_application_event_retargeted ON {EVENTS};
+DROP TRIGGER business_application_members_truncated ON {MEMBERS};
 DROP TRIGGER business_application_members_deleted ON {MEMBERS};
 DROP TRIGGER business_application_members_updated ON {MEMBERS};
 DROP TRIGGER business_application_members_inserted ON {MEMBERS};
 DROP FUNCTION business_application_event_retargeted();
+DROP FUNCTION business_application_members_truncated();
 DROP FUNCTION business_application_members_deleted();
 DROP FUNCTION business_application_members_updated();
 DROP FUNCTION business_application_members_inserted();

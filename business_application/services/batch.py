@@ -168,6 +168,8 @@ class BatchStore(DjangoStore):
         self._changing(source.key, target.key)
         self.flush()
         self._claim({source.key, target.key})
+        if source.key not in self.clean:  # the target gets the source's members as the database holds them
+            self.clean.discard(target.key)
         super().move_members(source, target)
         for member in source.members:
             self.memberships[(member.alert, member.occurrence)] = target.key

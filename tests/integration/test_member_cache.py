@@ -14,18 +14,14 @@ from django.db import connection, transaction
 from django.db.models import Subquery
 from django.test.utils import override_settings
 
-from business_application.correlation.scenario import parse_scenario
-from business_application.management.commands.replay_scenario import replay_start
 from business_application.models import Event, Incident, IncidentEvent, IncidentMembersRevision
 from business_application.services import member_cache
 from business_application.services.batch import BatchStore, decide_events
-from business_application.services.graph_loader import current_map, forget_map
+from business_application.services.graph_loader import current_map
 from business_application.services.incident_service import DjangoStore
-from business_application.services.map_import import import_map
 from business_application.settings import get_settings
 
 from .test_batch_decisions import store as store_notification
-from .test_batch_decisions import storm_text
 
 
 def revision(incident_id):
@@ -69,21 +65,9 @@ def comparable(member):
     )
 
 
-@pytest.fixture
-def storm():
-    """The generated storm behind two core switches (repeats, flaps, clears, a late switch alert that merges)."""
-    scenario = parse_scenario(storm_text(servers=40, seed=3))
-    forget_map()
-    member_cache.clear()
-    objects = import_map(scenario)
-    yield scenario, objects, replay_start(scenario)
-    forget_map()
-    member_cache.clear()
-
-
 @pytest.mark.django_db(transaction=True)
-def test_members_kept_after_each_committed_batch_equal_a_fresh_read(storm):
-    scenario, objects, start = storm
+def test_members_kept_after_each_committed_batch_equal_a_fresh_read(storm_map):
+    scenario, objects, start = storm_map
     hits = 0
     with override_settings(BUSINESS_APP_AUTO_RESOLVE_INCIDENTS=True):
         for first in range(0, len(scenario.events), 7):
@@ -111,8 +95,8 @@ def test_members_kept_after_each_committed_batch_equal_a_fresh_read(storm):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_every_write_to_members_moves_their_revision(storm):
-    scenario, objects, start = storm
+def test_every_write_to_members_moves_their_revision(storm_map):
+    scenario, objects, start = storm_map
     items = []
     for item in scenario.events[:30]:
         arrival = start + timedelta(seconds=item.t)
@@ -158,8 +142,8 @@ def test_every_write_to_members_moves_their_revision(storm):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_keeps_nothing_another_writer_changed_after_its_read(storm):
-    scenario, objects, start = storm
+def test_a_batch_keeps_nothing_another_writer_changed_after_its_read(storm_map):
+    scenario, objects, start = storm_map
     items = []
     for item in scenario.events[:30]:
         arrival = start + timedelta(seconds=item.t)

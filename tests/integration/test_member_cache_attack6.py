@@ -1,7 +1,7 @@
 """Attack 6 on the members cache (``services.member_cache``, migration 0009).
 
 Each test compares what ``DjangoStore._load`` gives with the cache (``kept = True``) against a fresh read
-(``kept = False``), or checks a concurrency property. Tests that show a bug FAIL on 8557fbc and say so.
+(``kept = False``), or checks a concurrency property. Tests marked "Failed on 8557fbc" showed a bug there; each holds since.
 """
 
 import threading
@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import OperationalError, connection, connections, transaction
+from django.db import connection, connections, transaction
 
 from business_application.models import Incident, IncidentEvent, IncidentMembersRevision
 from business_application.services import batch as batch_module
@@ -21,7 +21,7 @@ from business_application.services.incident_service import DjangoStore
 from business_application.settings import get_settings
 
 from .test_batch_decisions import store as store_notification
-from .test_member_cache import comparable, storm  # noqa: F401 - the fixture
+from .test_member_cache import comparable
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,8 +45,8 @@ def assert_cache_is_fresh(keys):
         assert cached[key] == fresh[key], f'incident {key}: the cache gave other members than a fresh read'
 
 
-def decide_first(storm, count=30, first=0):
-    scenario, objects, start = storm
+def decide_first(storm_map, count=30, first=0):
+    scenario, objects, start = storm_map
     items = []
     for item in scenario.events[first : first + count]:
         arrival = start + timedelta(seconds=item.t)
@@ -67,11 +67,11 @@ def biggest_incident():
 # --- Stale members -------------------------------------------------------------------------------------------
 
 
-def test_truncate_of_members_leaves_the_cache_stale(storm):
-    """BUG (fails on 8557fbc): TRUNCATE fires no row/statement DML trigger, and 0009 has no TRUNCATE trigger,
+def test_truncate_of_members_leaves_the_cache_stale(storm_map):
+    """Failed on 8557fbc, fixed since: TRUNCATE fires no row/statement DML trigger, and 0009 has no TRUNCATE trigger,
     so emptying the members table by raw SQL keeps every incident's revision; the process then keeps deciding
     with members the database no longer holds."""
-    decide_first(storm)
+    decide_first(storm_map)
     keys = list(Incident.objects.values_list('pk', flat=True))
     load(keys, True)  # this process keeps the members
     with connection.cursor() as cursor:
@@ -79,10 +79,10 @@ def test_truncate_of_members_leaves_the_cache_stale(storm):
     assert_cache_is_fresh(keys)
 
 
-def test_a_write_from_another_connection_is_seen_at_the_next_load(storm):
+def test_a_write_from_another_connection_is_seen_at_the_next_load(storm_map):
     """Holds: another connection (as another worker would) deletes and updates members; the next load here
     reads them, because the triggers move the revision whoever writes."""
-    decide_first(storm)
+    decide_first(storm_map)
     key = biggest_incident()
     load([key], True)
     assert (
@@ -106,11 +106,11 @@ def test_a_write_from_another_connection_is_seen_at_the_next_load(storm):
     assert_cache_is_fresh([key])
 
 
-def test_event_retarget_by_bulk_update_moves_the_revision(storm):
+def test_event_retarget_by_bulk_update_moves_the_revision(storm_map):
     """Holds: ``QuerySet.update`` of many events' objects at once (one statement, several rows) gives every
     incident holding them a new revision."""
-    scenario, objects, start = storm
-    decide_first(storm)
+    scenario, objects, start = storm_map
+    decide_first(storm_map)
     keys = list(Incident.objects.values_list('pk', flat=True))
     load(keys, True)
     from business_application.models import Event
@@ -123,12 +123,12 @@ def test_event_retarget_by_bulk_update_moves_the_revision(storm):
 # --- Migration -----------------------------------------------------------------------------------------------
 
 
-def test_migrating_back_and_forward_reuses_revision_numbers(storm):
-    """BUG (fails on 8557fbc): 0009's backward drops the sequence, its forward creates it again from 1, so the
+def test_migrating_back_and_forward_reuses_revision_numbers(storm_map):
+    """Failed on 8557fbc, fixed since: 0009's backward drops the sequence, its forward creates it again from 1, so the
     "a number is never given twice" promise breaks: a process that kept members before ``migrate
     business_application 0008`` and forward again (a deploy rolled back and redone while a worker lived on)
     finds an incident at a revision it already kept, with other members, and decides with the old ones."""
-    decide_first(storm)
+    decide_first(storm_map)
     key = biggest_incident()
     load([key], True)
     kept_at = revision(key)
@@ -153,10 +153,10 @@ def test_migrating_back_and_forward_reuses_revision_numbers(storm):
     assert_cache_is_fresh([key])
 
 
-def test_forward_migration_numbers_every_incident_with_members(storm):
+def test_forward_migration_numbers_every_incident_with_members(storm_map):
     """Holds: after 0008 -> 0009 on a database with incidents, every incident with members has a revision and
     no two incidents share one."""
-    decide_first(storm)
+    decide_first(storm_map)
     try:
         call_command('migrate', 'business_application', '0008', verbosity=0)
     finally:
@@ -170,12 +170,12 @@ def test_forward_migration_numbers_every_incident_with_members(storm):
 # --- Concurrency ---------------------------------------------------------------------------------------------
 
 
-def _new_alert_joining(storm):
-    """An alert of the storm, on an object with no event yet, that joins an incident already open (found by a
+def _new_alert_joining(storm_map):
+    """An alert of the storm_map, on an object with no event yet, that joins an incident already open (found by a
     rolled-back dry run): ``(item, arrival, incident)``."""
     from business_application.models import Event
 
-    scenario, objects, start = storm
+    scenario, objects, start = storm_map
     known = set(Event.objects.values_list('object_id', flat=True))
     for item in scenario.events[30:]:
         target = objects.get(item.object)
@@ -192,10 +192,11 @@ def _new_alert_joining(storm):
     pytest.skip('no alert of a new object joins an open incident')
 
 
-def test_operator_move_and_a_batch_joining_the_same_incident_do_not_deadlock(storm, monkeypatch, caplog):
+def test_operator_move_and_a_batch_joining_the_same_incident_do_not_deadlock(storm_map, monkeypatch, caplog):
     """Holds (passes): the decision locks (map component) that ``lock_incidents`` takes first serialise the move
     with any batch joining the incident, so the new lock order below never closes a cycle on this path.
-    Had the move locked the incident rows before the decision locks, it would deadlock: a new lock order. The operator's move (``ui/actions.py``) locks the incident rows
+    Had the move locked the incident rows before the decision locks, it would deadlock: a new lock order. The
+    operator's move (``ui/actions.py``) locks the incident rows
     (``lock_incidents``) and then, through 0009's trigger, the members revision rows; a decision batch now
     locks the revision row first (``BatchStore._claim``) and then needs the incident row (the foreign key
     check of its member insert, its incident update). The batch's alert is on a new object, so the decision
@@ -204,9 +205,9 @@ def test_operator_move_and_a_batch_joining_the_same_incident_do_not_deadlock(sto
     a time. The interleaving is forced by pausing the batch right after its claim."""
     from business_application.ui.actions import lock_incidents
 
-    scenario, objects, start = storm
-    decide_first(storm)
-    item, arrival, incident = _new_alert_joining(storm)
+    scenario, objects, start = storm_map
+    decide_first(storm_map)
+    item, arrival, incident = _new_alert_joining(storm_map)
     member_event = (
         IncidentEvent.objects.filter(incident_id=incident).order_by('pk').values_list('event_id', flat=True)[0]
     )
@@ -259,14 +260,14 @@ def test_operator_move_and_a_batch_joining_the_same_incident_do_not_deadlock(sto
     assert not isinstance(results[0][1], Exception), results
 
 
-def _merge_with_a_foreign_deletion(storm, monkeypatch, orm):
-    """Run the storm in batches of 7; at the first merge whose source holds a member the batch neither wrote nor
+def _merge_with_a_foreign_deletion(storm_map, monkeypatch, orm):
+    """Run the storm_map in batches of 7; at the first merge whose source holds a member the batch neither wrote nor
     decides, another connection deletes that member (``orm``: deletes its event through the ORM, as the REST
     API and the UI do, which takes no decision lock for a member no longer alerting; else raw SQL) and commits,
     between the batch's read and its claim. Returns (source, target, deleted event)."""
     from business_application.models import Event
 
-    scenario, objects, start = storm
+    scenario, objects, start = storm_map
     original = BatchStore.move_members
     done = []
 
@@ -306,7 +307,7 @@ def _merge_with_a_foreign_deletion(storm, monkeypatch, orm):
         return original(self, source, target)
 
     monkeypatch.setattr(BatchStore, 'move_members', move_members)
-    for _ in range(20):  # the map import's deltas, applied before the storm (else every batch has a new map)
+    for _ in range(20):  # the map import's deltas, applied before the storm_map (else every batch has a new map)
         if current_map() is current_map():
             break
     for first in range(0, len(scenario.events), 7):
@@ -325,27 +326,27 @@ def _merge_with_a_foreign_deletion(storm, monkeypatch, orm):
         decide_events(items)
         if done:
             break
-    assert done, 'no merge in the storm'
+    assert done, 'no merge in the storm_map'
     source, target, victim = done[0]
     assert not IncidentEvent.objects.filter(event_id=victim).exists()
     return source, target, victim
 
 
-def test_a_merge_into_a_clean_target_keeps_a_member_deleted_by_raw_sql(storm, monkeypatch):
-    """BUG (fails on 8557fbc): ``_claim`` judges each incident alone. In a merge the target's revision did not
+def test_a_merge_into_a_clean_target_keeps_a_member_deleted_by_raw_sql(storm_map, monkeypatch):
+    """Failed on 8557fbc, fixed since: ``_claim`` judges each incident alone. In a merge the target's revision did not
     move, so it is "clean", but the members it receives are the source's as the batch read them. If another
     writer deleted a member of the source in between (raw SQL here, committed in another connection), the
     database's target gets the source's real rows while ``remember_members`` keeps the target with the
     deleted member (and its services). The next decision in this process reads a member that is gone."""
-    source, target, victim = _merge_with_a_foreign_deletion(storm, monkeypatch, orm=False)
+    source, target, victim = _merge_with_a_foreign_deletion(storm_map, monkeypatch, orm=False)
     assert_cache_is_fresh([target])
 
 
-def test_a_merge_into_a_clean_target_keeps_an_event_deleted_through_the_orm(storm, monkeypatch):
-    """BUG (fails on 8557fbc): as above, the other writer being an operator deleting a cleared event (REST API /
+def test_a_merge_into_a_clean_target_keeps_an_event_deleted_through_the_orm(storm_map, monkeypatch):
+    """Failed on 8557fbc, fixed since: as above, the other writer being an operator deleting a cleared event (REST API /
     UI ``Event.delete``: its pre_delete takes the decision lock only for a member still alerting, so nothing
     serialises it with the batch)."""
-    source, target, victim = _merge_with_a_foreign_deletion(storm, monkeypatch, orm=True)
+    source, target, victim = _merge_with_a_foreign_deletion(storm_map, monkeypatch, orm=True)
     assert_cache_is_fresh([target])
 
 
@@ -353,10 +354,10 @@ def test_a_merge_into_a_clean_target_keeps_an_event_deleted_through_the_orm(stor
 
 
 @pytest.mark.parametrize('outer', [False, True])
-def test_a_batch_that_fails_after_remembering_keeps_nothing_stale(storm, monkeypatch, outer):
+def test_a_batch_that_fails_after_remembering_keeps_nothing_stale(storm_map, monkeypatch, outer):
     """Holds: the batch fails after ``remember_members`` (in ``_write_events``), rolls back and is decided one
     at a time (also inside an outer transaction that then commits): the cache still equals a fresh read."""
-    scenario, objects, start = storm
+    scenario, objects, start = storm_map
     for _ in range(20):
         if current_map() is current_map():
             break
@@ -386,10 +387,10 @@ def test_a_batch_that_fails_after_remembering_keeps_nothing_stale(storm, monkeyp
     assert len(calls) > 3
 
 
-def test_a_small_max_members_keeps_decisions_fresh(storm, monkeypatch):
-    """Holds: with ``MAX_MEMBERS`` smaller than the storm's incident the cache resets and never serves stale
+def test_a_small_max_members_keeps_decisions_fresh(storm_map, monkeypatch):
+    """Holds: with ``MAX_MEMBERS`` smaller than the storm_map's incident the cache resets and never serves stale
     members, and the counter of kept members stays within the bound."""
-    scenario, objects, start = storm
+    scenario, objects, start = storm_map
     monkeypatch.setattr(member_cache, 'MAX_MEMBERS', 12)
     for first in range(0, len(scenario.events), 7):
         items = []
@@ -403,7 +404,7 @@ def test_a_small_max_members_keeps_decisions_fresh(storm, monkeypatch):
         assert_cache_is_fresh(list(Incident.objects.values_list('pk', flat=True)))
 
 
-def test_a_write_in_another_process_is_seen_at_the_next_decision_here(storm):
+def test_a_write_in_another_process_is_seen_at_the_next_decision_here(storm_map):
     """Holds: another process (``netbox shell`` on the test database) updates one member and deletes another
     event of a kept incident; this process's next load equals a fresh read."""
     import subprocess
@@ -412,7 +413,7 @@ def test_a_write_in_another_process_is_seen_at_the_next_decision_here(storm):
 
     from .test_workers import worker_env
 
-    decide_first(storm)
+    decide_first(storm_map)
     key = biggest_incident()
     load([key], True)
     rows = list(IncidentEvent.objects.filter(incident_id=key).order_by('pk').values_list('pk', 'event_id'))
@@ -445,8 +446,8 @@ def _decided_state():
     )
 
 
-def test_after_the_stale_merge_clearing_every_alert_decides_otherwise_than_a_fresh_read(storm, monkeypatch):
-    """BUG (fails on 8557fbc): the stale merge target above changes decisions. After the merge with a member
+def test_after_the_stale_merge_clearing_every_alert_decides_otherwise_than_a_fresh_read(storm_map, monkeypatch):
+    """Failed on 8557fbc, fixed since: the stale merge target above changes decisions. After the merge with a member
     deleted by raw SQL, every alert still in the target clears, in one batch: decided once with members read
     fresh (``DjangoStore.kept = False``, rolled back), once as the product does (kept members). The outcomes
     and the incidents' decided fields (status, severity, title, services, blast radius) must be equal; with
@@ -457,9 +458,9 @@ def test_after_the_stale_merge_clearing_every_alert_decides_otherwise_than_a_fre
 
     from business_application.models import Event
 
-    scenario, objects, start = storm
+    scenario, objects, start = storm_map
     with override_settings(BUSINESS_APP_AUTO_RESOLVE_INCIDENTS=True):
-        source, target, victim = _merge_with_a_foreign_deletion(storm, monkeypatch, orm=False)
+        source, target, victim = _merge_with_a_foreign_deletion(storm_map, monkeypatch, orm=False)
         by_dedup = {item.dedup_id: item for item in scenario.events}
         alerting = Event.objects.filter(memberships__incident_id=target, memberships__status='triggered').distinct()
         later = max(item.t for item in scenario.events) + 30
@@ -479,4 +480,5 @@ def test_after_the_stale_merge_clearing_every_alert_decides_otherwise_than_a_fre
         kept_state = _decided_state()
         outcomes = [(f, k) for f, k in zip(fresh, kept, strict=True) if f != k]
         incidents = [(f, k) for f, k in zip(fresh_state, kept_state, strict=True) if f != k]
-        assert not outcomes and not incidents, f'fresh vs kept outcomes {outcomes}; incidents {incidents}'
+        assert not outcomes, f'fresh vs kept outcomes {outcomes}'
+        assert not incidents, f'fresh vs kept incidents {incidents}'
