@@ -6,6 +6,7 @@ fresh read of the database, and that a batch which finds another writer's change
 and its first write does not keep what it holds.
 """
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -22,6 +23,16 @@ from business_application.services.incident_service import DjangoStore
 from business_application.settings import get_settings
 
 from .test_batch_decisions import store as store_notification
+
+
+def storm_items(storm_map, first=0, count=30):
+    """The storm's notifications ``first`` to ``first + count``, stored: ``[(event id, arrival)]`` to decide."""
+    scenario, objects, start = storm_map
+    items = []
+    for item in scenario.events[first : first + count]:
+        arrival = start + timedelta(seconds=item.t)
+        items.append((store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time)), arrival))
+    return items
 
 
 def revision(incident_id):
@@ -48,21 +59,7 @@ def kept(keys):
 
 
 def comparable(member):
-    return (
-        member.alert,
-        member.occurrence,
-        member.node,
-        member.label,
-        member.status,
-        member.severity,
-        member.joined_at,
-        member.last_activity,
-        member.opener,
-        member.score,
-        member.link,
-        member.factors,
-        member.path,
-    )
+    return dataclasses.astuple(member)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -71,11 +68,7 @@ def test_members_kept_after_each_committed_batch_equal_a_fresh_read(storm_map):
     hits = 0
     with override_settings(BUSINESS_APP_AUTO_RESOLVE_INCIDENTS=True):
         for first in range(0, len(scenario.events), 7):
-            items = []
-            for item in scenario.events[first : first + 7]:
-                arrival = start + timedelta(seconds=item.t)
-                event_id = store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time))
-                items.append((event_id, arrival))
+            items = storm_items(storm_map, first, 7)
             before = member_cache.stats()['hits']
             for event_id, outcome in decide_events(items):  # commits: the batch keeps what it wrote
                 assert not isinstance(outcome, Exception), (event_id, outcome)
@@ -97,11 +90,7 @@ def test_members_kept_after_each_committed_batch_equal_a_fresh_read(storm_map):
 @pytest.mark.django_db(transaction=True)
 def test_every_write_to_members_moves_their_revision(storm_map):
     scenario, objects, start = storm_map
-    items = []
-    for item in scenario.events[:30]:
-        arrival = start + timedelta(seconds=item.t)
-        items.append((store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time)), arrival))
-    decide_events(items)
+    decide_events(storm_items(storm_map))
     member = IncidentEvent.objects.order_by('pk').first()
     incident = member.incident_id
     seen = [revision(incident)]
@@ -144,11 +133,7 @@ def test_every_write_to_members_moves_their_revision(storm_map):
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_keeps_nothing_another_writer_changed_after_its_read(storm_map):
     scenario, objects, start = storm_map
-    items = []
-    for item in scenario.events[:30]:
-        arrival = start + timedelta(seconds=item.t)
-        items.append((store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time)), arrival))
-    decide_events(items)
+    decide_events(storm_items(storm_map))
     incident = IncidentEvent.objects.order_by('pk').first().incident_id
     for foreign_write in (False, True):
         with transaction.atomic():

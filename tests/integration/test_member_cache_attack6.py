@@ -1,7 +1,8 @@
 """Attack 6 on the members cache (``services.member_cache``, migration 0009).
 
 Each test compares what ``DjangoStore._load`` gives with the cache (``kept = True``) against a fresh read
-(``kept = False``), or checks a concurrency property. Tests marked "Failed on 8557fbc" showed a bug there; each holds since.
+(``kept = False``), or checks a concurrency property. Tests marked "Failed on 8557fbc" showed a bug there;
+each holds since.
 """
 
 import threading
@@ -21,7 +22,7 @@ from business_application.services.incident_service import DjangoStore
 from business_application.settings import get_settings
 
 from .test_batch_decisions import store as store_notification
-from .test_member_cache import comparable
+from .test_member_cache import comparable, storm_items
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,12 +47,7 @@ def assert_cache_is_fresh(keys):
 
 
 def decide_first(storm_map, count=30, first=0):
-    scenario, objects, start = storm_map
-    items = []
-    for item in scenario.events[first : first + count]:
-        arrival = start + timedelta(seconds=item.t)
-        items.append((store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time)), arrival))
-    results = decide_events(items)
+    results = decide_events(storm_items(storm_map, first, count))
     for event_id, outcome in results:
         assert not isinstance(outcome, Exception), (event_id, outcome)
     return results
@@ -372,12 +368,7 @@ def test_a_batch_that_fails_after_remembering_keeps_nothing_stale(storm_map, mon
 
     monkeypatch.setattr(batch_module, '_write_events', failing)
     for first in range(0, len(scenario.events), 7):
-        items = []
-        for item in scenario.events[first : first + 7]:
-            arrival = start + timedelta(seconds=item.t)
-            items.append(
-                (store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time)), arrival)
-            )
+        items = storm_items(storm_map, first, 7)
         if outer:
             with transaction.atomic():
                 decide_events(items)
@@ -393,12 +384,7 @@ def test_a_small_max_members_keeps_decisions_fresh(storm_map, monkeypatch):
     scenario, objects, start = storm_map
     monkeypatch.setattr(member_cache, 'MAX_MEMBERS', 12)
     for first in range(0, len(scenario.events), 7):
-        items = []
-        for item in scenario.events[first : first + 7]:
-            arrival = start + timedelta(seconds=item.t)
-            items.append(
-                (store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time)), arrival)
-            )
+        items = storm_items(storm_map, first, 7)
         decide_events(items)
         assert member_cache.stats()['members'] <= 12
         assert_cache_is_fresh(list(Incident.objects.values_list('pk', flat=True)))
