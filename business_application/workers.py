@@ -19,9 +19,11 @@ and notification jobs, ``IN_PROCESS_JOBS``) in the worker process, as RQ's ``Sim
 Every other job (NetBox's own, scripts, reports) is forked as RQ's ``Worker`` does, after the
 snapshot and the caches are brought up to date in the worker, so the horse inherits them.
 
-Use it with ``netbox rqworker --worker-class business_application.workers.SnapshotWorker`` (or
-``RQ = {'WORKER_CLASS': 'business_application.workers.SnapshotWorker'}`` in NetBox's
-configuration.py, which leaves the command unchanged).
+It is built on NetBox's ``NetBoxRQWorker``, so a worker whose registration Redis lost registers again at its
+next heartbeat, as NetBox's own workers do. Use it with ``netbox rqworker --worker-class
+business_application.workers.SnapshotWorker`` (or ``RQ = {'WORKER_CLASS': ...}`` in NetBox's configuration.py,
+which leaves the command unchanged; NetBox then warns at start that its self-healing heartbeat will not apply,
+which for this class is not so).
 """
 
 import contextlib
@@ -33,7 +35,9 @@ import threading
 import time
 
 from django.db import connections
-from rq.worker import Worker, WorkerStatus
+from rq.worker import WorkerStatus
+
+from utilities.rqworker import NetBoxRQWorker
 
 __all__ = ('IN_PROCESS_JOBS', 'SnapshotWorker')
 
@@ -49,9 +53,10 @@ IN_PROCESS_JOBS = frozenset(
 )
 
 
-class SnapshotWorker(Worker):
-    """RQ's ``Worker`` that runs ``IN_PROCESS_JOBS`` itself and forks for the others, with the map snapshot
-    and the caches loaded in the worker."""
+class SnapshotWorker(NetBoxRQWorker):
+    """NetBox's worker (RQ's ``Worker`` with a registration that heals itself after Redis lost it) that runs
+    ``IN_PROCESS_JOBS`` itself and forks for the others, with the map snapshot and the caches loaded in the
+    worker."""
 
     _caches_warm = False
     in_process_jobs = IN_PROCESS_JOBS

@@ -244,6 +244,21 @@ def post_to_receivers(client, demo_map):
     return events
 
 
+def wait_for_decisions(client, patience=180.0):
+    """With asynchronous processing on, the alerts are decided by the RQ worker after they are posted: wait until
+    it has decided them all (or ``patience`` seconds passed), so that the incidents printed are complete."""
+    status = client.get(f'{PLUGIN_API}incident-automation/status/')
+    if not status.get('async_processing'):
+        return
+    deadline = time.monotonic() + patience
+    while status['unprocessed_events'] and time.monotonic() < deadline:
+        print(f'  waiting for the RQ worker to decide {status["unprocessed_events"]} events ...')
+        time.sleep(2)
+        status = client.get(f'{PLUGIN_API}incident-automation/status/')
+    if status['unprocessed_events']:
+        print(f'  {status["unprocessed_events"]} events are still undecided: is the RQ worker running?')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description='Post the demo alert burst and print the incidents.')
     parser.add_argument(
@@ -280,6 +295,7 @@ def main(argv=None):
     )
 
     events |= post_to_receivers(client, generate(args.seed))
+    wait_for_decisions(client)
     incidents, merged = burst_incidents(client, events)
     resolved = sum(1 for incident in incidents if incident['status']['value'] in ('resolved', 'closed'))
     print(

@@ -291,3 +291,23 @@ def test_snapshot_worker_ends_itself_when_a_job_runs_on_past_its_timeout():
     assert worker.returncode == -9, output
     assert time.monotonic() - started >= 60, 'not before 60 s past the timeout'
     assert job.get_status(refresh=True) != 'finished'
+
+
+def test_snapshot_worker_registers_again_when_redis_lost_its_registration():
+    """SnapshotWorker is NetBox's worker: after Redis lost the list of workers (a flushed or rebuilt Redis), its
+    next heartbeat puts it back, so NetBox's status page and the health check find it."""
+    import django_rq
+    from rq.worker_registration import REDIS_WORKER_KEYS
+
+    from business_application.workers import SnapshotWorker
+
+    queue = django_rq.get_queue('default')
+    worker = SnapshotWorker([queue], connection=queue.connection)
+    worker.register_birth()
+    try:
+        queue.connection.srem(REDIS_WORKER_KEYS, worker.key)
+        assert not queue.connection.sismember(REDIS_WORKER_KEYS, worker.key)
+        worker.heartbeat()
+        assert queue.connection.sismember(REDIS_WORKER_KEYS, worker.key)
+    finally:
+        worker.register_death()
