@@ -174,7 +174,6 @@ def _store_batch(alerts, sources):
         for event in Event.objects.select_for_update(of=('self',)).filter(stored):
             existing[(event.event_source_id, event.dedup_id)] = event
     before = _snapshots(existing.values())
-    indexed = {event.pk: _indexed(event) for event in existing.values()}
     results, new, changed, fields_changed = [], [], [], set()
     for alert in alerts:
         source = sources[alert.source]
@@ -215,7 +214,7 @@ def _store_batch(alerts, sources):
         for event in changed:
             event.last_updated = arrival
         update_rows(Event, changed, sorted(fields_changed | {'last_updated'}))
-    _index(new, [event for event in changed if _indexed(event) != indexed[event.pk]])
+    _index(new, changed)
     _log_changes(new, changed, before)
     correlate_events([event for event, _ in results])
     _queue_events(new, changed)
@@ -330,28 +329,40 @@ def _queue_events(created, changed):
         prefetch_related_objects([*created, *changed], 'obj', 'memberships')
 
 
-def _indexed(event):
-    """What NetBox's global search keeps of an event (``search.EventIndex``'s fields, its custom fields): a repeat
-    that changes none of it keeps its index entries."""
-    from ..search import EventIndex
-
-    return tuple(getattr(event, name) for name, _ in EventIndex.fields), dict(event.custom_field_data or {})
-
-
 def _index(created, changed):
-    """Keep NetBox's global search in step with the stored alerts: one delete for the changed ones, one
-    insert for all (a repeat that changes nothing the search keeps is not among them)."""
+    """Keep NetBox's global search in step with the stored alerts: one insert for the new ones, and for the
+    changed ones whose entries are not what NetBox would write for them now (read with one query), one delete
+    and their part of the insert. A repeat whose entries are right (most of a storm) costs no write; entries
+    that went wrong (an earlier failure, a searchable custom field added since) are put right by the next
+    repeat."""
     try:
         from django.contrib.contenttypes.models import ContentType
 
-        from extras.models import CachedValue
+        from extras.models import CachedValue, CustomField
         from netbox.search.backends import search_backend
 
+        from ..search import EventIndex
+
+        stale = []
         if changed:
-            CachedValue.objects.filter(
-                object_type=ContentType.objects.get_for_model(Event), object_id__in=[event.pk for event in changed]
-            ).delete()
-        search_backend.cache([*created, *changed], remove_existing=False)
+            object_type = ContentType.objects.get_for_model(Event)
+            stored = {}
+            rows = CachedValue.objects.filter(object_type=object_type, object_id__in=[event.pk for event in changed])
+            for object_id, *entry in rows.values_list('object_id', 'field', 'type', 'weight', 'value'):
+                stored.setdefault(object_id, set()).add(tuple(entry))
+            fields = [cf for cf in CustomField.objects.get_for_model(Event) if cf.search_weight > 0]
+            for event in changed:
+                wanted = {
+                    (value.name, value.type, value.weight, str(value.value))
+                    for value in EventIndex.to_cache(event, custom_fields=fields)
+                }
+                if stored.get(event.pk, set()) != wanted:
+                    stale.append(event)
+            if stale:
+                CachedValue.objects.filter(
+                    object_type=object_type, object_id__in=[event.pk for event in stale]
+                ).delete()
+        search_backend.cache([*created, *stale], remove_existing=False)
     except Exception:  # search is a convenience; never fail intake over it
         logger.exception('could not index %s stored events for search', len(created) + len(changed))
 

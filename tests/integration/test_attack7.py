@@ -1,7 +1,7 @@
 """Attack 7: the receiver's search index skip (15eac06), the join's services and settle (61b80c1), the members
 cache (8557fbc, 539e2d5).
 
-Each test that shows a bug says "FAILS on the current code" in its docstring; the others are properties that held.
+Tests saying "Failed on 8181e6e" showed a bug there (15eac06), fixed since; the others are properties that held.
 """
 
 import random
@@ -39,9 +39,9 @@ def entries(event):
     from extras.models import CachedValue
 
     return sorted(
-        CachedValue.objects.filter(object_type=ContentType.objects.get_for_model(Event), object_id=event.pk).values_list(
-            'field', 'value', 'weight'
-        )
+        CachedValue.objects.filter(
+            object_type=ContentType.objects.get_for_model(Event), object_id=event.pk
+        ).values_list('field', 'value', 'weight')
     )
 
 
@@ -70,7 +70,7 @@ def alert(dedup_id, message, label='', **extra):
 
 
 def test_a_repeat_no_longer_restores_search_entries_an_earlier_store_failed_to_write(monkeypatch):
-    """FAILS on the current code. ``_index`` swallows any failure ("search is a convenience; never fail intake over
+    """Failed on 8181e6e, fixed since. ``_index`` swallows any failure ("search is a convenience; never fail intake over
     it"), so a batch whose indexing failed (a transient error) stores its alerts unsearchable. Before 15eac06 the
     next repeat of each alert rewrote its entries; now a repeat that changes no indexed field skips them, so an alert
     that repeats every minute for days stays out of NetBox's global search for good."""
@@ -92,7 +92,7 @@ def test_a_repeat_no_longer_restores_search_entries_an_earlier_store_failed_to_w
 
 
 def test_a_repeat_no_longer_indexes_a_custom_field_default_netbox_filled_in_without_reindexing():
-    """FAILS on the current code. Adding a searchable custom field with a default to events makes NetBox write the
+    """Failed on 8181e6e, fixed since. Adding a searchable custom field with a default to events makes NetBox write the
     default into every stored event's custom_field_data with a queryset update (``populate_initial_data``), which
     reindexes nothing. Before 15eac06 the next repeat of each alert rewrote its entries from the row (the default
     included); ``_indexed`` now compares the row before and after the repeat, both with the default, and skips it:
@@ -110,7 +110,7 @@ def test_a_repeat_no_longer_indexes_a_custom_field_default_netbox_filled_in_with
 
 
 def test_netbox_deferred_index_race_is_no_longer_healed_by_the_next_repeat():
-    """FAILS on the current code. NetBox 4.7 indexes a saved event later (``SearchCacheJob`` on an RQ worker, or on
+    """Failed on 8181e6e, fixed since. NetBox 4.7 indexes a saved event later (``SearchCacheJob`` on an RQ worker, or on
     commit): it reads the row, then deletes and rewrites its entries, and calls the race with a concurrent write
     "benign: the concurrent save schedules its own deferred update". The receiver's repeat schedules none (it
     writes the entries itself, in its transaction), so a repeat that changes the message between the job's read and
@@ -134,7 +134,6 @@ def test_search_entries_follow_the_row_through_edits_label_changes_duplicates_an
     a mapping, a message past 2,000 characters changed only beyond the cut, a group naming one alert twice) the
     entries equal what ``search_backend.cache(event)`` would store."""
     from dcim.models import Device
-
     from extras.models import CustomField
 
     field = CustomField.objects.create(name='a7_note', type='text', search_weight=400, required=False)
@@ -195,7 +194,10 @@ def run_shuffled(scenario, group, batched, seed):
                 for item in scenario.events[first : first + group]:
                     arrival = start + timedelta(seconds=item.t)
                     items.append(
-                        (store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time)), arrival)
+                        (
+                            store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time)),
+                            arrival,
+                        )
                     )
                 if rng is not None:
                     rng.shuffle(items)
@@ -288,7 +290,9 @@ def load(kept):
     reader = DjangoStore(current_map(), get_settings())
     reader.kept = kept
     states = reader._load(Incident.objects.order_by('pk'))
-    return {state.key: ([comparable(m) for m in state.members], sorted(state.services), state.root_node) for state in states}
+    return {
+        state.key: ([comparable(m) for m in state.members], sorted(state.services), state.root_node) for state in states
+    }
 
 
 def decide(storm_map, first, count):
@@ -328,7 +332,9 @@ def test_process_event_then_batches_in_one_process_keep_fresh_members(storm_map)
     decide(storm_map, 0, 30)
     for item in scenario.events[30:40]:
         arrival = start + timedelta(seconds=item.t)
-        process_event(store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time)), now=arrival)
+        process_event(
+            store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time)), now=arrival
+        )
         assert load(True) == load(False)
     forget_map()
     decide(storm_map, 40, 30)
