@@ -9,22 +9,18 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
 from business_application.correlation.scenario import parse_scenario
-from business_application.management.commands.replay_scenario import create_maintenance, replay_start
 from business_application.models import Event, Incident
-from business_application.services import member_cache
 from business_application.services.batch import decide_events
 from business_application.services.graph_loader import current_map, forget_map
 from business_application.services.incident_service import DjangoStore, process_event
 from business_application.services.intake import IncomingAlert, ingest
-from business_application.services.map_import import import_map
 from business_application.settings import get_settings
 
-from .test_batch_decisions import _Rollback, snapshot, storm_text
+from .test_batch_decisions import run, storm_text
 from .test_batch_decisions import store as store_notification
 from .test_member_cache import comparable
 
@@ -180,41 +176,7 @@ def test_search_entries_follow_the_row_through_edits_label_changes_duplicates_an
 def run_shuffled(scenario, group, batched, seed):
     """As test_batch_decisions.run, but each group is decided in a shuffled order (arrival times not ascending
     inside one batch, as concurrent receivers' rows reach one job)."""
-    rng = random.Random(seed) if seed is not None else None
-    result = None
-    try:
-        with transaction.atomic():
-            objects = import_map(scenario)
-            forget_map()
-            member_cache.clear()
-            start = replay_start(scenario)
-            create_maintenance(scenario, objects, start)
-            for first in range(0, len(scenario.events), group):
-                items = []
-                for item in scenario.events[first : first + group]:
-                    arrival = start + timedelta(seconds=item.t)
-                    items.append(
-                        (
-                            store_notification(item, objects, arrival, start + timedelta(seconds=item.event_time)),
-                            arrival,
-                        )
-                    )
-                if rng is not None:
-                    rng.shuffle(items)
-                if batched:
-                    for event_id, outcome in decide_events(items):
-                        assert not isinstance(outcome, Exception), (event_id, outcome)
-                else:
-                    for event_id, arrival in items:
-                        process_event(event_id, now=arrival)
-            result = snapshot(start)
-            raise _Rollback
-    except _Rollback:
-        pass
-    finally:
-        forget_map()
-        member_cache.clear()
-    return result
+    return run(scenario, group, batched, shuffle=random.Random(seed) if seed is not None else None)
 
 
 @pytest.fixture(autouse=True)

@@ -22,6 +22,7 @@ from django.utils import timezone
 from business_application.correlation.scenario import load_scenario, parse_scenario
 from business_application.management.commands.replay_scenario import create_maintenance, event_fields, replay_start
 from business_application.models import Event, EventSource, Incident, IncidentEvent, IncidentTimelineEntry
+from business_application.services import member_cache
 from business_application.services.batch import decide_events
 from business_application.services.graph_loader import forget_map
 from business_application.services.incident_service import process_event
@@ -169,8 +170,9 @@ def snapshot(start):
     }
 
 
-def run(scenario, group, batched):
-    """Store the scenario's notifications in groups of ``group`` and decide each group; return the snapshot."""
+def run(scenario, group, batched, shuffle=None):
+    """Store the scenario's notifications in groups of ``group`` and decide each group; return the snapshot.
+    ``shuffle`` (a ``random.Random``) decides each group in a shuffled order instead of arrival order."""
     overrides = {
         f'BUSINESS_APP_{name.upper()}': getattr(scenario.settings, name)
         for name in scenario.settings.names()
@@ -181,6 +183,7 @@ def run(scenario, group, batched):
         with override_settings(**overrides), transaction.atomic():
             objects = import_map(scenario)
             forget_map()
+            member_cache.clear()
             start = replay_start(scenario)
             create_maintenance(scenario, objects, start)
             for first in range(0, len(scenario.events), group):
@@ -188,6 +191,8 @@ def run(scenario, group, batched):
                 for item in scenario.events[first : first + group]:
                     arrival = start + timedelta(seconds=item.t)
                     items.append((store(item, objects, arrival, start + timedelta(seconds=item.event_time)), arrival))
+                if shuffle is not None:
+                    shuffle.shuffle(items)
                 if batched:
                     for event_id, outcome in decide_events(items):
                         assert not isinstance(outcome, Exception), (event_id, outcome)
@@ -200,6 +205,7 @@ def run(scenario, group, batched):
         pass
     finally:
         forget_map()
+        member_cache.clear()
     return result
 
 
