@@ -32,6 +32,8 @@ _stats = {'hits': 0, 'misses': 0, 'puts': 0, 'resets': 0}
 
 
 def _fields(member, row_id):
+    """A member as kept: ``MemberState``'s fields in their order up to ``factors`` (``path`` is not kept: a read
+    leaves it empty), then its row id."""
     return (
         member.alert,
         member.occurrence,
@@ -61,27 +63,9 @@ def get(service_map, key, created, revision):
             return None
         _stats['hits'] += 1
         rows, services = entry[1], entry[2]
-    # New objects each time: a decision changes its members in place.
-    members = [
-        (
-            MemberState(
-                alert=alert,
-                occurrence=occurrence,
-                node=node,
-                label=label,
-                status=status,
-                severity=severity,
-                joined_at=joined_at,
-                last_activity=last_activity,
-                opener=opener,
-                score=score,
-                link=link,
-                factors=dict(factors) if factors else factors,
-            ),
-            row_id,
-        )
-        for alert, occurrence, node, label, status, severity, joined_at, last_activity, opener, score, link, factors, row_id in rows  # noqa: E501
-    ]
+    # New objects each time (a decision changes its members in place); a row holds MemberState's fields in order,
+    # up to its factors, then the member's row id.
+    members = [(MemberState(*row[:11], factors=dict(row[11]) if row[11] else row[11]), row[12]) for row in rows]
     return members, set(services)
 
 
