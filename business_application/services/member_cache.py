@@ -23,7 +23,8 @@ __all__ = ('MAX_MEMBERS', 'clear', 'get', 'put', 'stats')
 
 logger = logging.getLogger('business_application.services.member_cache')
 
-#: At most this many members are kept in all (about 200 bytes each); past it the cache starts again.
+#: At most this many members are kept in all (about 520 bytes each with their factors: about 100 MB); past it the
+#: cache starts again.
 MAX_MEMBERS = 200_000
 
 _lock = threading.Lock()
