@@ -13,20 +13,25 @@ from business_application.correlation.lifecycle import OPEN, IncidentState, Memb
 from business_application.services.batch import BatchStore
 
 
+def triggered(alert, joined_at):
+    """A member of an unmapped alert still triggered, joined at ``joined_at``."""
+    return MemberState(
+        alert=alert,
+        occurrence=1,
+        node=None,
+        label='x',
+        status='triggered',
+        severity=1,
+        joined_at=joined_at,
+        last_activity=joined_at,
+    )
+
+
 def stored_incident(key, joined, store):
     """An incident as ``_load`` leaves it: members in (joined_at, row id) order, their row ids noted."""
     incident = IncidentState(key=key, opened_at=0.0, status=OPEN, severity=1)
     for row_id, joined_at in sorted(((key * 1000 + n, t) for n, t in enumerate(joined)), key=lambda p: (p[1], p[0])):
-        member = MemberState(
-            alert=row_id,
-            occurrence=1,
-            node=None,
-            label='x',
-            status='triggered',
-            severity=1,
-            joined_at=joined_at,
-            last_activity=joined_at,
-        )
+        member = triggered(row_id, joined_at)
         store.order[(member.alert, member.occurrence)] = row_id
         incident.members.append(member)
     store.cache[key] = incident
@@ -57,16 +62,7 @@ def test_members_stay_in_the_order_a_fresh_read_returns(joined, script):
     for step in script:
         if step[0] == 'join':  # as Correlator._join: the member goes last, then the store hears of it
             incident, at = incidents[step[1]], step[2]
-            member = MemberState(
-                alert=next(alerts),
-                occurrence=1,
-                node=None,
-                label='y',
-                status='triggered',
-                severity=1,
-                joined_at=at,
-                last_activity=at,
-            )
+            member = triggered(next(alerts), at)
             incident.members.append(member)
             store.add_member(incident, member)
         elif step[0] == 'merge' and step[1] != step[2]:  # as Correlator._merge after BatchStore.move_members
