@@ -16,6 +16,7 @@ import uuid
 from django.db import transaction
 
 from .choices import IncidentStatusChoices
+from .queues import get_queue
 from .settings import get_settings
 
 __all__ = ('ACTIONS', 'QUEUE', 'NotificationError', 'build_payload', 'notify', 'send_notification')
@@ -54,16 +55,30 @@ def notify(incident_id, action):
     settings = get_settings()
     if not settings.incident_notifications_enabled or not settings.notification_webhooks or incident_id is None:
         return
+    connection = transaction.get_connection()
     for url in settings.notification_webhooks:
-        transaction.on_commit(lambda url=url: _enqueue(incident_id, action, url))
+        key = (incident_id, action, url)
+        # Once per transaction: a batch of decisions notifies each incident it changed once, not per decision.
+        if connection.in_atomic_block and any(getattr(e[1], 'key', None) == key for e in connection.run_on_commit):
+            continue
+        transaction.on_commit(_Enqueue(key))
+
+
+class _Enqueue:
+    """The on-commit callback that enqueues one notification (``key``: incident, action, webhook)."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def __call__(self):
+        _enqueue(*self.key)
 
 
 def _enqueue(incident_id, action, url):
     try:
-        import django_rq
         from rq import Retry
 
-        queue = django_rq.get_queue(QUEUE)
+        queue = get_queue(QUEUE)
         digest = hashlib.sha256(url.encode()).hexdigest()[:12]
         retry = Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS))
         # Written with the job: an enqueue that redis-py retries queues the same job again with the same nonce.

@@ -11,6 +11,7 @@ from virtualization.models import Cluster, VirtualMachine
 
 from .correlation.kinds import APPLICATION, CLUSTER, DEVICE, SERVICE, VM
 from .models import BusinessApplication, Event, ServiceDependency, TechnicalService
+from .queues import get_queue
 from .services.graph_loader import record_change
 from .settings import get_settings
 
@@ -162,8 +163,6 @@ def job_request():
 
 
 def _enqueue(batch, request=None):
-    import django_rq
-
     from .jobs import process_event_job, process_events_job
 
     # A result kept for a minute, not discarded at once: RQ 2.12's immediate delete (result_ttl=0) reads the job's
@@ -171,7 +170,7 @@ def _enqueue(batch, request=None):
     # twice: redis-py retries an enqueue whose reply took over its 5 s socket timeout, so an overloaded web
     # process can push one job id twice, and the first run deletes what the second one finishes with.
     try:
-        queue = django_rq.get_queue('default')
+        queue = get_queue('default')
         if len(batch) == 1:
             queue.enqueue(process_event_job, *batch[0], request=request, result_ttl=RESULT_TTL, failure_ttl=86400)
             return

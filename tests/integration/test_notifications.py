@@ -116,10 +116,42 @@ class NotificationQueueTest(TestCase):
         self.assertTrue(updated[0].startswith('business-application-notify-'))
         del db
 
+    def test_a_batch_notifies_each_incident_once_with_one_redis_connection(self):
+        """Twelve alerts decided in one batch open one incident and join it eleven times: one "created" and one
+        "updated" job, found with one look-up in Redis and at most one new connection, not one per decision. NetBox
+        connects to Redis for itself as well (its search index job): the same batch without webhooks is the
+        reference."""
+        from business_application.services.batch import decide_events
+
+        url = 'http://127.0.0.1:9/never-called'
+        redis = self.queue.connection
+
+        def decide(name, webhooks):
+            with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
+                events = [fire(self.objects, name, dedup=f'{name}-{n}') for n in range(12)]
+            before = redis.info('stats')['total_connections_received'], _calls(redis, 'hgetall')
+            with override_settings(BUSINESS_APP_NOTIFICATION_WEBHOOKS=webhooks):
+                with self.captureOnCommitCallbacks(execute=True):
+                    decide_events([(event.pk, None) for event in events])
+            after = redis.info('stats')['total_connections_received'], _calls(redis, 'hgetall')
+            return after[0] - before[0], after[1] - before[1]
+
+        reference, _ = decide('DB-PROD-01', [])
+        connections, lookups = decide('MAIL-01', [url])  # a server of its own: a second incident
+        self.assertEqual([incident.memberships.count() for incident in Incident.objects.all()], [12, 12])
+        self.assertEqual([(job.args[1], job.args[2]) for job in self.queue.get_jobs()], [('created', url)])
+        self.assertEqual(len(self.scheduled.get_job_ids()), 1)
+        self.assertLessEqual(connections - reference, 1, 'connections to Redis for the notifications')
+        self.assertEqual(lookups, 1, 'look-ups of a queued "updated" job')
+
     def test_without_webhooks_nothing_is_queued(self):
         with self.captureOnCommitCallbacks(execute=True):
             fire(self.objects, 'DB-PROD-01')
         self.assertEqual(self.queue.count, 0)
+
+
+def _calls(redis, command):
+    return redis.info('commandstats').get(f'cmdstat_{command}', {}).get('calls', 0)
 
 
 class StaleUpdateTest(TestCase):
