@@ -6,6 +6,10 @@
 - ``test_sustained_intake``: the storm of ``tests/load/storm.py`` (gunicorn, RQ workers, eight
   senders, duplicate deliveries) as fast as it goes: alerts per second from the first delivery to the
   last decision, and alert-to-incident latency (target: at least 1,000 alerts/s).
+- ``test_large_group_storm``: distinct new alerts in Alertmanager groups of up to 100 alerts (an alert name over
+  many hosts, as ``group_by: [alertname]`` sends them in a storm), each group delivered twice (an HA pair) by
+  four senders: distinct alerts per second from the first delivery to the last decision, every alert stored
+  once and decided.
 - ``test_latency_at_100_alerts_per_second``: new alerts paced at 100 per second (groups of ten, ten
   groups a second) and their alert-to-incident latency p50 / p99 (target: p99 at most 1 s).
 
@@ -124,6 +128,68 @@ def test_sustained_intake(benchmark, cluster, webhook, storm_state, workers):  #
     record(f'sustained/{workers}', figures)
     assert report.lost == 0, report.problems()
     assert report.matches_replay, report.problems()
+
+
+#: Alerts per Alertmanager group in ``test_large_group_storm``.
+LARGE_GROUP = 100
+
+
+def large_group_deliveries(hosts, alertnames):
+    """Every (alert name, host) alert once, in groups of up to ``LARGE_GROUP`` hosts of one alert name, each group
+    delivered ``storm.REPLICAS`` times; shuffled with a fixed seed."""
+    import random
+
+    deliveries = []
+    for number in range(alertnames):
+        alertname = f'Storm{number}'
+        for start in range(0, len(hosts), LARGE_GROUP):
+            pod = f'large-{number}-{start // LARGE_GROUP}'
+            payload = alertmanager_group(hosts[start : start + LARGE_GROUP], alertname=alertname, pod=pod)
+            identities = [alert['fingerprint'] for alert in payload['alerts']]
+            deliveries += [storm.Delivery('firing', payload, identities) for _ in range(storm.REPLICAS)]
+    random.Random(5).shuffle(deliveries)
+    return deliveries
+
+
+def test_large_group_storm(benchmark, cluster, webhook, storm_state, workers):  # noqa: F811 - fixtures imported above
+    hosts = [device['name'] for device in storm_state.devices if device['role'] == 'server']
+    alertnames = max(1, (2000 if QUICK else 10000) // len(hosts))
+    deliveries = large_group_deliveries(hosts, alertnames)
+    alerts = {identity for delivery in deliveries for identity in delivery.identities}
+    header = {'Authorization': sender_authorization('alertmanager-large')}
+    senders = storm.Senders(cluster.url, header, concurrency=4)
+
+    def run():
+        with storm.DecisionWatch() as watch:
+            start = time.monotonic()
+            senders.send(deliveries)
+            sent = time.monotonic() - start
+            storm.wait_until_decided(list(senders.accepted_at), timeout=900)
+            elapsed = time.monotonic() - start
+            time.sleep(watch.interval * 2)
+        latencies = [watch.first_decided[key] - accepted for key, accepted in senders.accepted_at.items()]
+        return sent, elapsed, latencies
+
+    sent, elapsed, latencies = benchmark.pedantic(run, rounds=1, iterations=1)
+    stored = Event.objects.filter(dedup_id__in=alerts).values_list('dedup_id', flat=True)
+    undecided = Event.objects.filter(dedup_id__in=alerts).exclude(processed_status='triggered').count()
+    figures = {
+        'alerts': len(alerts),
+        'alerts_per_group': LARGE_GROUP,
+        'deliveries': len(deliveries),
+        'alert_items': senders.sent_items,
+        'sent_seconds': round(sent, 1),
+        'seconds': round(elapsed, 1),
+        'alerts_per_second': round(len(alerts) / elapsed, 1),
+        'alert_items_per_second': round(senders.sent_items / elapsed, 1),
+        'latency_p50_ms': round(storm.percentile(latencies, 0.5) * 1000),
+        'latency_p99_ms': round(storm.percentile(latencies, 0.99) * 1000),
+    }
+    benchmark.extra_info.update(figures)
+    record(f'large_groups/{workers}', figures)
+    assert len(stored) == len(set(stored)) == len(alerts), 'every alert stored once'
+    assert undecided == 0
+    assert len(latencies) == len(senders.accepted_at) == len(alerts)
 
 
 def test_latency_at_100_alerts_per_second(benchmark, cluster, webhook, storm_state, workers):  # noqa: F811
