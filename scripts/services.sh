@@ -155,7 +155,11 @@ status() {
         echo 'runserver: stopped'
     fi
     if nba_rqworker_running; then
-        echo "rqworker: running (pid $(<"$NBA_WORK/rqworker.pid"), log $NBA_LOG_DIR/rqworker.log)"
+        local pid class
+        pid=$(<"$NBA_WORK/rqworker.pid")
+        # The --worker-class it was started with (the README recommends SnapshotWorker), else netbox rqworker's own.
+        class=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n '/^--worker-class$/{n;p;q}')
+        echo "rqworker: running (pid $pid, worker class ${class:-netbox rqworker default}, log $NBA_LOG_DIR/rqworker.log)"
     else
         echo 'rqworker: stopped'
     fi
