@@ -561,12 +561,12 @@ def decision_keys(service_map, row):
     return {lock_key(service_map, dict(zip(OBJECT_FIELDS, where, strict=True))) for where in objects}
 
 
-def take_locks(keys, namespace=LOCK_NAMESPACE):
-    """Take decision locks (or the locks of another ``namespace``), ascending, in one statement."""
+def take_locks(keys):
+    """Take decision locks, ascending, in one statement."""
     with connection.cursor() as cursor:
         cursor.execute(
             'SELECT count(pg_advisory_xact_lock(%s, key)) FROM (SELECT unnest(%s::integer[]) AS key ORDER BY 1) AS k',
-            [namespace, sorted(keys)],
+            [LOCK_NAMESPACE, sorted(keys)],
         )
 
 

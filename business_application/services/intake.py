@@ -2,7 +2,6 @@
 
 import dataclasses
 import logging
-import zlib
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -84,10 +83,12 @@ class IncomingAlert:
     event_time: datetime | None = None
 
 
-def decision_rows(alerts, sources, stored=None):
+def decision_rows(alerts, sources):
     """What the decisions about these alerts lock (``incident_service.lock_decisions``): each alert as sent, and
     each stored alert with its identity as stored (the object it names, those its undecided states named, the
-    one its occurrence started on), read with one query unless ``stored`` (``stored_rows``) is given."""
+    one its occurrence started on), read with one query."""
+    from .incident_service import LOCK_FIELDS
+
     rows = [
         {
             'content_type_id': getattr(alert.content_type, 'pk', None),
@@ -96,20 +97,10 @@ def decision_rows(alerts, sources, stored=None):
         }
         for alert in alerts
     ]
-    rows.extend((stored_rows(alerts, sources) if stored is None else stored).values())
-    return rows
-
-
-def stored_rows(alerts, sources):
-    """The stored alerts with these alerts' identities, read without a lock: ``{(source id, dedup_id): row}``, each
-    row a dict of ``LOCK_FIELDS``."""
-    from .incident_service import LOCK_FIELDS
-
     stored = stored_identities(alerts, sources)
-    if stored is None:
-        return {}
-    rows = Event.objects.filter(stored).values('event_source_id', 'dedup_id', *LOCK_FIELDS)
-    return {(row.pop('event_source_id'), row.pop('dedup_id')): row for row in rows}
+    if stored is not None:
+        rows.extend(Event.objects.filter(stored).values(*LOCK_FIELDS))
+    return rows
 
 
 def stored_identities(alerts, sources):
@@ -125,21 +116,6 @@ def stored_identities(alerts, sources):
     return query if wanted else None
 
 
-#: The advisory lock namespace of alert identities (the decision locks' namespace is ``LOCK_NAMESPACE``).
-INTAKE_NAMESPACE = 0x4E43
-
-
-def intake_key(source_id, dedup_id):
-    """The advisory lock that requests storing the alert with this identity queue on (a shared key only makes two
-    alerts queue on each other)."""
-    return zlib.crc32(f'{source_id}:{dedup_id}'.encode()) & 0x7FFFFFFF
-
-
-class _NeedsDecisionLocks(Exception):
-    """Storing the batch without the decision locks turned out to need them (an alert moves to another object, or a
-    concurrent writer outside the receivers inserted one of its alerts first)."""
-
-
 def ingest(alerts, create_sources=False):
     """Store a batch of alerts (one receiver request) in ONE transaction: each becomes a new event or
     updates the stored alert with its identity, and is correlated once stored.
@@ -150,17 +126,7 @@ def ingest(alerts, create_sources=False):
 
     The batch is written with a few queries whatever its size (``_store_batch``); a batch that
     names one alert twice is stored alert by alert, so that each notification is applied in turn.
-
-    Locks, all taken before any event row is locked: first the identities' own locks (``INTAKE_NAMESPACE``), on
-    which requests storing the same alerts queue; then, only where the request needs them, the decision locks of
-    the parts of the map the alerts are in. It needs them when it decides in the request (synchronous
-    processing), when an alert moves to another object (which changes the incidents its decisions are about),
-    and when it stores alert by alert. Otherwise (asynchronous processing, the usual storm) it does not queue
-    behind the workers deciding those parts: the row locks keep each event consistent, and the decision of what
-    it stored is queued after commit.
     """
-    from .incident_service import lock_decisions, take_locks
-
     with transaction.atomic():
         names = {alert.source for alert in alerts}
         sources = {source.name: source for source in EventSource.objects.filter(name__in=names)}
@@ -168,45 +134,13 @@ def ingest(alerts, create_sources=False):
             if not create_sources:
                 raise UnknownSourceError(name)
             sources[name], _ = EventSource.objects.get_or_create(name=name)
-        identities = [(sources[alert.source].pk, alert.dedup_id[:255]) for alert in alerts if alert.dedup_id]
-        take_locks({intake_key(*identity) for identity in identities}, namespace=INTAKE_NAMESPACE)
-        stored = stored_rows(alerts, sources)
-        one_by_one = len(identities) != len(set(identities))
-        if one_by_one or _decides_here() or _moves(alerts, sources, stored):
-            lock_decisions(decision_rows(alerts, sources, stored))
-            return (
-                [_store(alert, sources[alert.source]) for alert in alerts]
-                if one_by_one
-                else _store_batch(alerts, sources, decision_locks=True)
-            )
-        try:
-            with transaction.atomic():
-                return _store_batch(alerts, sources, decision_locks=False)
-        except _NeedsDecisionLocks:
-            # The savepoint's rollback released the rows it locked: the decision locks still come first.
-            lock_decisions(decision_rows(alerts, sources))
-            return _store_batch(alerts, sources, decision_locks=True)
+        from .incident_service import lock_decisions
 
-
-def _decides_here():
-    """Whether storing an event decides it in the same transaction (synchronous processing)."""
-    from ..settings import get_settings
-
-    settings = get_settings()
-    return settings.auto_incidents_enabled and not settings.async_processing
-
-
-def _object_of(alert):
-    return (getattr(alert.content_type, 'pk', None), alert.object_id, alert.unmapped_label[:300])
-
-
-def _moves(alerts, sources, stored):
-    """Whether an alert names another object than its stored event does."""
-    for alert in alerts:
-        row = stored.get((sources[alert.source].pk, alert.dedup_id[:255])) if alert.dedup_id else None
-        if row is not None and (row['content_type_id'], row['object_id'], row['unmapped_label']) != _object_of(alert):
-            return True
-    return False
+        lock_decisions(decision_rows(alerts, sources))
+        identities = [(alert.source, alert.dedup_id[:255]) for alert in alerts if alert.dedup_id]
+        if len(identities) != len(set(identities)):
+            return [_store(alert, sources[alert.source]) for alert in alerts]
+        return _store_batch(alerts, sources)
 
 
 def _fields(alert, arrival):
@@ -223,15 +157,13 @@ def _fields(alert, arrival):
     return fields
 
 
-def _store_batch(alerts, sources, decision_locks):
+def _store_batch(alerts, sources):
     """Store alerts with distinct identities: one query locks the stored ones, one inserts the new
     ones, one updates the repeats; then they are indexed for search and correlated.
 
-    A concurrent writer that inserted one of the new alerts first (another request queues on the identity's lock,
-    so only a writer outside the receivers) makes the insert fail; the batch then falls back to storing alert by
-    alert under the decision locks, which finds and updates the row that writer made. Without the decision locks
-    (``decision_locks``), a stored alert that names another object now, or that failed insert, raises
-    ``_NeedsDecisionLocks`` for ``ingest`` to take them and start again.
+    A concurrent request that inserted one of the new alerts first (only possible for alerts whose
+    decisions do not share a lock) makes the insert fail; the batch then falls back to storing
+    alert by alert, which finds and updates the row that request made.
     """
     from ..signals import correlate_events
 
@@ -239,16 +171,8 @@ def _store_batch(alerts, sources, decision_locks):
     stored = stored_identities(alerts, sources)
     existing = {}
     if stored is not None:
-        # In the order of their keys, and without the key share a decision's foreign keys take: a request and a
-        # decision locking some of the same rows queue on each other instead of deadlocking.
-        locked = Event.objects.select_for_update(of=('self',), no_key=True).filter(stored).order_by('pk')
-        for event in locked:
+        for event in Event.objects.select_for_update(of=('self',)).filter(stored):
             existing[(event.event_source_id, event.dedup_id)] = event
-    if not decision_locks:
-        by_identity = {(sources[alert.source].pk, alert.dedup_id[:255]): alert for alert in alerts if alert.dedup_id}
-        for identity, event in existing.items():
-            if (event.content_type_id, event.object_id, event.unmapped_label) != _object_of(by_identity[identity]):
-                raise _NeedsDecisionLocks(event.pk)
     before = _snapshots(existing.values())
     results, new, changed, fields_changed = [], [], [], set()
     for alert in alerts:
@@ -285,8 +209,6 @@ def _store_batch(alerts, sources, decision_locks):
             with transaction.atomic():
                 Event.objects.bulk_create(new)
         except IntegrityError:
-            if not decision_locks:
-                raise _NeedsDecisionLocks() from None
             return [_store(alert, sources[alert.source]) for alert in alerts]
     if changed:
         for event in changed:
