@@ -1,0 +1,273 @@
+"""Adversarial tests of the receivers' intake locks (2b3433b) and the notifications' dedup (caff592)."""
+
+import threading
+
+import psycopg
+import pytest
+from django.db import connection
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from users.constants import TOKEN_PREFIX
+from users.models import Token, User
+
+from business_application.models import Event
+from business_application.services.incident_service import LOCK_NAMESPACE
+
+from ..senders import sender_authorization
+from .test_lock_moved import MAP, build, decide_in_thread, until
+
+EVENTS_URL = '/api/plugins/business-application/events/'
+
+URL = '/api/plugins/business-application/alerts/alertmanager/'
+
+
+def group(*alerts, status='firing'):
+    """An Alertmanager notification of ``(fingerprint, host)`` alerts (as test_intake_locks sends them)."""
+    return {
+        'version': '4',
+        'status': status,
+        'receiver': 'netbox',
+        'alerts': [
+            {
+                'status': status,
+                'labels': {'alertname': 'HostDown', 'instance': f'{host}:9100', 'severity': 'critical'},
+                # A clear is of an earlier firing than the one a firing notification names.
+                'startsAt': '2026-12-05T10:00:00Z' if status == 'firing' else '2026-12-05T09:00:00Z',
+                'endsAt': '0001-01-01T00:00:00Z' if status == 'firing' else '2026-12-05T09:05:00Z',
+                'fingerprint': fingerprint,
+            }
+            for fingerprint, host in alerts
+        ],
+    }
+
+
+def poster(authorization):
+    def post(payload):
+        return APIClient().post(URL, payload, format='json', HTTP_AUTHORIZATION=authorization).status_code
+
+    return post
+
+
+def waits_for_a_row(pid):
+    """Whether the session ``pid`` waits for a row lock (another transaction's)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'"
+            " AND wait_event IN ('transactionid', 'tuple')",
+            [pid],
+        )
+        return cursor.fetchone()[0] == 1
+
+
+def waits_for_a_lock(pid):
+    """Whether the session ``pid`` waits for any lock (a row's, or an advisory lock)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'", [pid])
+        return cursor.fetchone()[0] == 1
+
+
+def in_thread(post, payload):
+    return decide_in_thread(lambda _: post(payload), None)
+
+
+@pytest.fixture
+def held():
+    session = psycopg.connect(**connection.get_connection_params(), autocommit=True)
+    yield session
+    session.close()
+
+
+def rest_authorization():
+    user = User.objects.create_superuser(username='rest-admin')
+    token = Token.objects.create(user=user, write_enabled=True)
+    return f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}'
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_delivery_and_rest_bulk_upsert_of_the_same_alerts_do_not_deadlock(held):
+    """A REST bulk POST of two known alerts (an upsert: it takes every decision lock, then locks each stored row in
+    the order of its list, here the higher pk first) and an asynchronous Alertmanager delivery of the same two alerts
+    (which no longer takes the decision locks; it locks the rows in pk order). Before 2b3433b the delivery queued on
+    the decision locks the bulk POST held; now each holds one row the other waits for: PostgreSQL kills one.
+
+    The third session only orders the two writers (it holds the higher row a moment, as any writer may)."""
+    objects = build(MAP)
+    web, db = objects['device:web-01'], objects['device:db-01']
+    post = poster(sender_authorization('alertmanager'))
+    rest = rest_authorization()
+    with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
+        assert post(group(('a', 'web-01'), ('b', 'db-01'))) == 200
+        first, second = Event.objects.get(dedup_id='a'), Event.objects.get(dedup_id='b')
+        assert first.pk < second.pk
+        source = first.event_source
+
+        def bulk(_):
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=rest)
+            items = [
+                {
+                    'event_source': source.pk,
+                    'dedup_id': dedup_id,
+                    'status': 'triggered',
+                    'criticallity': 'critical',
+                    'message': f'{dedup_id} from REST',
+                    'content_type': 'dcim.device',
+                    'object_id': device.pk,
+                }
+                for dedup_id, device in (('b', db), ('a', web))  # the higher pk first
+            ]
+            response = client.post(EVENTS_URL, items, format='json')
+            return response.status_code, response.content[:300]
+
+        held.execute('BEGIN')
+        held.execute('SELECT id FROM business_application_event WHERE id = %s FOR UPDATE', [second.pk])
+        rest_thread, rest_state = decide_in_thread(bulk, None)
+        until(lambda: waits_for_a_row(rest_state['pid']), 'the bulk POST to wait for the higher row')
+        receiver_thread, receiver_state = in_thread(post, group(('a', 'web-01'), ('b', 'db-01')))
+        # Now: it locked the lower row and waits for the higher. Before 2b3433b: it waited for a decision lock.
+        until(lambda: waits_for_a_lock(receiver_state['pid']), 'the delivery to wait')
+        held.execute('COMMIT')
+        rest_thread.join(timeout=60)
+        receiver_thread.join(timeout=60)
+    assert not rest_thread.is_alive() and not receiver_thread.is_alive(), 'hung'
+    assert 'error' not in rest_state and 'error' not in receiver_state, f'{rest_state!r}\n{receiver_state!r}'
+    assert (rest_state['result'][0], receiver_state['result']) == (201, 200), (rest_state, receiver_state)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_deliveries_with_moving_alerts_and_concurrent_decisions_never_fail():
+    """Asynchronous deliveries of overlapping groups whose alerts move between the two hosts from round to round,
+    while two workers decide every stored event again and again: every delivery is answered 200, no decision
+    fails, and each alert is stored once."""
+    import random
+
+    from business_application.services.batch import decide_events
+
+    build(MAP)
+    post = poster(sender_authorization('alertmanager'))
+    hosts = ('web-01', 'db-01', 'ghost')
+    fingerprints = [f'f{i}' for i in range(6)]
+    errors, answers = [], []
+    stop = threading.Event()
+
+    def deliver(seed):
+        rnd = random.Random(seed)
+        try:
+            for _ in range(6):
+                alerts = [(f, rnd.choice(hosts)) for f in rnd.sample(fingerprints, k=4)]
+                answers.append(post(group(*alerts, status=rnd.choice(('firing', 'firing', 'resolved')))))
+        except Exception as error:  # noqa: BLE001
+            errors.append(('deliver', repr(error)))
+        finally:
+            connection.close()
+
+    def decide(seed):
+        rnd = random.Random(seed)
+        try:
+            while not stop.is_set():
+                ids = list(Event.objects.values_list('pk', flat=True))
+                rnd.shuffle(ids)
+                for event_id, result in decide_events([(pk, None) for pk in ids]):
+                    if isinstance(result, Exception) and not isinstance(result, Event.DoesNotExist):
+                        errors.append(('decide', event_id, repr(result)))
+        except Exception as error:  # noqa: BLE001
+            errors.append(('decide', repr(error)))
+        finally:
+            connection.close()
+
+    with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
+        deciders = [threading.Thread(target=decide, args=(s,)) for s in range(2)]
+        senders = [threading.Thread(target=deliver, args=(s,)) for s in range(4)]
+        for thread in deciders + senders:
+            thread.start()
+        for thread in senders:
+            thread.join(timeout=240)
+        stop.set()
+        for thread in deciders:
+            thread.join(timeout=120)
+    assert not errors, errors[:5]
+    assert set(answers) == {200}, answers
+    dedup = list(Event.objects.values_list('dedup_id', flat=True))
+    assert len(dedup) == len(set(dedup))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_cached_queue_enqueues_after_redis_drops_its_connections(caplog):
+    """Redis restarting (here: closing every client connection, as a restart does) must not lose the next
+    notification or decision job: the process's one cached queue reconnects."""
+    import django_rq
+
+    from business_application import notifications, signals
+    from business_application.queues import get_queue
+
+    low, default = get_queue('low'), get_queue('default')
+    low.empty()
+    default.empty()
+    notifications._enqueue(1, 'created', 'http://127.0.0.1:9/never-called')
+    assert low.count == 1
+    killer = django_rq.get_connection('low')
+    killer.client_kill_filter(_type='normal', skipme=True)
+    notifications._enqueue(2, 'created', 'http://127.0.0.1:9/never-called')
+    killer.client_kill_filter(_type='normal', skipme=True)
+    signals._enqueue([(123, None)])
+    assert not [r for r in caplog.records if r.levelname in ('ERROR', 'WARNING')], caplog.text
+    assert (low.count, default.count) == (2, 1)
+    low.empty()
+    default.empty()
+
+
+ONE_SERVICE = """name: one service
+graph:
+  services: [web]
+  devices:
+    - {name: web-01, role: server, services: [web]}
+    - {name: web-02, role: server, services: [web]}
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_alerts_of_one_part_are_decided_in_the_order_they_arrived(held):
+    """Two hosts of one service alert one after the other, each in its own delivery, while a worker deciding the
+    first host's alert holds what a decision holds (the part's decision lock and the alert's row).
+
+    The first delivery arrives first (its arrival, taken before it locks the row, is the earlier). It must be queued
+    for a decision before the second one, so that the worker decides them in the order they came (docs/correlation.md:
+    "the other alerts' notifications that came in between are decided before them"): the first host opens the
+    incident, the second joins it. Before 2b3433b the second delivery queued behind the first on the part's decision
+    lock. Now it does not: it stores, commits and queues its decision while the first waits for its row, and the
+    worker decides the later alert first, so the second host opens the incident."""
+    from rq import SimpleWorker
+
+    from business_application.models import IncidentEvent
+    from business_application.queues import get_queue
+
+    from .test_lock_moved import key_of
+
+    objects = build(ONE_SERVICE)
+    web1 = objects['device:web-01']
+    post = poster(sender_authorization('alertmanager'))
+    queue = get_queue('default')
+    queue.empty()
+    with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
+        # web-01's alert is known, cleared (opens nothing).
+        assert post(group(('a', 'web-01'), status='resolved')) == 200
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        first = Event.objects.get(dedup_id='a')
+        # A worker deciding web-01's alert: the part's decision lock, then the alert's row.
+        held.execute('BEGIN')
+        held.execute('SELECT pg_advisory_xact_lock(%s, %s)', [LOCK_NAMESPACE, key_of(web1)])
+        held.execute('SELECT id FROM business_application_event WHERE id = %s FOR UPDATE', [first.pk])
+        thread_a, state_a = in_thread(post, group(('a', 'web-01')))  # web-01 fires again: arrives first
+        until(lambda: waits_for_a_lock(state_a['pid']), 'the first delivery to wait')
+        thread_b, state_b = in_thread(post, group(('b', 'web-02')))  # web-02 fires: arrives second
+        until(lambda: not thread_b.is_alive() or waits_for_a_lock(state_b['pid']), 'the second delivery to wait or end')
+        held.execute('COMMIT')
+        thread_a.join(timeout=60)
+        thread_b.join(timeout=60)
+        assert (state_a.get('result'), state_b.get('result')) == (200, 200), (state_a, state_b)
+        arrivals = dict(Event.objects.values_list('dedup_id', 'last_seen_at'))
+        assert arrivals['a'] < arrivals['b']
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    openers = list(IncidentEvent.objects.filter(opened_incident=True).values_list('event__dedup_id', flat=True))
+    assert openers == ['a'], f'opened by {openers}; arrivals {arrivals}'
