@@ -22,7 +22,7 @@ EVENTS_URL = '/api/plugins/business-application/events/'
 URL = '/api/plugins/business-application/alerts/alertmanager/'
 
 
-def group(*alerts, status='firing'):
+def group(*alerts, status='firing', ends=None):
     """An Alertmanager notification of ``(fingerprint, host)`` alerts (as test_intake_locks sends them)."""
     return {
         'version': '4',
@@ -34,7 +34,7 @@ def group(*alerts, status='firing'):
                 'labels': {'alertname': 'HostDown', 'instance': f'{host}:9100', 'severity': 'critical'},
                 # A clear is of an earlier firing than the one a firing notification names.
                 'startsAt': '2026-12-05T10:00:00Z' if status == 'firing' else '2026-12-05T09:00:00Z',
-                'endsAt': '0001-01-01T00:00:00Z' if status == 'firing' else '2026-12-05T09:05:00Z',
+                'endsAt': '0001-01-01T00:00:00Z' if status == 'firing' else ends or '2026-12-05T09:05:00Z',
                 'fingerprint': fingerprint,
             }
             for fingerprint, host in alerts
@@ -130,8 +130,10 @@ def test_async_delivery_and_rest_bulk_upsert_of_the_same_alerts_do_not_deadlock(
         held.execute('COMMIT')
         rest_thread.join(timeout=60)
         receiver_thread.join(timeout=60)
-    assert not rest_thread.is_alive() and not receiver_thread.is_alive(), 'hung'
-    assert 'error' not in rest_state and 'error' not in receiver_state, f'{rest_state!r}\n{receiver_state!r}'
+    assert not rest_thread.is_alive(), 'hung'
+    assert not receiver_thread.is_alive(), 'hung'
+    assert 'error' not in rest_state, f'{rest_state!r}\n{receiver_state!r}'
+    assert 'error' not in receiver_state, f'{rest_state!r}\n{receiver_state!r}'
     assert (rest_state['result'][0], receiver_state['result']) == (201, 200), (rest_state, receiver_state)
 
 
@@ -271,3 +273,45 @@ def test_alerts_of_one_part_are_decided_in_the_order_they_arrived(held):
         SimpleWorker([queue], connection=queue.connection).work(burst=True)
     openers = list(IncidentEvent.objects.filter(opened_incident=True).values_list('event__dedup_id', flat=True))
     assert openers == ['a'], f'opened by {openers}; arrivals {arrivals}'
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_alerts_undecided_states_stay_in_the_order_they_arrived(held):
+    """An Alertmanager delivery clears two alerts (db-01's, then web-01's: the rows in key order) while db-01's row
+    is held by another transaction (a worker deciding it). The delivery takes its arrival before it locks the rows.
+    Meanwhile, a moment later, an operator suppresses web-01's alert through the REST API. The later write must be the
+    alert's state: the clear, then the suppression. Before 2b3433b the PATCH queued behind the delivery on web-01's
+    decision lock. Now it is stored first, and the delivery, whose arrival is earlier, overwrites it when it gets the
+    row: the alert ends up cleared, its states [triggered, suppressed, ok] (the clear's arrival moved up to the
+    PATCH's, last_seen_at never going back), so the decisions too end on the clear."""
+    from django.utils import timezone
+
+    build(MAP)
+    post = poster(sender_authorization('alertmanager'))
+    rest = rest_authorization()
+    with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
+        assert post(group(('z', 'db-01'), ('a', 'web-01'))) == 200
+        z, a = Event.objects.get(dedup_id='z'), Event.objects.get(dedup_id='a')
+        assert z.pk < a.pk
+        held.execute('BEGIN')
+        held.execute('SELECT id FROM business_application_event WHERE id = %s FOR UPDATE', [z.pk])
+        cleared = group(('z', 'db-01'), ('a', 'web-01'), status='resolved', ends='2026-12-05T10:05:00Z')
+        thread_r, state_r = in_thread(post, cleared)
+        until(lambda: waits_for_a_lock(state_r['pid']), 'the delivery to wait')
+
+        def suppress(_):
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=rest)
+            change = {'status': 'suppressed', 'last_seen_at': timezone.now().isoformat()}
+            return client.patch(f'{EVENTS_URL}{a.pk}/', change, format='json').status_code
+
+        thread_w, state_w = decide_in_thread(suppress, None)
+        until(lambda: not thread_w.is_alive() or waits_for_a_lock(state_w['pid']), 'the PATCH to wait or end')
+        held.execute('COMMIT')
+        thread_r.join(timeout=60)
+        thread_w.join(timeout=60)
+    assert (state_r.get('result'), state_w.get('result')) == (200, 200), (state_r, state_w)
+    a.refresh_from_db()
+    states = [(state['status'], state['at']) for state in a.pending_states]
+    assert [status for status, _ in states] == ['triggered', 'ok', 'suppressed'], states
+    assert a.status == 'suppressed', (a.status, states)
