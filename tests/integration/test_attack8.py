@@ -84,22 +84,39 @@ def rest_authorization():
     return f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}'
 
 
+ONE_SERVICE = """name: one service
+graph:
+  services: [web]
+  devices:
+    - {name: web-01, role: server, services: [web]}
+    - {name: web-02, role: server, services: [web]}
+"""
+
+
 @pytest.mark.django_db(transaction=True)
-def test_async_delivery_and_rest_bulk_upsert_of_the_same_alerts_do_not_deadlock(held):
+@pytest.mark.parametrize(
+    ('map_text', 'second'), [(ONE_SERVICE, 'web-02'), (MAP, 'db-01')], ids=['one-part', 'two-parts']
+)
+def test_async_delivery_and_rest_bulk_upsert_of_the_same_alerts_do_not_deadlock(held, map_text, second):
     """A REST bulk POST of two known alerts (an upsert: it takes every decision lock, then locks each stored row in
     the order of its list, here the higher pk first) and an asynchronous Alertmanager delivery of the same two alerts
     (which no longer takes the decision locks; it locks the rows in pk order). Before 2b3433b the delivery queued on
     the decision locks the bulk POST held; now each holds one row the other waits for: PostgreSQL kills one.
 
-    The third session only orders the two writers (it holds the higher row a moment, as any writer may)."""
-    objects = build(MAP)
-    web, db = objects['device:web-01'], objects['device:db-01']
+    The third session only orders the two writers (it holds the higher row a moment, as any writer may).
+
+    one-part: both hosts in one part of the map (one decision lock): passes before 2b3433b, deadlocks after.
+    two-parts: fails before 2b3433b as well (a deadlock on the decision locks): the bulk POST takes them item by
+    item, as ``EventViewSet.perform_create`` never sees a ListSerializer under NetBox 4.7 (its ``bulk_create``
+    calls ``perform_create`` once per item), so ``EventSerializer.lock_batch`` is never called."""
+    objects = build(map_text)
+    web, db = objects['device:web-01'], objects[f'device:{second}']
     post = poster(sender_authorization('alertmanager'))
     rest = rest_authorization()
     with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
-        assert post(group(('a', 'web-01'), ('b', 'db-01'))) == 200
-        first, second = Event.objects.get(dedup_id='a'), Event.objects.get(dedup_id='b')
-        assert first.pk < second.pk
+        assert post(group(('a', 'web-01'), ('b', second))) == 200
+        first, higher = Event.objects.get(dedup_id='a'), Event.objects.get(dedup_id='b')
+        assert first.pk < higher.pk
         source = first.event_source
 
         def bulk(_):
@@ -121,10 +138,10 @@ def test_async_delivery_and_rest_bulk_upsert_of_the_same_alerts_do_not_deadlock(
             return response.status_code, response.content[:300]
 
         held.execute('BEGIN')
-        held.execute('SELECT id FROM business_application_event WHERE id = %s FOR UPDATE', [second.pk])
+        held.execute('SELECT id FROM business_application_event WHERE id = %s FOR UPDATE', [higher.pk])
         rest_thread, rest_state = decide_in_thread(bulk, None)
         until(lambda: waits_for_a_row(rest_state['pid']), 'the bulk POST to wait for the higher row')
-        receiver_thread, receiver_state = in_thread(post, group(('a', 'web-01'), ('b', 'db-01')))
+        receiver_thread, receiver_state = in_thread(post, group(('a', 'web-01'), ('b', second)))
         # Now: it locked the lower row and waits for the higher. Before 2b3433b: it waited for a decision lock.
         until(lambda: waits_for_a_lock(receiver_state['pid']), 'the delivery to wait')
         held.execute('COMMIT')
@@ -219,15 +236,6 @@ def test_the_cached_queue_enqueues_after_redis_drops_its_connections(caplog):
     default.empty()
 
 
-ONE_SERVICE = """name: one service
-graph:
-  services: [web]
-  devices:
-    - {name: web-01, role: server, services: [web]}
-    - {name: web-02, role: server, services: [web]}
-"""
-
-
 @pytest.mark.django_db(transaction=True)
 def test_alerts_of_one_part_are_decided_in_the_order_they_arrived(held):
     """Two hosts of one service alert one after the other, each in its own delivery, while a worker deciding the
@@ -315,3 +323,49 @@ def test_an_alerts_undecided_states_stay_in_the_order_they_arrived(held):
     states = [(state['status'], state['at']) for state in a.pending_states]
     assert [status for status, _ in states] == ['triggered', 'ok', 'suppressed'], states
     assert a.status == 'suppressed', (a.status, states)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_delivery_and_rest_bulk_delete_of_the_same_alerts_do_not_deadlock(held):
+    """A REST bulk DELETE of two decided alerts of one part of the map (NetBox deletes them one by one in the model's
+    order, newest first: the higher pk first; each deletion takes the part's decision lock first, in pre_delete) and an
+    asynchronous delivery repeating both (rows locked in pk order, no decision lock now). Before 2b3433b the delivery
+    queued on the decision lock; now it holds the lower row and waits for the higher, which the DELETE holds while it
+    waits for the lower: PostgreSQL kills one of them. The third session only orders them."""
+    from rq import SimpleWorker
+
+    from business_application.queues import get_queue
+
+    build(ONE_SERVICE)
+    post = poster(sender_authorization('alertmanager'))
+    rest = rest_authorization()
+    queue = get_queue('default')
+    queue.empty()
+    with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
+        assert post(group(('a', 'web-01'), ('b', 'web-02'))) == 200
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        lower, higher = Event.objects.get(dedup_id='a'), Event.objects.get(dedup_id='b')
+        assert lower.pk < higher.pk
+        assert lower.memberships.exists()
+        assert higher.memberships.exists()
+
+        def delete(_):
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=rest)
+            return client.delete(EVENTS_URL, [{'id': lower.pk}, {'id': higher.pk}], format='json').status_code
+
+        held.execute('BEGIN')
+        held.execute('SELECT id FROM business_application_event WHERE id = %s FOR UPDATE', [higher.pk])
+        delete_thread, delete_state = decide_in_thread(delete, None)
+        until(lambda: waits_for_a_row(delete_state['pid']), 'the DELETE to wait for the higher row')
+        receiver_thread, receiver_state = in_thread(post, group(('a', 'web-01'), ('b', 'web-02')))
+        until(lambda: waits_for_a_lock(receiver_state['pid']), 'the delivery to wait')
+        held.execute('COMMIT')
+        delete_thread.join(timeout=60)
+        receiver_thread.join(timeout=60)
+        queue.empty()
+    assert not delete_thread.is_alive(), 'hung'
+    assert not receiver_thread.is_alive(), 'hung'
+    assert 'error' not in delete_state, f'{delete_state!r}\n{receiver_state!r}'
+    assert 'error' not in receiver_state, f'{delete_state!r}\n{receiver_state!r}'
+    assert (delete_state['result'], receiver_state['result']) == (204, 200), (delete_state, receiver_state)
