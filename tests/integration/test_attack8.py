@@ -394,3 +394,59 @@ def test_a_large_group_on_one_host_is_stored():
     with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
         assert post(payload) == 200
     assert Event.objects.count() == count
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_notification_dropped_with_its_savepoint_is_registered_again():
+    """notify's once-per-transaction check must not count a callback of a rolled-back savepoint (held up)."""
+    from django.db import transaction
+
+    from business_application.notifications import notify
+    from business_application.queues import get_queue
+
+    low = get_queue('low')
+    low.empty()
+    url = 'http://127.0.0.1:9/never-called'
+    with override_settings(BUSINESS_APP_NOTIFICATION_WEBHOOKS=[url, url + '/2']):
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    notify(7, 'created')
+                    notify(7, 'resolved')
+                    raise RuntimeError('the batch failed')
+            except RuntimeError:
+                pass
+            with transaction.atomic():
+                notify(7, 'created')
+            notify(7, 'created')
+            notify(7, 'resolved')
+        jobs = sorted((job.args[1], job.args[2]) for job in low.get_jobs())
+    low.empty()
+    assert jobs == sorted([('created', url), ('created', url + '/2'), ('resolved', url), ('resolved', url + '/2')]), (
+        jobs
+    )
+
+
+def test_a_forked_child_makes_its_own_queue_and_enqueues():
+    """An RQ work horse (a fork) must not share its parent's Redis connection (held up)."""
+    import os
+
+    from business_application.queues import get_queue
+
+    parent = get_queue('low')
+    parent.empty()
+    parent.connection.ping()  # the parent's pool holds a connection
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 only if it got its own queue and could enqueue
+        code = 1
+        try:
+            child = get_queue('low')
+            child.enqueue('builtins.print', 'from the child')
+            code = 0 if child is not parent else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    parent.connection.ping()
+    assert parent.count == 1
+    parent.empty()
