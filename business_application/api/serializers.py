@@ -322,7 +322,8 @@ class EventSerializer(NetBoxModelSerializer):
         return data
 
     @staticmethod
-    def _lock_rows(validated_data, existing=None):
+    def lock_rows(validated_data, existing=None):
+        """What the decisions about this alert lock: the alert as sent, and as stored (``existing``)."""
         content_type = validated_data.get('content_type')
         rows = [
             {
@@ -338,7 +339,7 @@ class EventSerializer(NetBoxModelSerializer):
     @classmethod
     def _lock_for(cls, validated_data, existing=None):
         """The decision locks of the alert as sent and as stored, taken before its row is locked."""
-        incident_service.lock_decisions(cls._lock_rows(validated_data, existing))
+        incident_service.lock_decisions(cls.lock_rows(validated_data, existing))
 
     @classmethod
     def lock_batch(cls, items):
@@ -347,7 +348,7 @@ class EventSerializer(NetBoxModelSerializer):
         rows = []
         for validated_data in items:
             stored = intake.find_event(validated_data.get('event_source'), validated_data.get('dedup_id'))
-            rows.extend(cls._lock_rows(validated_data, stored))
+            rows.extend(cls.lock_rows(validated_data, stored))
         incident_service.lock_decisions(rows)
 
     def create(self, validated_data):

@@ -7,7 +7,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
-from rest_framework.serializers import ListSerializer
 
 from netbox.api.viewsets import NetBoxModelViewSet
 
@@ -22,6 +21,7 @@ from ..models import (
     ServiceDependency,
     TechnicalService,
 )
+from ..services.incident_service import LOCK_FIELDS, lock_decisions
 from . import serializers
 
 __all__ = (
@@ -76,10 +76,42 @@ class EventViewSet(NetBoxModelViewSet):
 
     def perform_create(self, serializer):
         with transaction.atomic():
-            if isinstance(serializer, ListSerializer):
-                serializers.EventSerializer.lock_batch(serializer.validated_data)
             super().perform_create(serializer)
         self._upserted = getattr(serializer, 'upserted', False)
+
+    # NetBox writes a bulk request object by object, each save taking its decision locks after the rows of the
+    # objects before it were locked: against a receiver (or another bulk request) that took the same locks in
+    # ascending order first, that deadlocked. Every decision lock of the batch is taken first, ascending.
+
+    def perform_bulk_create(self, data):
+        with transaction.atomic():
+            items = []
+            for item in data if isinstance(data, list) else ():
+                serializer = self.get_serializer(data=item) if isinstance(item, dict) else None
+                if serializer is not None and serializer.is_valid():
+                    items.append(serializer.validated_data)
+            if items:
+                serializers.EventSerializer.lock_batch(items)
+            return super().perform_bulk_create(data)
+
+    def perform_bulk_update(self, objects, update_data, partial):
+        objects = list(objects)
+        with transaction.atomic():
+            rows = []
+            for obj in objects:
+                serializer = self.get_serializer(obj, data=update_data.get(obj.id), partial=partial)
+                if serializer.is_valid():
+                    rows += serializers.EventSerializer.lock_rows(serializer.validated_data, obj)
+            if rows:
+                lock_decisions(rows)
+            return super().perform_bulk_update(objects, update_data, partial)
+
+    def perform_bulk_destroy(self, objects, changelog_messages=None):
+        objects = list(objects)
+        with transaction.atomic():
+            if objects:
+                lock_decisions([{name: getattr(obj, name) for name in LOCK_FIELDS} for obj in objects])
+            return super().perform_bulk_destroy(objects, changelog_messages)
 
 
 #: What a user who may not view every object an incident may name cannot sort incidents on: the correlator's texts,

@@ -1,4 +1,9 @@
-"""Adversarial tests of the receivers' intake locks (2b3433b) and the notifications' dedup (caff592)."""
+"""Attack round 8: the receivers' locks against bulk REST writers, workers and ordering, and the notifications'
+once-per-transaction enqueue (caff592).
+
+The intake locks of 2b3433b (a receiver request with asynchronous processing storing without the decision locks)
+were reverted after these tests: they deadlocked with bulk REST writers, decided one part's alerts out of arrival
+order and exhausted PostgreSQL's lock table on large groups. These tests keep any later attempt honest."""
 
 import threading
 
@@ -94,21 +99,20 @@ graph:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize('method', ['post', 'patch'])
 @pytest.mark.parametrize(
     ('map_text', 'second'), [(ONE_SERVICE, 'web-02'), (MAP, 'db-01')], ids=['one-part', 'two-parts']
 )
-def test_async_delivery_and_rest_bulk_upsert_of_the_same_alerts_do_not_deadlock(held, map_text, second):
-    """A REST bulk POST of two known alerts (an upsert: it takes every decision lock, then locks each stored row in
-    the order of its list, here the higher pk first) and an asynchronous Alertmanager delivery of the same two alerts
-    (which no longer takes the decision locks; it locks the rows in pk order). Before 2b3433b the delivery queued on
-    the decision locks the bulk POST held; now each holds one row the other waits for: PostgreSQL kills one.
+def test_async_delivery_and_rest_bulk_upsert_of_the_same_alerts_do_not_deadlock(held, map_text, second, method):
+    """A REST bulk POST of two known alerts (an upsert, saved item by item, here the higher pk first), or a bulk PATCH
+    of the same two, and an
+    asynchronous Alertmanager delivery of the same two alerts. Both take every decision lock of their alerts first,
+    ascending, then the rows: they queue instead of deadlocking. 2b3433b (reverted) let the delivery skip the decision
+    locks and lock rows in pk order: with one part, each then held a row the other waited for. With two parts the bulk
+    POST took each item's decision locks only when it saved that item (NetBox 4.7 calls ``perform_create`` per item,
+    so ``EventSerializer.lock_batch`` never ran): it held one part's lock while the delivery held the other.
 
-    The third session only orders the two writers (it holds the higher row a moment, as any writer may).
-
-    one-part: both hosts in one part of the map (one decision lock): passes before 2b3433b, deadlocks after.
-    two-parts: fails before 2b3433b as well (a deadlock on the decision locks): the bulk POST takes them item by
-    item, as ``EventViewSet.perform_create`` never sees a ListSerializer under NetBox 4.7 (its ``bulk_create``
-    calls ``perform_create`` once per item), so ``EventSerializer.lock_batch`` is never called."""
+    The third session only orders the two writers (it holds the higher row a moment, as any writer may)."""
     objects = build(map_text)
     web, db = objects['device:web-01'], objects[f'device:{second}']
     post = poster(sender_authorization('alertmanager'))
@@ -134,7 +138,9 @@ def test_async_delivery_and_rest_bulk_upsert_of_the_same_alerts_do_not_deadlock(
                 }
                 for dedup_id, device in (('b', db), ('a', web))  # the higher pk first
             ]
-            response = client.post(EVENTS_URL, items, format='json')
+            if method == 'patch':  # a bulk update of the same two, saved object by object as well
+                items = [{'id': pk, 'message': 'from REST'} for pk in (higher.pk, first.pk)]
+            response = getattr(client, method)(EVENTS_URL, items, format='json')
             return response.status_code, response.content[:300]
 
         held.execute('BEGIN')
@@ -142,7 +148,8 @@ def test_async_delivery_and_rest_bulk_upsert_of_the_same_alerts_do_not_deadlock(
         rest_thread, rest_state = decide_in_thread(bulk, None)
         until(lambda: waits_for_a_row(rest_state['pid']), 'the bulk POST to wait for the higher row')
         receiver_thread, receiver_state = in_thread(post, group(('a', 'web-01'), ('b', second)))
-        # Now: it locked the lower row and waits for the higher. Before 2b3433b: it waited for a decision lock.
+        # It waits for a decision lock the bulk POST holds (with 2b3433b it locked the lower row and waited for the
+        # higher).
         until(lambda: waits_for_a_lock(receiver_state['pid']), 'the delivery to wait')
         held.execute('COMMIT')
         rest_thread.join(timeout=60)
@@ -151,7 +158,8 @@ def test_async_delivery_and_rest_bulk_upsert_of_the_same_alerts_do_not_deadlock(
     assert not receiver_thread.is_alive(), 'hung'
     assert 'error' not in rest_state, f'{rest_state!r}\n{receiver_state!r}'
     assert 'error' not in receiver_state, f'{rest_state!r}\n{receiver_state!r}'
-    assert (rest_state['result'][0], receiver_state['result']) == (201, 200), (rest_state, receiver_state)
+    created = {'post': 201, 'patch': 200}[method]
+    assert (rest_state['result'][0], receiver_state['result']) == (created, 200), (rest_state, receiver_state)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -244,9 +252,9 @@ def test_alerts_of_one_part_are_decided_in_the_order_they_arrived(held):
     The first delivery arrives first (its arrival, taken before it locks the row, is the earlier). It must be queued
     for a decision before the second one, so that the worker decides them in the order they came (docs/correlation.md:
     "the other alerts' notifications that came in between are decided before them"): the first host opens the
-    incident, the second joins it. Before 2b3433b the second delivery queued behind the first on the part's decision
-    lock. Now it does not: it stores, commits and queues its decision while the first waits for its row, and the
-    worker decides the later alert first, so the second host opens the incident."""
+    incident, the second joins it. The second delivery queues behind the first on the part's decision lock. With
+    2b3433b (reverted) it did not: it stored, committed and queued its decision while the first waited for its row,
+    and the worker decided the later alert first, so the second host opened the incident."""
     from rq import SimpleWorker
 
     from business_application.models import IncidentEvent
@@ -288,10 +296,9 @@ def test_an_alerts_undecided_states_stay_in_the_order_they_arrived(held):
     """An Alertmanager delivery clears two alerts (db-01's, then web-01's: the rows in key order) while db-01's row
     is held by another transaction (a worker deciding it). The delivery takes its arrival before it locks the rows.
     Meanwhile, a moment later, an operator suppresses web-01's alert through the REST API. The later write must be the
-    alert's state: the clear, then the suppression. Before 2b3433b the PATCH queued behind the delivery on web-01's
-    decision lock. Now it is stored first, and the delivery, whose arrival is earlier, overwrites it when it gets the
-    row: the alert ends up cleared, its states [triggered, suppressed, ok] (the clear's arrival moved up to the
-    PATCH's, last_seen_at never going back), so the decisions too end on the clear."""
+    alert's state: the clear, then the suppression. The PATCH queues behind the delivery on web-01's decision lock.
+    With 2b3433b (reverted) it was stored first, and the delivery, whose arrival was earlier, overwrote it when it got
+    the row: the alert ended up cleared, its states [triggered, suppressed, ok]."""
     from django.utils import timezone
 
     build(MAP)
@@ -326,23 +333,27 @@ def test_an_alerts_undecided_states_stay_in_the_order_they_arrived(held):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_async_delivery_and_rest_bulk_delete_of_the_same_alerts_do_not_deadlock(held):
-    """A REST bulk DELETE of two decided alerts of one part of the map (NetBox deletes them one by one in the model's
-    order, newest first: the higher pk first; each deletion takes the part's decision lock first, in pre_delete) and an
-    asynchronous delivery repeating both (rows locked in pk order, no decision lock now). Before 2b3433b the delivery
-    queued on the decision lock; now it holds the lower row and waits for the higher, which the DELETE holds while it
-    waits for the lower: PostgreSQL kills one of them. The third session only orders them."""
+@pytest.mark.parametrize(
+    ('map_text', 'second'), [(ONE_SERVICE, 'web-02'), (MAP, 'db-01')], ids=['one-part', 'two-parts']
+)
+def test_async_delivery_and_rest_bulk_delete_of_the_same_alerts_do_not_deadlock(held, map_text, second):
+    """A REST bulk DELETE of two decided alerts (NetBox deletes them one by one, newest first: the higher pk first;
+    each deletion takes its part's decision lock in pre_delete) and an asynchronous delivery repeating both. The
+    delivery takes every decision lock first, then the rows: it must queue on the DELETE's decision locks, not hold
+    the lower row while the DELETE holds the higher (2b3433b, reverted, did: a deadlock). With two parts the DELETE
+    takes both parts' locks before its first row, or it and the delivery each hold one part. The third session only
+    orders the two writers."""
     from rq import SimpleWorker
 
     from business_application.queues import get_queue
 
-    build(ONE_SERVICE)
+    build(map_text)
     post = poster(sender_authorization('alertmanager'))
     rest = rest_authorization()
     queue = get_queue('default')
     queue.empty()
     with override_settings(BUSINESS_APP_ASYNC_PROCESSING=True):
-        assert post(group(('a', 'web-01'), ('b', 'web-02'))) == 200
+        assert post(group(('a', 'web-01'), ('b', second))) == 200
         SimpleWorker([queue], connection=queue.connection).work(burst=True)
         lower, higher = Event.objects.get(dedup_id='a'), Event.objects.get(dedup_id='b')
         assert lower.pk < higher.pk
@@ -358,7 +369,7 @@ def test_async_delivery_and_rest_bulk_delete_of_the_same_alerts_do_not_deadlock(
         held.execute('SELECT id FROM business_application_event WHERE id = %s FOR UPDATE', [higher.pk])
         delete_thread, delete_state = decide_in_thread(delete, None)
         until(lambda: waits_for_a_row(delete_state['pid']), 'the DELETE to wait for the higher row')
-        receiver_thread, receiver_state = in_thread(post, group(('a', 'web-01'), ('b', 'web-02')))
+        receiver_thread, receiver_state = in_thread(post, group(('a', 'web-01'), ('b', second)))
         until(lambda: waits_for_a_lock(receiver_state['pid']), 'the delivery to wait')
         held.execute('COMMIT')
         delete_thread.join(timeout=60)
@@ -373,12 +384,11 @@ def test_async_delivery_and_rest_bulk_delete_of_the_same_alerts_do_not_deadlock(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_large_group_on_one_host_is_stored():
-    """Alertmanager groups 16,000 alerts of one host (under the receivers' 1 MiB body limit). Before 2b3433b the
-    request took one decision lock (the host's part of the map). Now it takes one advisory lock per alert identity,
+    """Alertmanager groups 16,000 alerts of one host (under the receivers' 1 MiB body limit). The request takes one
+    decision lock (the host's part of the map). With 2b3433b (reverted) it took one advisory lock per alert identity,
     all held to the end of its transaction, in PostgreSQL's shared lock table, which holds about
     max_locks_per_transaction x (max_connections + workers) = 64 x ~120 entries by default (some 12,500 advisory
-    locks fit on this test server): the request fails with "out of shared memory" (a 500), and while a smaller one
-    holds thousands of them every other session of the database is short of locks."""
+    locks fit on this test server): the request failed with "out of shared memory" (a 500)."""
     import json
 
     build(MAP)
