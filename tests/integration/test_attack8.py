@@ -89,6 +89,26 @@ def rest_authorization():
     return f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}'
 
 
+def race_with_delivery(held, higher, rest_call, post, payload):
+    """Run ``rest_call`` (a bulk REST request) while ``held`` holds the ``higher`` event's row, start the delivery of
+    ``payload`` once the REST request waits for that row, and release the row once the delivery waits too. Returns
+    both answers, after checking that neither hung nor failed (a deadlock kills one of them)."""
+    held.execute('BEGIN')
+    held.execute('SELECT id FROM business_application_event WHERE id = %s FOR UPDATE', [higher.pk])
+    rest_thread, rest_state = decide_in_thread(rest_call, None)
+    until(lambda: waits_for_a_row(rest_state['pid']), 'the REST request to wait for the higher row')
+    receiver_thread, receiver_state = in_thread(post, payload)
+    until(lambda: waits_for_a_lock(receiver_state['pid']), 'the delivery to wait')
+    held.execute('COMMIT')
+    rest_thread.join(timeout=60)
+    receiver_thread.join(timeout=60)
+    assert not rest_thread.is_alive(), 'hung'
+    assert not receiver_thread.is_alive(), 'hung'
+    assert 'error' not in rest_state, f'{rest_state!r}\n{receiver_state!r}'
+    assert 'error' not in receiver_state, f'{rest_state!r}\n{receiver_state!r}'
+    return rest_state['result'], receiver_state['result']
+
+
 ONE_SERVICE = """name: one service
 graph:
   services: [web]
@@ -143,23 +163,10 @@ def test_async_delivery_and_rest_bulk_upsert_of_the_same_alerts_do_not_deadlock(
             response = getattr(client, method)(EVENTS_URL, items, format='json')
             return response.status_code, response.content[:300]
 
-        held.execute('BEGIN')
-        held.execute('SELECT id FROM business_application_event WHERE id = %s FOR UPDATE', [higher.pk])
-        rest_thread, rest_state = decide_in_thread(bulk, None)
-        until(lambda: waits_for_a_row(rest_state['pid']), 'the bulk POST to wait for the higher row')
-        receiver_thread, receiver_state = in_thread(post, group(('a', 'web-01'), ('b', second)))
-        # It waits for a decision lock the bulk POST holds (with 2b3433b it locked the lower row and waited for the
-        # higher).
-        until(lambda: waits_for_a_lock(receiver_state['pid']), 'the delivery to wait')
-        held.execute('COMMIT')
-        rest_thread.join(timeout=60)
-        receiver_thread.join(timeout=60)
-    assert not rest_thread.is_alive(), 'hung'
-    assert not receiver_thread.is_alive(), 'hung'
-    assert 'error' not in rest_state, f'{rest_state!r}\n{receiver_state!r}'
-    assert 'error' not in receiver_state, f'{rest_state!r}\n{receiver_state!r}'
-    created = {'post': 201, 'patch': 200}[method]
-    assert (rest_state['result'][0], receiver_state['result']) == (created, 200), (rest_state, receiver_state)
+        # The delivery waits for a decision lock the bulk POST holds (with 2b3433b it locked the lower row and waited
+        # for the higher).
+        answer, delivered = race_with_delivery(held, higher, bulk, post, group(('a', 'web-01'), ('b', second)))
+    assert (answer[0], delivered) == ({'post': 201, 'patch': 200}[method], 200)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -365,21 +372,9 @@ def test_async_delivery_and_rest_bulk_delete_of_the_same_alerts_do_not_deadlock(
             client.credentials(HTTP_AUTHORIZATION=rest)
             return client.delete(EVENTS_URL, [{'id': lower.pk}, {'id': higher.pk}], format='json').status_code
 
-        held.execute('BEGIN')
-        held.execute('SELECT id FROM business_application_event WHERE id = %s FOR UPDATE', [higher.pk])
-        delete_thread, delete_state = decide_in_thread(delete, None)
-        until(lambda: waits_for_a_row(delete_state['pid']), 'the DELETE to wait for the higher row')
-        receiver_thread, receiver_state = in_thread(post, group(('a', 'web-01'), ('b', second)))
-        until(lambda: waits_for_a_lock(receiver_state['pid']), 'the delivery to wait')
-        held.execute('COMMIT')
-        delete_thread.join(timeout=60)
-        receiver_thread.join(timeout=60)
+        deleted, delivered = race_with_delivery(held, higher, delete, post, group(('a', 'web-01'), ('b', second)))
         queue.empty()
-    assert not delete_thread.is_alive(), 'hung'
-    assert not receiver_thread.is_alive(), 'hung'
-    assert 'error' not in delete_state, f'{delete_state!r}\n{receiver_state!r}'
-    assert 'error' not in receiver_state, f'{delete_state!r}\n{receiver_state!r}'
-    assert (delete_state['result'], receiver_state['result']) == (204, 200), (delete_state, receiver_state)
+    assert (deleted, delivered) == (204, 200)
 
 
 @pytest.mark.django_db(transaction=True)
