@@ -380,7 +380,21 @@ class EventSerializer(NetBoxModelSerializer):
 
     def update(self, instance, validated_data):
         self._lock_for(validated_data, instance)
+        self._read_again(instance, validated_data)
         return super().update(instance, validated_data)
+
+    @staticmethod
+    def _read_again(instance, validated_data):
+        """Under the decision locks, every field this request does not set as it is stored now: what a delivery
+        stored while the request waited for the locks is not undone by saving what was read before. The locks of
+        wherever the alert moved meanwhile are taken as well."""
+        stored = Event.objects.filter(pk=instance.pk).first()
+        if stored is None:
+            return
+        incident_service.lock_decisions([{name: getattr(stored, name) for name in incident_service.LOCK_FIELDS}])
+        for field in Event._meta.concrete_fields:
+            if not field.primary_key and field.name not in validated_data:
+                setattr(instance, field.attname, getattr(stored, field.attname))
 
 
 class IncidentMemberSerializer(serializers.ModelSerializer):

@@ -1,5 +1,7 @@
 """REST viewsets: NetBox's own classes, so token auth, object permissions, brief mode and filters all apply."""
 
+import copy
+
 from django.db import transaction
 from django.db.models import Count, Prefetch
 from django_filters.rest_framework import DjangoFilterBackend
@@ -97,13 +99,21 @@ class EventViewSet(NetBoxModelViewSet):
     def perform_bulk_update(self, objects, update_data, partial):
         objects = list(objects)
         with transaction.atomic():
-            rows = []
+            rows = [{name: getattr(obj, name) for name in LOCK_FIELDS} for obj in objects]
             for obj in objects:
-                serializer = self.get_serializer(obj, data=update_data.get(obj.id), partial=partial)
+                # On a copy: NetBox's validation writes the new values onto the object it validates, and the change
+                # log's "before" is the snapshot NetBox takes of the object afterwards.
+                serializer = self.get_serializer(copy.copy(obj), data=update_data.get(obj.id), partial=partial)
                 if serializer.is_valid():
-                    rows += serializers.EventSerializer.lock_rows(serializer.validated_data, obj)
+                    rows += serializers.EventSerializer.lock_rows(serializer.validated_data)
             if rows:
                 lock_decisions(rows)
+            # Read again under the locks: what a delivery stored while this request waited for them is not undone
+            # by saving the objects read before, and the locks of wherever an alert moved meanwhile are taken too.
+            fresh = Event.objects.in_bulk([obj.pk for obj in objects])
+            if fresh:
+                lock_decisions([{name: getattr(event, name) for name in LOCK_FIELDS} for event in fresh.values()])
+            objects = [fresh[obj.pk] for obj in objects if obj.pk in fresh]
             return super().perform_bulk_update(objects, update_data, partial)
 
     def perform_bulk_destroy(self, objects, changelog_messages=None):
