@@ -4,55 +4,25 @@ import psycopg
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.urls import reverse
 from rest_framework.test import APIClient
 
 from core.models import ObjectChange
-from users.models import ObjectPermission
 from utilities.testing import APITestCase
 
-from business_application.models import Event, EventSource
+from business_application.models import Event
 from business_application.services.incident_service import LOCK_NAMESPACE
 
 from ..senders import sender_authorization
-from .maps import DATABASE_OUTAGE, build
 from .test_attack8 import group, poster, rest_authorization, waits_for_a_row
+from .test_events_api import EventsAPIMixin
 from .test_lock_moved import MAP, decide_in_thread, key_of, until, waiting_for
 from .test_lock_moved import build as build_map
 
-EVENTS_URL = 'plugins-api:business_application-api:event-list'
 
-
-class BulkEventsAPITest(APITestCase):
-    model = Event
-
+class BulkEventsAPITest(EventsAPIMixin, APITestCase):
     def setUp(self):
         super().setUp()
-        self.objects = build(DATABASE_OUTAGE)
-        self.source = EventSource.objects.create(name='prometheus')
-        self.url = reverse(EVENTS_URL)
         self.event_type = ContentType.objects.get_by_natural_key('business_application', 'event')
-
-    def allow(self, *actions, constraints=None):
-        permission = ObjectPermission(name=f'events {actions}', actions=list(actions), constraints=constraints)
-        permission.save()
-        permission.object_types.add(self.event_type)
-        permission.users.add(self.user)
-
-    def payload(self, **changes):
-        data = {
-            'message': 'DB-PROD-01 connection timeout',
-            'status': 'triggered',
-            'criticallity': 'critical',
-            'content_type': 'dcim.device',
-            'object_id': self.objects['device:DB-PROD-01'].pk,
-            'dedup_id': 'fp-1',
-            'event_source': self.source.pk,
-            'raw': {'fingerprint': 'fp-1', 'labels': {}},
-            'last_seen_at': '2026-12-04T10:00:00Z',
-        }
-        data.update(changes)
-        return data
 
     def stored(self, *dedup_ids):
         self.allow('add', 'change', 'delete', 'view')

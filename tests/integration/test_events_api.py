@@ -17,7 +17,9 @@ from .maps import DATABASE_OUTAGE, build
 EVENTS_URL = 'plugins-api:business_application-api:event-list'
 
 
-class EventsAPITest(APITestCase):
+class EventsAPIMixin:
+    """A map, an event source, and a user of NetBox's ``APITestCase`` given object permissions on events."""
+
     model = Event
 
     def setUp(self):
@@ -47,6 +49,8 @@ class EventsAPITest(APITestCase):
         data.update(changes)
         return data
 
+
+class EventsAPITest(EventsAPIMixin, APITestCase):
     def test_anonymous_and_unpermitted_requests_are_refused(self):
         self.assertEqual(self.client.post(self.url, self.payload(), format='json').status_code, 403)
         response = self.client.post(self.url, self.payload(), format='json', **self.header)
