@@ -95,7 +95,7 @@ def note_incidents_of_deleted_event(sender, instance, **kwargs):
     part of the map runs meanwhile, and note the open incidents in which it was still alerting."""
     from .choices import IncidentStatusChoices
     from .models import IncidentEvent
-    from .services.incident_service import LOCK_FIELDS, lock_decisions
+    from .services.incident_service import lock_decisions
 
     incidents = set(
         IncidentEvent.objects.filter(
@@ -103,7 +103,7 @@ def note_incidents_of_deleted_event(sender, instance, **kwargs):
         ).values_list('incident_id', flat=True)
     )
     if incidents:
-        lock_decisions([{name: getattr(instance, name) for name in LOCK_FIELDS}])
+        lock_decisions([instance])
     instance._ba_alerting_in = incidents
 
 

@@ -333,7 +333,7 @@ class EventSerializer(NetBoxModelSerializer):
             }
         ]
         if existing is not None:
-            rows.append({name: getattr(existing, name) for name in incident_service.LOCK_FIELDS})
+            rows.append(existing)
         return rows
 
     @classmethod
@@ -391,7 +391,7 @@ class EventSerializer(NetBoxModelSerializer):
         stored = Event.objects.filter(pk=instance.pk).first()
         if stored is None:
             return
-        incident_service.lock_decisions([{name: getattr(stored, name) for name in incident_service.LOCK_FIELDS}])
+        incident_service.lock_decisions([stored])
         for field in Event._meta.concrete_fields:
             if not field.primary_key and field.name not in validated_data:
                 setattr(instance, field.attname, getattr(stored, field.attname))

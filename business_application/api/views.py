@@ -23,7 +23,7 @@ from ..models import (
     ServiceDependency,
     TechnicalService,
 )
-from ..services.incident_service import LOCK_FIELDS, lock_decisions
+from ..services.incident_service import lock_decisions
 from . import serializers
 
 __all__ = (
@@ -99,7 +99,7 @@ class EventViewSet(NetBoxModelViewSet):
     def perform_bulk_update(self, objects, update_data, partial):
         objects = list(objects)
         with transaction.atomic():
-            rows = [{name: getattr(obj, name) for name in LOCK_FIELDS} for obj in objects]
+            rows = list(objects)  # as stored (decision_keys reads an event's LOCK_FIELDS)
             for obj in objects:
                 # On a copy: NetBox's validation writes the new values onto the object it validates, and the change
                 # log's "before" is the snapshot NetBox takes of the object afterwards.
@@ -112,7 +112,7 @@ class EventViewSet(NetBoxModelViewSet):
             # by saving the objects read before, and the locks of wherever an alert moved meanwhile are taken too.
             fresh = Event.objects.in_bulk([obj.pk for obj in objects])
             if fresh:
-                lock_decisions([{name: getattr(event, name) for name in LOCK_FIELDS} for event in fresh.values()])
+                lock_decisions(fresh.values())
             objects = [fresh[obj.pk] for obj in objects if obj.pk in fresh]
             return super().perform_bulk_update(objects, update_data, partial)
 
@@ -120,7 +120,7 @@ class EventViewSet(NetBoxModelViewSet):
         objects = list(objects)
         with transaction.atomic():
             if objects:
-                lock_decisions([{name: getattr(obj, name) for name in LOCK_FIELDS} for obj in objects])
+                lock_decisions(objects)
             return super().perform_bulk_destroy(objects, changelog_messages)
 
 
