@@ -356,8 +356,8 @@ fn nearest(footprint: impl Iterator<Item = u32>, pair: &[Walk; 2]) -> Option<(u3
     let mut best: Option<(u32, bool, usize, u32)> = None;
     for (position, node) in footprint.enumerate() {
         for (up, walk) in [(false, &pair[0]), (true, &pair[1])] {
-            if let Some(visit) = walk.visit(node) {
-                let key = (visit.dist, up, position, node);
+            if let Some(dist) = walk.dist(node) {
+                let key = (dist, up, position, node);
                 if best.map_or(true, |b| key < b) {
                     best = Some(key);
                 }
