@@ -26,6 +26,19 @@ def inherited_caches():
     }
 
 
+def kept_state():
+    """How many full loads of the map this process has made, and the incidents and members its member cache
+    keeps."""
+    from business_application.services import graph_loader, member_cache
+
+    kept = member_cache.stats()
+    return {
+        'full_loads': graph_loader.stats()['full_loads'],
+        'kept_incidents': kept['incidents'],
+        'kept_members': kept['members'],
+    }
+
+
 def stubborn(seconds):
     """A job that ignores its timeout: it swallows RQ's alarm and runs on for this many seconds."""
     deadline = time.monotonic() + seconds

@@ -216,6 +216,28 @@ def test_snapshot_worker_horses_inherit_the_url_and_content_type_caches():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_snapshot_worker_loads_the_map_and_the_live_incidents_before_its_first_job():
+    """SnapshotWorker warms up before it takes a job: the horse of its first job inherits the map and the members
+    of every live incident, which the first decision job would otherwise read while its alerts wait."""
+    import django_rq
+
+    queue = django_rq.get_queue('default')
+    objects = build(MAP)
+    source = EventSource.objects.create(name='prometheus')
+    client, header = APIClient(), sender_header()
+    for farm in range(FARMS):  # decided in the request: one live incident of two members per farm
+        for server in range(2):
+            payload = down_alert(objects, source, f'f{farm}-s{server}')
+            response = client.post(reverse('plugins-api:business_application-api:event-list'), payload, **header)
+            assert response.status_code == 201, response.content
+    assert Incident.objects.count() == FARMS
+    queue.empty()  # NetBox's own jobs the decisions queued (search cache updates)
+    job = queue.enqueue('tests.integration.horse_jobs.kept_state')
+    run_burst('business_application.workers.SnapshotWorker', importable_tests=True)
+    assert job.latest_result().return_value == {'full_loads': 1, 'kept_incidents': FARMS, 'kept_members': 2 * FARMS}
+
+
+@pytest.mark.django_db(transaction=True)
 def test_snapshot_worker_runs_decision_jobs_itself_and_keeps_no_request_of_theirs():
     """SnapshotWorker decides in its own process (and forks NetBox's own jobs), a failed job does not stop the
     next ones, and the request a decision job ran under (NetBox's event tracking) is gone once it is done."""
