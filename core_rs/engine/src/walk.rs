@@ -16,7 +16,10 @@
 //! where 4-byte words (4 MB) did not, and the test of each scanned neighbour was the walk's most
 //! frequent miss (1M map, bench's 3,000 walks: p99 208 us with words, 180 us with bytes). The
 //! rarer questions that need the place (the parent, for `path_to`, once per kept match) search
-//! the list: it is sorted by distance, so only the nodes at that distance are scanned. Marks
+//! the list: it is sorted by distance, so only the nodes at that distance are scanned, and once
+//! the scans have read as many entries as the list holds, a map of the places is built and read
+//! instead (so a thousand kept matches through one wide layer cost a pass over the list, not a
+//! thousand). Marks
 //! (with the list's and the queue's buffers) are kept per thread and reused, each walk clearing
 //! the bytes it set when it is dropped, so a shared `Graph` serves concurrent queries, a warm walk
 //! allocates nothing, and only the first walks of a thread pay for the array; a thread about to
@@ -28,7 +31,7 @@
 //! node's parent was expanded at a distance one less; following `via`/parents from any recorded
 //! node ends at a source.
 
-use std::cell::RefCell;
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
@@ -223,6 +226,10 @@ pub(crate) struct Walk {
     queue: Vec<(u32, u32)>,
     /// Nodes first recorded through a terminal edge and expanded later from another parent.
     via: NodeMap<u32>,
+    /// Every recorded node's place, built once the lookups have scanned as many entries as the list holds.
+    places: OnceCell<NodeMap<u32>>,
+    /// Entries the lookups scanned before `places` was built.
+    scanned: Cell<usize>,
     pub discovered: usize,
     pub capped: bool,
 }
@@ -258,6 +265,8 @@ impl Walk {
             visits,
             queue,
             via: NodeMap::default(),
+            places: OnceCell::new(),
+            scanned: Cell::new(0),
             discovered: 0,
             capped: false,
         }
@@ -286,11 +295,17 @@ impl Walk {
     }
 
     /// Where `node` is in the recorded list: a scan of the nodes recorded at its distance (the list
-    /// is sorted by distance), or of the far end of the list for a saturated mark.
+    /// is sorted by distance), or of the far end of the list for a saturated mark. Once the scans
+    /// have read as many entries as the list holds, a map of every place is built and read instead,
+    /// so many lookups in a wide layer (every match of a hub's alert kept) or in the far end cost
+    /// at most twice the list, not a scan each.
     fn place(&self, node: u32) -> Option<usize> {
         let mark = self.marks.get(node);
         if mark == 0 {
             return None;
+        }
+        if let Some(places) = self.places.get() {
+            return places.get(&node).map(|&i| i as usize);
         }
         let (low, high) = if mark == FAR {
             (u32::from(FAR) - 1, u32::MAX)
@@ -299,10 +314,20 @@ impl Walk {
         };
         let start = self.visits.partition_point(|v| v.1.dist < low);
         let end = self.visits.partition_point(|v| v.1.dist <= high);
-        self.visits[start..end]
-            .iter()
-            .position(|v| v.0 == node)
-            .map(|i| start + i)
+        let found = self.visits[start..end].iter().position(|v| v.0 == node);
+        let scanned = self.scanned.get() + found.map_or(end - start, |i| i + 1);
+        self.scanned.set(scanned);
+        if scanned >= self.visits.len() {
+            // A walk records at most one entry per map node, and node ids fit in a u32.
+            let places = self
+                .visits
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v.0, u32::try_from(i).unwrap_or(u32::MAX)))
+                .collect();
+            let _ = self.places.set(places);
+        }
+        found.map(|i| start + i)
     }
 
     /// The recorded nodes, sources included, in discovery order.
@@ -636,6 +661,55 @@ mod tests {
                 parent: Some(0)
             })
         );
+    }
+
+    #[test]
+    fn many_lookups_in_a_wide_layer_read_the_list_at_most_about_twice() {
+        // 0 -> 1..=5000: every path is [0, leaf], each leaf's place is in the one layer at distance 1.
+        let leaves = 5000_i64;
+        let edges: Vec<(i64, i64, i64)> = (1..=leaves).map(|i| (0, i, 0)).collect();
+        let g = services(usize::try_from(leaves + 1).unwrap(), &edges);
+        let w = g.walk(&[0], WalkDirection::Down, Scope::Mixed, ALL_WIDE);
+        for leaf in (1..=u32::try_from(leaves).unwrap()).rev() {
+            assert_eq!(w.path_to(leaf), vec![0, leaf]);
+        }
+        assert!(w.places.get().is_some());
+        assert!(
+            w.scanned.get() <= 2 * w.visits.len(),
+            "{} entries scanned",
+            w.scanned.get()
+        );
+    }
+
+    #[test]
+    fn a_deep_path_past_what_a_mark_holds_reads_the_list_at_most_about_twice() {
+        let n = 3000_i64;
+        let edges: Vec<(i64, i64, i64)> = (0..n - 1).map(|i| (i, i + 1, 0)).collect();
+        let g = services(usize::try_from(n).unwrap(), &edges);
+        let deep = Limits {
+            depth: 5000,
+            work_cap: 10_000,
+        };
+        let w = g.walk(&[0], WalkDirection::Down, Scope::Mixed, deep);
+        let last = u32::try_from(n - 1).unwrap();
+        assert_eq!(w.path_to(last), (0..=last).collect::<Vec<u32>>());
+        assert_eq!((w.dist(last), w.dist(300), w.dist(2)), (Some(last), Some(300), Some(2)));
+        assert!(
+            w.scanned.get() <= 2 * w.visits.len(),
+            "{} entries scanned",
+            w.scanned.get()
+        );
+    }
+
+    #[test]
+    fn a_few_lookups_build_no_map() {
+        // 0 -> 1..=600: the first leaf's path reads one entry at each distance.
+        let edges: Vec<(i64, i64, i64)> = (1..=600).map(|i| (0, i, 0)).collect();
+        let g = services(601, &edges);
+        let w = g.walk(&[0], WalkDirection::Down, Scope::Mixed, ALL_WIDE);
+        assert_eq!(w.path_to(1), vec![0, 1]);
+        assert_eq!(w.visit(700), None);
+        assert_eq!((w.places.get().is_none(), w.scanned.get()), (true, 2));
     }
 
     #[test]
