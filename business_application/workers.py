@@ -125,8 +125,7 @@ class SnapshotWorker(NetBoxRQWorker):
 
     def _warm_caches(self):
         if not self._caches_warm:
-            warm_caches()
-            self._caches_warm = True
+            self._caches_warm = warm_caches()  # a failed warm-up (PostgreSQL not up yet) is tried again later
 
 
 def usable_connections():
@@ -142,7 +141,8 @@ def usable_connections():
 
 def warm_caches():
     """Fill Django's URL resolver, the content type cache and the notifications' URL opener in this process,
-    so that forked horses inherit them. A failure only costs each horse the work it would have done anyway."""
+    so that forked horses inherit them; whether it succeeded. A failure only costs each horse the work it would
+    have done anyway."""
     from django.apps import apps
     from django.contrib.contenttypes.models import ContentType
     from django.urls import reverse
@@ -158,6 +158,8 @@ def warm_caches():
         ContentType.objects.get_for_models(*apps.get_app_config('business_application').get_models())
     except Exception:
         logger.exception('could not fill the URL and content type caches before a job')
+        return False
+    return True
 
 
 def warm_decisions():

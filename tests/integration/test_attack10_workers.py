@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from business_application.models import EventSource, Incident, IncidentEvent
 
 from .maps import build
-from .test_workers import FARMS, MAP, down_alert, run_burst, sender_header, worker_env
+from .test_workers import FARMS, MAP, down_alert, run_burst, sender_header
 
 WORKERS = 'tests.integration.attack10_workers'
 
@@ -38,10 +38,10 @@ def run_worker(worker_class, monkeypatch, **env):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_started_before_postgresql_still_gives_its_horses_the_caches(monkeypatch):
-    """BUG: PostgreSQL does not answer during the warm-up (a worker started with, or before, the database), then
-    does. The warm-up's failure is logged, but ``_warm_caches`` marks the caches warm all the same, so no later
-    fork fills them again: every horse of the worker's life reads the content types itself (and loses them), the
-    very cost the warm-up exists to remove. Before b967699 the first job warmed them, when the database answered."""
+    """Found by attack 10: PostgreSQL does not answer during the warm-up (a worker started with, or before, the
+    database), then does. The warm-up's failure was logged, but ``_warm_caches`` marked the caches warm all the
+    same, so no later fork filled them again: every horse of the worker's life read the content types itself (and
+    lost them), the very cost the warm-up exists to remove. The caches are now marked warm only when filled."""
     import django_rq
 
     queue = django_rq.get_queue('default')
