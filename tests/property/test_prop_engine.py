@@ -172,3 +172,43 @@ def test_generated_maps_exercise_every_edge_kind(typed):
     assert seen_kinds == set(range(7))
     assert len(groups) >= 2
     assert self_loops > 0
+
+
+def _with_repeats(data, items: list) -> list:
+    """``items`` with some of them repeated at later places (the first place of each stays first)."""
+    out = list(items)
+    for _ in range(data.draw(st.integers(0, 6)) if items else 0):
+        item = data.draw(st.sampled_from(items))
+        out.insert(data.draw(st.integers(out.index(item) + 1, len(out))), item)
+    return out
+
+
+@INVARIANT
+@given(data=st.data(), graph_map=maps())
+def test_prop_repeated_members_change_no_decision(graph_class, data, graph_map):
+    """Members repeating a node (many alerts on one host) decide as the node named once at its first place, the
+    member that linked aside: the first of equally linked members wins."""
+    graph = graph_class(*graph_map.args)
+    node, severity, time, candidates, *rest = data.draw(decide_queries(len(graph_map.kinds)))
+    repeated = [(s, last, _with_repeats(data, list(dict.fromkeys(nodes)))) for s, last, nodes in candidates]
+    once = [(s, last, list(dict.fromkeys(nodes))) for s, last, nodes in repeated]
+    matches, capped, visited = graph.decide(node, severity, time, repeated, *rest)
+    matches_once, capped_once, visited_once = graph.decide(node, severity, time, once, *rest)
+    assert (capped, visited) == (capped_once, visited_once)
+    assert exact([m[:6] + m[7:] for m in matches]) == exact([m[:6] + m[7:] for m in matches_once])
+    # The member that linked is the first one naming the node that linked once.
+    for m, m_once in zip(matches, matches_once, strict=True):
+        members = repeated[m[0]][2]
+        assert m[6] == members.index(once[m[0]][2][m_once[6]])
+
+
+@INVARIANT
+@given(data=st.data(), graph_map=maps())
+def test_prop_repeated_failing_nodes_change_no_blast_radius(graph_class, data, graph_map):
+    """Failing nodes named several times (an incident's members on one host) give the radius of each named once, at
+    its first place, capped walks included."""
+    graph = graph_class(*graph_map.args)
+    failing = list(dict.fromkeys(data.draw(st.lists(members(len(graph_map.kinds)), max_size=5))))
+    depth, work_cap = data.draw(LIMITS)
+    repeated = _with_repeats(data, failing)
+    assert graph.blast_radius(repeated, depth, work_cap) == graph.blast_radius(failing, depth, work_cap)
