@@ -19,13 +19,13 @@
 //! the list: it is sorted by distance, so only the nodes at that distance are scanned, and once
 //! the scans have read as many entries as the list holds, a map of the places is built and read
 //! instead (so a thousand kept matches through one wide layer cost a pass over the list, not a
-//! thousand). Marks
-//! (with the list's and the queue's buffers) are kept per thread and reused, each walk clearing
-//! the bytes it set when it is dropped, so a shared `Graph` serves concurrent queries, a warm walk
-//! allocates nothing, and only the first walks of a thread pay for the array; a thread about to
-//! end may hand its idle marks to the next thread (`release_thread_marks`). On a large map a walk
-//! warms the edge lists of the next nodes in its queue before expanding them (`Graph::warm`), so
-//! their cache misses overlap instead of coming one after another.
+//! thousand). Marks (with the list's and the queue's buffers) are kept per thread and reused,
+//! each walk clearing the bytes it set when it is dropped, so a shared `Graph` serves concurrent
+//! queries, a warm walk allocates nothing, and only the first walks of a thread pay for the
+//! array; a thread about to end may hand its idle marks to the next thread
+//! (`release_thread_marks`). On a large map a walk warms the edge lists of the next nodes in its
+//! queue before expanding them (`Graph::warm`), so their cache misses overlap instead of coming
+//! one after another.
 //!
 //! Invariants: distances never decrease along the queue, nor along the recorded list; a recorded
 //! node's parent was expanded at a distance one less; following `via`/parents from any recorded
