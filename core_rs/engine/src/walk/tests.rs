@@ -185,6 +185,12 @@ fn the_parent_is_found_among_many_nodes_at_one_distance() {
     );
 }
 
+/// The place lookups of `w` read at most about twice its recorded list in all.
+fn assert_read_at_most_twice(w: &Walk) {
+    let scanned = w.scanned.get();
+    assert!(scanned <= 2 * w.visits.len(), "{scanned} entries scanned");
+}
+
 #[test]
 fn many_lookups_in_a_wide_layer_read_the_list_at_most_about_twice() {
     // 0 -> 1..=5000: every path is [0, leaf], each leaf's place is in the one layer at distance 1.
@@ -196,11 +202,7 @@ fn many_lookups_in_a_wide_layer_read_the_list_at_most_about_twice() {
         assert_eq!(w.path_to(leaf), vec![0, leaf]);
     }
     assert!(w.places.get().is_some());
-    assert!(
-        w.scanned.get() <= 2 * w.visits.len(),
-        "{} entries scanned",
-        w.scanned.get()
-    );
+    assert_read_at_most_twice(&w);
 }
 
 #[test]
@@ -216,11 +218,7 @@ fn a_deep_path_past_what_a_mark_holds_reads_the_list_at_most_about_twice() {
     let last = u32::try_from(n - 1).unwrap();
     assert_eq!(w.path_to(last), (0..=last).collect::<Vec<u32>>());
     assert_eq!((w.dist(last), w.dist(300), w.dist(2)), (Some(last), Some(300), Some(2)));
-    assert!(
-        w.scanned.get() <= 2 * w.visits.len(),
-        "{} entries scanned",
-        w.scanned.get()
-    );
+    assert_read_at_most_twice(&w);
 }
 
 #[test]
