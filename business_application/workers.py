@@ -162,9 +162,9 @@ def warm_caches():
     return True
 
 
-def warm_decisions():
-    """Load this process's map snapshot and keep the members of the live incidents (``member_cache``), as the
-    first decision would. A failure (PostgreSQL not up yet, say) only leaves that to the first decision."""
+def warm_decisions(live_incidents=True):
+    """Load this process's map snapshot and, with ``live_incidents``, keep the members of the live incidents
+    (``member_cache``), as a decision would. A failure (PostgreSQL not up yet, say) only leaves that to the job."""
     from .services import clock
     from .services.graph_loader import current_map
     from .services.incident_service import DjangoStore, to_epoch
@@ -174,21 +174,17 @@ def warm_decisions():
         settings = get_settings()
         if settings.auto_incidents_enabled:
             service_map = current_map()
-            DjangoStore(service_map, settings).live_incidents(to_epoch(clock.now()), settings)
+            if live_incidents:
+                DjangoStore(service_map, settings).live_incidents(to_epoch(clock.now()), settings)
     except Exception:
-        logger.exception('could not load the map and the live incidents before the first job; the first job will')
+        what = 'the map and the live incidents' if live_incidents else 'the map'
+        logger.exception('could not load %s before a job; the job will', what)
 
 
 def warm_snapshot():
     """Bring this process's snapshot up to date, then close its database connections (a forked child
-    must open its own). A failure only costs the child the load it would have done anyway."""
-    from .services.graph_loader import current_map
-    from .settings import get_settings
-
+    must open its own)."""
     try:
-        if get_settings().auto_incidents_enabled:
-            current_map()
-    except Exception:
-        logger.exception('could not refresh the map snapshot before a job; the job will load it')
+        warm_decisions(live_incidents=False)
     finally:
         connections.close_all()

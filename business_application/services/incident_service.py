@@ -573,10 +573,9 @@ def take_locks(keys):
 def lock_decisions(rows):
     """Take the decision locks of several events at once, ascending, before any event row is locked.
 
-    ``rows`` are dicts with ``content_type_id``, ``object_id`` and ``unmapped_label``: the alerts as
-    sent, and as stored with the rest of ``LOCK_FIELDS`` (``decision_keys``; a stored ``Event``
-    itself will do), so that the decision
-    taken in the same transaction needs no other lock. Every path that locks event rows (the REST
+    ``rows`` are dicts with ``content_type_id``, ``object_id`` and ``unmapped_label`` (the alerts as
+    sent), and stored ``Event`` objects or dicts with all of ``LOCK_FIELDS`` (``decision_keys``), so
+    that the decision taken in the same transaction needs no other lock. Every path that locks event rows (the REST
     upsert, the receivers) calls this first, so locks are always taken advisory-then-row, all at
     once, and two requests with overlapping alerts cannot deadlock. The locks are transaction-level
     and re-entrant: ``process_event`` takes them again at no cost.
