@@ -22,18 +22,20 @@ fn services(n: usize, edges: &[(i64, i64, i64)]) -> Graph {
     Graph::build_numbered(&vec![0; n], &src, &dst, &kind, &group, Numbering::Input).unwrap()
 }
 
+/// Where a walk first found a node: at `dist`, from `parent`.
+fn from(parent: u32, dist: u32) -> Visit {
+    Visit {
+        dist,
+        parent: Some(parent),
+    }
+}
+
 #[test]
 fn down_walk_records_but_does_not_expand_through_terminal_edges() {
     // 0 -R-> 1 -> 2; 0 -> 3
     let g = services(4, &[(0, 1, 1), (1, 2, 0), (0, 3, 0)]);
     let w = g.walk(&[0], WalkDirection::Down, Scope::Mixed, ALL);
-    assert_eq!(
-        w.visit(1),
-        Some(Visit {
-            dist: 1,
-            parent: Some(0)
-        })
-    );
+    assert_eq!(w.visit(1), Some(from(0, 1)));
     assert!(!w.contains(2));
     assert_eq!(w.discovered, 2);
 }
@@ -43,20 +45,8 @@ fn down_walk_expands_a_terminal_node_reached_again_and_paths_avoid_the_terminal_
     // 0 -R-> 1, 0 -> 2 -> 1 -> 3
     let g = services(4, &[(0, 1, 1), (0, 2, 0), (2, 1, 0), (1, 3, 0)]);
     let w = g.walk(&[0], WalkDirection::Down, Scope::Mixed, ALL);
-    assert_eq!(
-        w.visit(1),
-        Some(Visit {
-            dist: 1,
-            parent: Some(0)
-        })
-    );
-    assert_eq!(
-        w.visit(3),
-        Some(Visit {
-            dist: 3,
-            parent: Some(1)
-        })
-    );
+    assert_eq!(w.visit(1), Some(from(0, 1)));
+    assert_eq!(w.visit(3), Some(from(1, 3)));
     assert_eq!(w.path_to(3), vec![0, 2, 1, 3]);
     assert_eq!(w.path_to(1), vec![0, 1]);
 }
@@ -176,13 +166,7 @@ fn the_parent_is_found_among_many_nodes_at_one_distance() {
     let w = g.walk(&[0], WalkDirection::Down, Scope::Mixed, ALL_WIDE);
     assert_eq!(w.path_to(501), vec![0, 1, 501]);
     assert_eq!(w.path_to(502), vec![0, 500, 502]);
-    assert_eq!(
-        w.visit(250),
-        Some(Visit {
-            dist: 1,
-            parent: Some(0)
-        })
-    );
+    assert_eq!(w.visit(250), Some(from(0, 1)));
 }
 
 /// The place lookups of `w` read at most about twice its recorded list in all.
