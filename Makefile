@@ -9,6 +9,7 @@
 #   make fuzz    the long fuzz runs: schemathesis over the REST API and mutated receiver payloads
 #   make reliability  alert storms with faults (tests/load, STORM_ALERTS=15600), writes RELIABILITY.md
 #   make demo    a running NetBox with demo data (scripts/demo.sh)
+#   make start   the demo's NetBox and worker started again, without posting its alerts again
 #   make stop    stop runserver, the RQ worker, Redis and PostgreSQL
 #   make status  which of them are running (exit 3 when PostgreSQL or Redis is stopped)
 #   make clean   stop, then delete .work/, .demo/ and build output
@@ -29,7 +30,7 @@ QUICK ?=
 # TARGETS.md's 10,000.
 STORM_ALERTS ?= 15600
 
-.PHONY: help setup build test lint bench fuzz reliability demo stop status clean
+.PHONY: help setup build test lint bench fuzz reliability demo start stop status clean
 
 help:
 	@sed -n 's/^#   make /make /p' Makefile
@@ -124,6 +125,9 @@ demo: setup
 		echo 'make demo: scripts/demo.sh does not exist yet' >&2
 		exit 1
 	fi
+
+start: setup
+	@bash scripts/demo.sh --no-alerts
 
 stop:
 	@scripts/services.sh stop

@@ -10,9 +10,18 @@
 # Running it again is safe: the map is loaded once, the same alerts update the same events.
 #
 # Usage: scripts/demo.sh            DEMO_SEED=N picks another map (on an empty database)
+#        scripts/demo.sh --no-alerts   the same without posting the burst: NetBox and its worker back up
+#                                      after `make stop` or a reboot, with what the database holds (make start)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+post_alerts=1
+case ${1:-} in
+'') ;;
+--no-alerts) post_alerts=0 ;;
+*) nba_die "unknown argument: $1 (scripts/demo.sh [--no-alerts])" ;;
+esac
 
 DEMO_SEED=${DEMO_SEED:-7}
 DEMO_USER=${DEMO_USER:-admin}
@@ -108,8 +117,12 @@ else
     nba_rqworker_start
 fi
 
-nba_log 'posting the alert burst'
-"$NBA_PY" "$NBA_REPO/scripts/demo_alerts.py" --env "$DEMO_ENV" --seed "$DEMO_SEED"
+if ((post_alerts)); then
+    nba_log 'posting the alert burst'
+    "$NBA_PY" "$NBA_REPO/scripts/demo_alerts.py" --env "$DEMO_ENV" --seed "$DEMO_SEED"
+else
+    nba_log 'not posting the alert burst (--no-alerts): the incidents are what the database holds'
+fi
 
 cat <<EOF
 
