@@ -49,7 +49,7 @@ def _collect() -> dict:
             value = getattr(source, PREFIX + name.upper(), _MISSING) if source is not None else _MISSING
             if value is not _MISSING:
                 values[name] = value
-    for name in ('notification_webhooks', 'exclude_event_sources', 'network_roles'):
+    for name in ('notification_webhooks', 'exclude_event_sources', 'network_roles', 'network_tiers'):
         if isinstance(values.get(name), list):
             values[name] = tuple(values[name])
     return values

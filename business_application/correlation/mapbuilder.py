@@ -111,8 +111,10 @@ def _components(count: int, src: list[int], dst: list[int]) -> list[int]:
 class MapBuilder:
     """Collects nodes and relations, then builds a ``ServiceMap`` on the chosen backend."""
 
-    def __init__(self, network_roles: Iterable[str] = ()):
-        self.network_roles = {role.lower() for role in network_roles}
+    def __init__(self, network_roles: Iterable[str] = (), network_tiers: Iterable[str] = ()):
+        #: A role's place in ``network_tiers`` (0 the most upstream); those roles are network roles too.
+        self.tiers = {role.lower(): place for place, role in enumerate(network_tiers)}
+        self.network_roles = {role.lower() for role in network_roles} | set(self.tiers)
         self.kinds: list[int] = []
         self.labels: list[str] = []
         self.names: list[str] = []
@@ -174,9 +176,11 @@ class MapBuilder:
         return bool(role) and role.lower() in self.network_roles
 
     def cable(self, a: int, role_a: str | None, b: int, role_b: str | None) -> None:
-        """A cable between two devices: the network device is upstream of the server it serves.
+        """A cable between two devices: the network device is upstream of the server it serves, and of a network
+        device whose role comes later in the tiers (a core switch of its access switches).
 
-        Cables between two network devices or two servers carry no direction and are not used.
+        Cables between two servers, or between two network devices without distinct tiers, carry no direction and
+        are not used.
         """
         if a == b:
             return
@@ -185,6 +189,14 @@ class MapBuilder:
             self._edge(a, b, CABLE)
         elif b_net and not a_net:
             self._edge(b, a, CABLE)
+        elif a_net and b_net:
+            tier_a, tier_b = self.tiers.get(role_a.lower()), self.tiers.get(role_b.lower())
+            if tier_a is None or tier_b is None or tier_a == tier_b:
+                return
+            if tier_a < tier_b:
+                self._edge(a, b, CABLE)
+            else:
+                self._edge(b, a, CABLE)
 
     def build(self, backend: str | None = None) -> ServiceMap:
         from .graph import DependencyGraph

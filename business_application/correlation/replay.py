@@ -34,7 +34,7 @@ KIND_BY_PREFIX = {'service': SERVICE, 'device': DEVICE, 'vm': VM, 'cluster': CLU
 
 def build_map(scenario: Scenario, backend: str | None = None) -> ServiceMap:
     """The scenario's map as engine arrays; nodes are keyed by name."""
-    builder = MapBuilder(scenario.settings.network_roles)
+    builder = MapBuilder(scenario.settings.network_roles, scenario.settings.network_tiers)
     for service in scenario.services:
         builder.add(SERVICE, service['name'], service['name'])
     for app in scenario.applications:

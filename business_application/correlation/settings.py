@@ -39,6 +39,9 @@ class Settings:
     infrastructure_weight: float = 0.4
     work_cap: int = 100_000
     network_roles: tuple[str, ...] = DEFAULT_NETWORK_ROLES
+    #: Network device roles from the most upstream down (e.g. core-switch, then access-switch): a cable between two
+    #: network devices makes the one whose role comes later depend on the other. Empty: such cables are not used.
+    network_tiers: tuple[str, ...] = ()
     alert_label_order: tuple[str, ...] = (
         'device',
         'vm',
@@ -108,6 +111,10 @@ class Settings:
             raise ValueError(f'{label("engine_backend")} must be one of {", ".join(_BACKENDS)}')
         if self.public_url and not self.public_url.startswith(('http://', 'https://')):
             raise ValueError(f'{label("public_url")} must be an http(s) URL such as https://netbox.example.com')
+        tiers = [role.lower() for role in self.network_tiers]
+        repeated = sorted({role for role in tiers if tiers.count(role) > 1})
+        if repeated:
+            raise ValueError(f'{label("network_tiers")} names {repeated[0]!r} twice: a role has one place in the order')
         for url in self.notification_webhooks:
             if not url.startswith(('http://', 'https://')):
                 raise ValueError(f'{label("notification_webhooks")} has {url!r}, which is not an http(s) URL')

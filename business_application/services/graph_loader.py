@@ -95,7 +95,9 @@ def load_map(backend=None, network_roles=None) -> ServiceMap:
 def _load_builder(network_roles=None) -> SnapshotBuilder:
     started = time.perf_counter()
     settings = get_settings()
-    builder = SnapshotBuilder(settings.network_roles if network_roles is None else network_roles)
+    builder = SnapshotBuilder(
+        settings.network_roles if network_roles is None else network_roles, settings.network_tiers
+    )
     builder.defer_components()
 
     for pk, name in _rows(TechnicalService.objects.values_list('pk', 'name').order_by('pk')):
@@ -403,7 +405,8 @@ def current_map() -> ServiceMap:
     announce_missed()
     epoch, version = MapDeltas.head()
     settings = get_settings()
-    shape = (settings.engine_backend, settings.network_roles)  # settings that change the graph itself
+    # The settings that change the graph itself.
+    shape = (settings.engine_backend, settings.network_roles, settings.network_tiers)
     with _lock:
         snap = _snapshot
         builder = snap['builder']

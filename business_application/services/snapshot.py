@@ -163,8 +163,8 @@ class _LabelIndex:
 class SnapshotBuilder(MapBuilder):
     """A ``MapBuilder`` that also remembers who owns each edge, so the map can change in place."""
 
-    def __init__(self, network_roles: Iterable[str] = ()):
-        super().__init__(network_roles)
+    def __init__(self, network_roles: Iterable[str] = (), network_tiers: Iterable[str] = ()):
+        super().__init__(network_roles, network_tiers)
         # Typed arrays instead of lists of ints: a few bytes per node and edge instead of dozens.
         self.kinds = array('b')  # type: ignore[assignment]
         self.src = array('i')  # type: ignore[assignment]

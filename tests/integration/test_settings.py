@@ -67,6 +67,7 @@ class SettingSourcesTest(TestCase):
             'BUSINESS_APP_NOTIFICATION_WEBHOOKS': (['ftp://x'], "has 'ftp://x', which is not an http(s) URL"),
             'BUSINESS_APP_MAX_DEPENDENCY_DEPTH': (0, 'must be between 1 and 64'),
             'BUSINESS_APP_AUTO_RESOLVE_INCIDENTS': ('yes', 'must be true or false'),
+            'BUSINESS_APP_NETWORK_TIERS': (['core-switch', 'Core-Switch'], "names 'core-switch' twice"),
         }
         for name, (value, reason) in cases.items():
             with self.subTest(name=name), override_settings(**{name: value}):
@@ -150,6 +151,58 @@ class NetworkRolesTest(TestCase):
                 fire(objects, 'SWITCH-01')
                 fire(objects, 'WEB-01')
                 self.assertEqual(Incident.objects.count(), expected_incidents)
+
+
+CORE_FAILURE = """
+name: core-failure
+graph:
+  services: [Web Service]
+  devices:
+    - {name: CORE-01, role: core-switch}
+    - {name: ACCESS-01, role: access-switch, links: [CORE-01]}
+    - {name: ACCESS-02, role: access-switch, links: [CORE-01, ACCESS-01]}
+    - {name: WEB-01, role: server, services: [Web Service], links: [ACCESS-01]}
+"""
+
+
+class NetworkTiersTest(TestCase):
+    def setUp(self):
+        self.objects = build(CORE_FAILURE)
+
+    def incidents_of(self, *names):
+        Incident.objects.all().delete()
+        Event.objects.all().delete()
+        for name in names:
+            fire(self.objects, name)
+        return sorted(
+            sorted(e.obj.name for e in incident.events.all())
+            for incident in Incident.objects.filter(merged_into__isnull=True)
+        )
+
+    def test_a_core_switch_gathers_the_alerts_of_the_switches_and_servers_behind_it(self):
+        tiers = ['core-switch', 'access-switch']
+        for setting, expected in (
+            ([], [['ACCESS-01', 'WEB-01'], ['CORE-01']]),  # the server hangs off its switch either way
+            (tiers, [['ACCESS-01', 'CORE-01', 'WEB-01']]),
+        ):
+            with self.subTest(tiers=setting), override_settings(BUSINESS_APP_NETWORK_TIERS=setting):
+                self.assertEqual(self.incidents_of('CORE-01', 'ACCESS-01', 'WEB-01'), expected)
+
+    def test_switches_of_one_tier_stay_apart(self):
+        # ACCESS-01 and ACCESS-02 are cabled to each other, but neither is upstream of the other: only their common
+        # upstream, once it alerts, links them (a healthy shared upstream glues nothing).
+        with override_settings(BUSINESS_APP_NETWORK_TIERS=['core-switch', 'access-switch']):
+            self.assertEqual(self.incidents_of('ACCESS-01', 'ACCESS-02'), [['ACCESS-01'], ['ACCESS-02']])
+            self.assertEqual(
+                self.incidents_of('ACCESS-01', 'ACCESS-02', 'CORE-01'), [['ACCESS-01', 'ACCESS-02', 'CORE-01']]
+            )
+
+    def test_the_order_of_the_tiers_sets_the_direction(self):
+        # Reversed tiers: the access switch is upstream, so its alert gathers the core switch's, and the server
+        # behind the access switch is no longer reached from the core switch.
+        with override_settings(BUSINESS_APP_NETWORK_TIERS=['access-switch', 'core-switch']):
+            self.assertEqual(self.incidents_of('CORE-01', 'WEB-01'), [['CORE-01'], ['WEB-01']])
+            self.assertEqual(self.incidents_of('ACCESS-01', 'CORE-01'), [['ACCESS-01', 'CORE-01']])
 
 
 class WorkCapTest(TestCase):

@@ -9,11 +9,11 @@ read of the map, then that the map, and a decision made on it, follow the change
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
-from django.test import TestCase
+from django.test import TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from dcim.models import Cable, Device, Interface
+from dcim.models import Cable, Device, DeviceRole, Interface
 from virtualization.models import Cluster, ClusterType, VirtualMachine
 
 from business_application.correlation.kinds import (
@@ -267,6 +267,31 @@ class SnapshotDeltaTest(TestCase):
         self.change(swap)
         self.assertIn(('device:DB-01', 'device:SWITCH-01', CABLE), self.edges())
         self.assertNotIn(('device:SWITCH-01', 'device:DB-01', CABLE), self.edges())
+
+    def test_a_cable_between_two_tiers_of_switches_and_a_role_change_turning_it(self):
+        switch, web = self.objects['device:SWITCH-01'], self.objects['device:WEB-01']
+        core = DeviceRole.objects.create(name='Core switch', slug='core-switch')
+        with override_settings(BUSINESS_APP_NETWORK_TIERS=['core-switch', 'switch']):
+            forget_map()
+            current_map()  # the tiers change the graph: loaded once more, in full, before the changes
+            self.loads = stats()['full_loads']
+            ports = [Interface.objects.create(device=d, name='eth8', type='1000base-t') for d in (switch, web)]
+
+            def promote():  # WEB-01 becomes a core switch, cabled to SWITCH-01
+                web.role = core
+                web.save()
+                Cable(a_terminations=[ports[0]], b_terminations=[ports[1]]).save()
+
+            self.change(promote)
+            self.assertIn(('device:WEB-01', 'device:SWITCH-01', CABLE), self.edges())
+            self.assertIn(('device:SWITCH-01', 'device:DB-01', CABLE), self.edges())
+
+            def demote():  # the same role as SWITCH-01's: one tier, so the cable has no direction
+                web.role = switch.role
+                web.save()
+
+            self.change(demote)
+            self.assertFalse({e for e in self.edges() if {e[0], e[1]} == {'device:WEB-01', 'device:SWITCH-01'}})
 
     # Objects created, renamed and deleted
 
