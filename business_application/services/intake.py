@@ -24,7 +24,20 @@ __all__ = (
 )
 
 #: Fields that carry the alert's state; a notification older than the stored one leaves them alone.
-STATE_FIELDS = ('status', 'criticallity', 'message', 'raw', 'starts_at', 'ends_at', 'event_time')
+#: What a notification says of its alert's state, which an older notification never rolls back: the object it names
+#: included (a delayed notification sent before the alert's labels were corrected keeps it where it is now).
+STATE_FIELDS = (
+    'status',
+    'criticallity',
+    'message',
+    'raw',
+    'starts_at',
+    'ends_at',
+    'event_time',
+    'content_type',
+    'object_id',
+    'unmapped_label',
+)
 
 
 def find_event(source, dedup_id, lock=False):
@@ -157,6 +170,14 @@ def _fields(alert, arrival):
     return fields
 
 
+def _object_fields(alert):
+    return {
+        'content_type': alert.content_type,
+        'object_id': alert.object_id,
+        'unmapped_label': alert.unmapped_label[:300],
+    }
+
+
 def _store_batch(alerts, sources):
     """Store alerts with distinct identities: one query locks the stored ones, one inserts the new
     ones, one updates the repeats; then they are indexed for search and correlated.
@@ -192,10 +213,7 @@ def _store_batch(alerts, sources):
             new.append(event)
             results.append((event, True))
             continue
-        changes = repeat_changes(event, fields)
-        changes.update(
-            content_type=alert.content_type, object_id=alert.object_id, unmapped_label=alert.unmapped_label[:300]
-        )
+        changes = repeat_changes(event, {**fields, **_object_fields(alert)})
         for name, value in changes.items():
             setattr(event, name, value)
         event.event_source = source
@@ -393,10 +411,7 @@ def _store(alert, source):
                 return event, True
         except IntegrityError:
             existing = find_event(source, alert.dedup_id, lock=True)
-    changes = repeat_changes(existing, fields)
-    changes.update(
-        content_type=alert.content_type, object_id=alert.object_id, unmapped_label=alert.unmapped_label[:300]
-    )
+    changes = repeat_changes(existing, {**fields, **_object_fields(alert)})
     for name, value in changes.items():
         setattr(existing, name, value)
     existing.save()
