@@ -3,10 +3,10 @@
 import logging
 
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
-from dcim.models import Cable, CableTermination, Device
+from dcim.models import Cable, CableTermination, Device, DeviceRole
 from virtualization.models import Cluster, VirtualMachine
 
 from .correlation.kinds import APPLICATION, CLUSTER, DEVICE, SERVICE, VM
@@ -246,6 +246,24 @@ _THROUGH_COLUMNS = {
     'app_devices': ('businessapplication_id', 'device_id'),
     'app_vms': ('businessapplication_id', 'virtualmachine_id'),
 }
+
+
+@receiver(pre_save, sender=DeviceRole, dispatch_uid='business_application_role_saving')
+def note_role_slug(sender, instance, raw=False, **kwargs):
+    """Before a device role is saved: note its slug as stored, to tell whether the save changes it."""
+    if raw or instance.pk is None:
+        return
+    instance._ba_stored_slug = DeviceRole.objects.filter(pk=instance.pk).values_list('slug', flat=True).first()
+
+
+@receiver(post_save, sender=DeviceRole, dispatch_uid='business_application_role_saved')
+def role_slug_changed(sender, instance, created=False, raw=False, **kwargs):
+    """A role's slug decides whether its devices are network devices (``BUSINESS_APP_NETWORK_ROLES`` and
+    ``_TIERS`` name slugs), so a changed slug has every snapshot re-read the devices of that role and their cables.
+    No Device row changes, so nothing else would tell them."""
+    if raw or created or getattr(instance, '_ba_stored_slug', instance.slug) == instance.slug:
+        return
+    record_change([['role', instance.pk]])
 
 
 for model in MAP_MODELS:

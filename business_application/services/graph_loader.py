@@ -21,6 +21,7 @@ from collections import defaultdict
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import DatabaseError, connection
+from django.db.models import Q
 from django.utils import timezone
 
 from dcim.models import CableTermination, Device
@@ -166,7 +167,7 @@ def _host(builder, device, cluster):
 def apply_records(builder: SnapshotBuilder, records) -> None:
     """Re-read the rows the records name and change the builder to match (a few queries per kind)."""
     objects = defaultdict(set)  # kind -> pks
-    dependencies, cables = set(), set()
+    dependencies, cables, roles = set(), set(), set()
     pairs = defaultdict(set)  # relation index -> {(left, right)}
     for record in records:
         op = record[0]
@@ -176,46 +177,55 @@ def apply_records(builder: SnapshotBuilder, records) -> None:
             dependencies.add(record[1])
         elif op == 'cable':
             cables.add(record[1])
+        elif op == 'role':
+            roles.add(record[1])
         elif op == 'pairs':
             pairs[M2M_INDEX[record[1]]].update(tuple(pair) for pair in record[2])
         else:
             raise ValueError(f'unknown map delta {record!r}')
 
+    if roles:  # a role's slug changed: its devices' cables may turn
+        objects[DEVICE].update(Device.objects.filter(role_id__in=roles).values_list('pk', flat=True))
     dead = set()
     node = builder.node
+    back = defaultdict(set)  # kind -> pks of objects removed earlier and found again (a deletion rolled back)
+
+    def add(kind, pk, name):
+        if node(kind, pk) is None and (kind, pk) in builder.removed:
+            back[kind].add(pk)
+        objects[kind].discard(pk)
+        return builder.add(kind, pk, name)
+
     for pk, name in TechnicalService.objects.filter(pk__in=objects[SERVICE]).values_list('pk', 'name'):
-        builder.rename(builder.add(SERVICE, pk, name), name)
-        objects[SERVICE].discard(pk)
+        builder.rename(add(SERVICE, pk, name), name)
     for pk, name in BusinessApplication.objects.filter(pk__in=objects[APPLICATION]).values_list('pk', 'appcode'):
-        builder.rename(builder.add(APPLICATION, pk, name), name)
-        objects[APPLICATION].discard(pk)
+        builder.rename(add(APPLICATION, pk, name), name)
     for pk, name in Cluster.objects.filter(pk__in=objects[CLUSTER]).values_list('pk', 'name'):
-        builder.rename(builder.add(CLUSTER, pk, name), name)
-        objects[CLUSTER].discard(pk)
+        builder.rename(add(CLUSTER, pk, name), name)
     device_rows = Device.objects.filter(pk__in=objects[DEVICE]).values_list('pk', 'name', 'role__slug', 'cluster_id')
     for pk, name, role, cluster in device_rows:
         name = name or f'device-{pk}'
-        device = builder.add(DEVICE, pk, name)
+        device = add(DEVICE, pk, name)
         builder.rename(device, name)
         old_role = builder.roles.get(device)
         builder.roles[device] = role
         if old_role != role:
             builder.recable(device)
         builder.set_cluster(pk, device, node(CLUSTER, cluster) if cluster is not None else None)
-        objects[DEVICE].discard(pk)
     for pk, name, device, cluster in VirtualMachine.objects.filter(pk__in=objects[VM]).values_list(
         'pk', 'name', 'device_id', 'cluster_id'
     ):
-        vm = builder.add(VM, pk, name)
+        vm = add(VM, pk, name)
         builder.rename(vm, name)
         builder.set_placement(pk, vm, _host(builder, device, cluster))
-        objects[VM].discard(pk)
     for kind, gone in objects.items():  # what is left was not found: deleted
         for pk in gone:
             removed = builder.remove_node(kind, pk)
             if removed is not None:
                 dead.add(removed)
     builder.sweep_dead(dead)
+    if back:
+        _relations_of_returned(builder, back, dependencies, pairs, cables)
 
     found = set()
     rows = ServiceDependency.objects.filter(pk__in=dependencies).values_list(
@@ -246,6 +256,40 @@ def apply_records(builder: SnapshotBuilder, records) -> None:
         for cable, (a_side, b_side) in ends.items():
             builder.set_cable(cable, a_side, b_side)
     _stats['records_applied'] += len(records)
+
+
+def _relations_of_returned(builder: SnapshotBuilder, back, dependencies, pairs, cables) -> None:
+    """Objects found again after their removal (this process followed its own deletion, then the transaction rolled
+    back) got new nodes, and their edges went with the old ones, while the rows of their relations never changed, so
+    no record names them: add the relations to what is re-read (their dependencies, memberships and cables), and place
+    again the VMs and devices that hang off them."""
+    node = builder.node
+    if back[SERVICE]:
+        services = back[SERVICE]
+        either = Q(upstream_service_id__in=services) | Q(downstream_service_id__in=services)
+        dependencies.update(ServiceDependency.objects.filter(either).values_list('pk', flat=True))
+    for relation, (name, left_kind, right_kind, _) in enumerate(M2M_RELATIONS):
+        if not back[left_kind] and not back[right_kind]:
+            continue
+        through, left, right = _through(name)
+        for side, kind in ((left, left_kind), (right, right_kind)):
+            if back[kind]:
+                for left_pk, right_pk in through.objects.filter(**{f'{side}__in': back[kind]}).values_list(left, right):
+                    builder.drop_pair(relation, left_pk, right_pk)  # its edges went with the old node
+                    pairs[relation].add((left_pk, right_pk))
+    if back[DEVICE]:
+        cables.update(CableTermination.objects.filter(_device_id__in=back[DEVICE]).values_list('cable_id', flat=True))
+    if back[DEVICE] or back[CLUSTER]:
+        placed = Q(device_id__in=back[DEVICE]) | Q(cluster_id__in=back[CLUSTER])
+        for pk, device, cluster in VirtualMachine.objects.filter(placed).values_list('pk', 'device_id', 'cluster_id'):
+            vm = node(VM, pk)
+            if vm is not None:
+                builder.set_placement(pk, vm, _host(builder, device, cluster))
+    if back[CLUSTER]:
+        for pk, cluster in Device.objects.filter(cluster_id__in=back[CLUSTER]).values_list('pk', 'cluster_id'):
+            device = node(DEVICE, pk)
+            if device is not None:
+                builder.set_cluster(pk, device, node(CLUSTER, cluster))
 
 
 # Publishing changes

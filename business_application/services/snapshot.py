@@ -174,6 +174,8 @@ class SnapshotBuilder(MapBuilder):
         self.owners: dict[int, int | list[int]] = {}
         self._owner: int | None = None
         self.dead: set[int] = set()
+        #: (kind, pk) of every object removed: one found again (its deletion rolled back) has its relations re-read.
+        self.removed: set[tuple[int, Hashable]] = set()
         self.roles: dict[int, str | None] = {}  # device node -> role slug
         self.cable_ends: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}  # cable pk -> device nodes
         self.names = _Names(self.labels)  # type: ignore[assignment]
@@ -225,6 +227,7 @@ class SnapshotBuilder(MapBuilder):
         node = self.index.pop((kind, key), None)
         if node is None:
             return None
+        self.removed.add((kind, key))
         self.dead.add(node)
         self.by_label.forget()
         self.roles.pop(node, None)

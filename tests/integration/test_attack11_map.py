@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from dcim.models import Device, DeviceRole
 
-from business_application.models import Event, EventCrit, EventStatus
+from business_application.models import Event, EventCrit, EventStatus, TechnicalService
 from business_application.services import graph_loader
 from business_application.services.graph_loader import current_map, forget_map
 
@@ -121,3 +121,28 @@ class RolledBackDeletionTest(TestCase):
         current_map()
         after = live_edges()
         self.assertEqual(after, before, 'the rolled-back deletion left the device without its edges')
+
+    def test_a_service_deletion_rolled_back_leaves_its_dependencies_and_carriers(self):
+        """The same for a service: its dependency rows come back through their own records, but the device that
+        carries it does so through a membership row that the cascade deleted without a signal."""
+        before = live_edges()
+        self.assertIn(('device:WEB-01', 'service:Web Service'), {e[:2] for e in before})
+        self.assertIn(('service:Database Service', 'service:Web Service'), {e[:2] for e in before})
+        try:
+            with transaction.atomic():
+                TechnicalService.objects.get(name='Web Service').delete()
+                Event.objects.create(
+                    message='db down',
+                    status=EventStatus.TRIGGERED,
+                    criticallity=EventCrit.CRITICAL,
+                    content_type=ContentType.objects.get_for_model(Device),
+                    object_id=self.objects['device:DB-01'].pk,
+                    dedup_id='db-down',
+                    last_seen_at=timezone.now(),
+                )
+                self.assertNotIn('service:Web Service', {e[1] for e in live_edges()})
+                raise RuntimeError('roll back')
+        except RuntimeError:
+            pass
+        current_map()
+        self.assertEqual(live_edges(), before, 'the rolled-back deletion left the service without its edges')
