@@ -9,7 +9,8 @@
 # so scripts can drive the demo: `source .demo/env; curl -H "Authorization: $NETBOX_TOKEN" ...`.
 # Running it again is safe: the map is loaded once, the same alerts update the same events.
 #
-# Usage: scripts/demo.sh            DEMO_SEED=N picks another map (on an empty database)
+# Usage: scripts/demo.sh            DEMO_SEED=N picks another map (on an empty database); unset, the seed of
+#                                    the map loaded already, else 7
 #        scripts/demo.sh --no-alerts   the same without posting the burst: NetBox and its worker back up
 #                                      after `make stop` or a reboot, with what the database holds (make start)
 set -euo pipefail
@@ -23,7 +24,8 @@ case ${1:-} in
 *) nba_die "unknown argument: $1 (scripts/demo.sh [--no-alerts])" ;;
 esac
 
-DEMO_SEED=${DEMO_SEED:-7}
+DEMO_SEED=${DEMO_SEED:-}
+[[ -z $DEMO_SEED || $DEMO_SEED =~ ^[0-9]{1,9}$ ]] || nba_die "DEMO_SEED must be a whole number, not '$DEMO_SEED'"
 DEMO_USER=${DEMO_USER:-admin}
 DEMO_DIR=$NBA_REPO/.demo
 DEMO_ENV=$DEMO_DIR/env
@@ -45,9 +47,9 @@ fi
 [[ -n $password ]] || password=$("$NBA_PY" -c 'import secrets; print(secrets.token_urlsafe(12))')
 
 # One Django process for the map, the user and the token (each `netbox` command costs ~10 s to start).
-# The command's report goes to stderr, the Authorization header value to stdout.
-nba_log "loading the demo map (seed $DEMO_SEED) and preparing user $DEMO_USER"
-token=$(NB_DEMO_SEED=$DEMO_SEED NB_DEMO_USER=$DEMO_USER NB_DEMO_PASSWORD=$password "$NBA_PY" - <<'PY'
+# The command's report goes to stderr; the seed, then the Authorization header value, to stdout.
+nba_log "loading the demo map (seed ${DEMO_SEED:-of the map loaded already, else 7}) and preparing user $DEMO_USER"
+answer=$(NB_DEMO_SEED=$DEMO_SEED NB_DEMO_USER=$DEMO_USER NB_DEMO_PASSWORD=$password "$NBA_PY" - <<'PY'
 import os
 import sys
 
@@ -59,10 +61,15 @@ django.setup()
 from django.core.management import CommandError, call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 
+from business_application.demo.generate import DEFAULT_SEED  # noqa: E402
+from business_application.demo.load import loaded_seed  # noqa: E402
 from users.models import Token, User  # noqa: E402
 
+wanted = os.environ['NB_DEMO_SEED']
+present = loaded_seed()
+seed = int(wanted) if wanted else DEFAULT_SEED if present is None else present
 try:
-    call_command('load_demo', seed=int(os.environ['NB_DEMO_SEED']), stdout=sys.stderr)
+    call_command('load_demo', seed=seed, stdout=sys.stderr)
 except CommandError as error:
     sys.exit(f'[demo.sh] {error}')
 with transaction.atomic():
@@ -74,9 +81,12 @@ with transaction.atomic():
     user.save()
     Token.objects.filter(user=user, description='make demo').delete()
     token = Token.objects.create(user=user, description='make demo', write_enabled=True)
+print(seed)
 print(token.get_auth_header_prefix() + token.token)
 PY
 )
+DEMO_SEED=${answer%%$'\n'*}
+token=${answer#*$'\n'}
 [[ $token == Bearer\ nbt_* ]] || nba_die "could not create the API token (got: ${token:0:40})"
 
 # Single-quoted values, so that shells and env-file readers alike take them verbatim.
@@ -131,5 +141,5 @@ NetBox is running at $NETBOX_URL/ (pid $(<"$NBA_RUNSERVER_PID"); stop it with ma
   incidents: $NETBOX_URL/plugins/business-application/incidents/
   API token: Authorization: $token
   shell:     source .demo/env   (NETBOX_URL, NETBOX_USER, NETBOX_PASSWORD, NETBOX_TOKEN)
-the demo took $((SECONDS - started)) s (set-up and migrations before it not counted)
+$( ((post_alerts)) && echo 'the demo' || echo 'starting') took $((SECONDS - started)) s (set-up and migrations before it not counted)
 EOF

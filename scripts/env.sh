@@ -27,6 +27,21 @@ fi
 NBA_NETBOX_VERSION=${NBA_NETBOX_VERSION:-4.7.3}
 NBA_PG_MAJOR=15
 NBA_PGBIN=/usr/lib/postgresql/$NBA_PG_MAJOR/bin
+# Ports not given in the environment are those this checkout's services last started on (.work/ports, written
+# by services.sh start), else the defaults: a shell that forgot the exports of a checkout running on other ports
+# still reaches that checkout's own servers, never another checkout's on the default ports.
+if [[ -f $NBA_WORK/ports ]]; then
+    while IFS='=' read -r _name _value; do
+        case $_name in
+        NBA_PG_PORT | NBA_REDIS_PORT | NBA_WEB_PORT)
+            if [[ -z ${!_name:-} && $_value =~ ^[0-9]{1,5}$ ]]; then
+                printf -v "$_name" '%s' "$_value"
+            fi
+            ;;
+        esac
+    done <"$NBA_WORK/ports"
+    unset _name _value
+fi
 NBA_PG_PORT=${NBA_PG_PORT:-55432}
 NBA_REDIS_PORT=${NBA_REDIS_PORT:-56379}
 NBA_WEB_PORT=${NBA_WEB_PORT:-8000}
@@ -102,6 +117,13 @@ nba_db_exists() {
 }
 
 # Runs a `netbox` management command from the venv against this checkout's NetBox.
+# Remembers the ports the services start on, for shells that do not export them (see the ports above).
+nba_save_ports() {
+    mkdir -p "$NBA_WORK"
+    printf 'NBA_PG_PORT=%s\nNBA_REDIS_PORT=%s\nNBA_WEB_PORT=%s\n' "$NBA_PG_PORT" "$NBA_REDIS_PORT" "$NBA_WEB_PORT" \
+        >"$NBA_WORK/ports"
+}
+
 nba_netbox() {
     "$NBA_VENV/bin/netbox" "$@"
 }
@@ -132,12 +154,21 @@ nba_runserver_start() {
 
 # Starts one `netbox rqworker` for NetBox's queues in the background (pid in .work/rqworker.pid, log
 # in .work/logs/rqworker.log): background jobs, notifications and asynchronous decisions need it.
+# Waits until it listens on its queues (it loads the map first), so that what comes next is decided.
 nba_rqworker_start() {
     nba_rqworker_running && return 0
     mkdir -p "$NBA_LOG_DIR"
     nohup "$NBA_VENV/bin/netbox" rqworker high default low --worker-class business_application.workers.SnapshotWorker \
         >"$NBA_LOG_DIR/rqworker.log" 2>&1 &
     echo $! >"$NBA_WORK/rqworker.pid"
+    local _
+    for _ in $(seq 1 240); do
+        grep -q '\*\*\* Listening on' "$NBA_LOG_DIR/rqworker.log" 2>/dev/null && return 0
+        nba_rqworker_running || break
+        sleep 0.5
+    done
+    tail -n 30 "$NBA_LOG_DIR/rqworker.log" >&2 || true
+    nba_die "the RQ worker is not listening on its queues (log: $NBA_LOG_DIR/rqworker.log)"
 }
 
 nba_rqworker_running() {

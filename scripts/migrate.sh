@@ -242,6 +242,12 @@ main() {
         template_rebuilt=1
     fi
 
+    if ((reset_dev_db)) && { nba_runserver_running || nba_rqworker_running; }; then
+        # They hold the old database's state (its scheduled jobs, the worker's map): stopped, not left stale.
+        nba_runserver_stop
+        nba_rqworker_stop
+        nba_log 'stopped NetBox and its worker, which ran on the old database: make start (or make demo) starts them again'
+    fi
     if ((reset_dev_db)) || ! nba_db_exists "$NBA_DB" || db_is_empty "$NBA_DB"; then
         nba_log "cloning $NBA_DB from $NBA_DB_TEMPLATE"
         clone_template "$NBA_DB"

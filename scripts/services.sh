@@ -173,6 +173,7 @@ mkdir -p "$NBA_LOG_DIR"
 
 case ${1:-} in
     start)
+        nba_save_ports
         start_pg
         start_redis
         ;;
@@ -188,6 +189,7 @@ case ${1:-} in
         nba_runserver_stop
         stop_redis
         stop_pg
+        nba_save_ports
         start_pg
         start_redis
         ;;

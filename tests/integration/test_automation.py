@@ -28,13 +28,15 @@ def store_events(objects, *names, **fields):
         for number, name in enumerate(names):
             events.append(
                 Event.objects.create(
-                    message=f'{name} failing',
-                    status='triggered',
-                    criticallity='critical',
-                    dedup_id=f'{name}-{number}',
-                    content_type=ContentType.objects.get_for_model(Device),
-                    object_id=objects[f'device:{name}'].pk,
-                    **fields,
+                    **{
+                        'message': f'{name} failing',
+                        'status': 'triggered',
+                        'criticallity': 'critical',
+                        'dedup_id': f'{name}-{number}',
+                        'content_type': ContentType.objects.get_for_model(Device),
+                        'object_id': objects[f'device:{name}'].pk,
+                        **fields,
+                    }
                 )
             )
     return events
@@ -57,6 +59,12 @@ class ProcessIncidentsCommandTest(TestCase):
         self.assertIn('Processed 2 of 2 events: 1 joined, 1 opened.', output)
         self.assertEqual(Incident.objects.get().memberships.count(), 2)
         self.assertIn('0 unprocessed events', run('--mode=process'))
+        again = run('--mode=reprocess', '--hours=1', '--force-correlate', '--dry-run')
+        self.assertIn('triggered events from the last 1 hour (including', again)
+
+    def test_the_report_says_what_a_decision_that_changes_nothing_did(self):
+        store_events(self.objects, 'MAIL-01', status='ok')  # a clear of an alert that never fired: nothing to do
+        self.assertIn('Processed 1 of 1 events: 1 unchanged (nothing new to decide).', run('--mode=process'))
 
     def test_dry_run_says_what_would_happen_and_changes_nothing(self):
         store_events(self.objects, 'DB-PROD-01', 'WEB-APP-01')

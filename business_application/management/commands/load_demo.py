@@ -33,7 +33,8 @@ class Command(BaseCommand):
         if present is not None:
             raise CommandError(
                 f'The demo map of seed {present} is loaded, not that of seed {seed}: use --seed {present} '
-                f'(DEMO_SEED={present} for make demo), or empty the database first (scripts/migrate.sh --reset)'
+                f'(make demo and make start use the loaded seed when DEMO_SEED is unset), or empty the database first '
+                '(scripts/migrate.sh --reset)'
             )
         try:
             counts = load_demo_map(demo_map)

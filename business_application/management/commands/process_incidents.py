@@ -33,6 +33,14 @@ class _DryRun(Exception):
     """Leaves the dry-run transaction without keeping anything."""
 
 
+#: How the report names a decision's action where its own name says too little.
+ACTION_WORDS = {'none': 'unchanged (nothing new to decide)'}
+
+
+def _hours(hours):
+    return '1 hour' if hours == 1 else f'{hours} hours'
+
+
 class Command(BaseCommand):
     help = 'Correlate unprocessed events into incidents, re-correlate a time window, or archive resolved incidents.'
 
@@ -106,7 +114,7 @@ class Command(BaseCommand):
 
     def _process(self, hours):
         ids = list(unprocessed_events(hours).values_list('pk', flat=True))
-        self.stdout.write(f'{len(ids)} unprocessed events in the last {hours} hours.')
+        self.stdout.write(f'{len(ids)} unprocessed events in the last {_hours(hours)}.')
         summary = process_events(ids, progress=self._progress, at_arrival=True)
         self._report(summary)
         return summary
@@ -121,7 +129,7 @@ class Command(BaseCommand):
         closed = detach_for_recorrelation(ids)
         verb = 'would be' if self.dry_run else 'were'
         self.stdout.write(
-            f'Re-correlating {len(ids)} triggered events from the last {hours} hours'
+            f'Re-correlating {len(ids)} triggered events from the last {_hours(hours)}'
             f'{" (including those already in incidents)" if force else ""}; '
             f'{len(closed)} automatic incidents left empty {verb} closed.'
         )
@@ -134,7 +142,7 @@ class Command(BaseCommand):
         ids = archive_resolved(hours, dry_run=self.dry_run)
         verb = 'Would archive' if self.dry_run else 'Archived'
         self.stdout.write(
-            f'{verb} {len(ids)} automatic incidents resolved more than {hours} hours ago'
+            f'{verb} {len(ids)} automatic incidents resolved more than {_hours(hours)} ago'
             + (f': {", ".join(f"#{pk}" for pk in ids[:20])}{" ..." if len(ids) > 20 else ""}' if ids else '.')
         )
 
@@ -150,6 +158,11 @@ class Command(BaseCommand):
             sys.stderr.flush()
 
     def _report(self, summary):
-        actions = ', '.join(f'{count} {action}' for action, count in sorted(summary.actions.items())) or 'nothing'
+        actions = (
+            ', '.join(
+                f'{count} {ACTION_WORDS.get(action, action)}' for action, count in sorted(summary.actions.items())
+            )
+            or 'nothing'
+        )
         prefix = 'Would process' if self.dry_run else 'Processed'
         self.stdout.write(f'{prefix} {summary.total - len(summary.errors)} of {summary.total} events: {actions}.')
