@@ -1,6 +1,7 @@
 """Small dependency maps for the integration tests, created as real NetBox objects."""
 
 from business_application.correlation.scenario import parse_scenario
+from business_application.services import graph_loader
 from business_application.services.map_import import import_map
 
 DATABASE_OUTAGE = """
@@ -29,3 +30,14 @@ graph:
 def build(text):
     """Create the map of a scenario-format snippet; returns the created objects by label (``device:NAME``)."""
     return import_map(parse_scenario(text))
+
+
+def snapshot_edges():
+    """This process's map snapshot's live edges as (upstream label, downstream label, kind)."""
+    builder = graph_loader._snapshot['builder']
+    labels, dead = builder.labels, builder.dead
+    return {
+        (labels[s], labels[d], k)
+        for s, d, k in zip(builder.src, builder.dst, builder.edge_kind, strict=True)
+        if s != d and s not in dead and d not in dead
+    }

@@ -17,6 +17,7 @@ from business_application.services import graph_loader
 from business_application.services.graph_loader import current_map, forget_map
 
 from .maps import build
+from .maps import snapshot_edges as live_edges
 
 MAP = """
 name: attack11-role-slug
@@ -26,16 +27,6 @@ graph:
     - {name: SWITCH-01, role: switch}
     - {name: WEB-01, role: server, services: [Web Service], links: [SWITCH-01]}
 """
-
-
-def live_edges():
-    builder = graph_loader._snapshot['builder']
-    labels, dead = builder.labels, builder.dead
-    return {
-        (labels[s], labels[d], k)
-        for s, d, k in zip(builder.src, builder.dst, builder.edge_kind, strict=True)
-        if s != d and s not in dead and d not in dead
-    }
 
 
 class RoleSlugChangeTest(TestCase):
@@ -91,6 +82,18 @@ class RolledBackDeletionTest(TestCase):
     def tearDown(self):
         forget_map()
 
+    def decide_an_alert(self):
+        """An alert stored and decided in the current transaction (synchronous intake)."""
+        Event.objects.create(
+            message='db down',
+            status=EventStatus.TRIGGERED,
+            criticallity=EventCrit.CRITICAL,
+            content_type=ContentType.objects.get_for_model(Device),
+            object_id=self.objects['device:DB-01'].pk,
+            dedup_id='db-down',
+            last_seen_at=timezone.now(),
+        )
+
     def test_a_device_deletion_rolled_back_after_a_decision_leaves_the_device_with_its_edges(self):
         """A transaction deletes a device, a decision in it reads the map (this process follows its own change
         before commit: the device's node goes, and with it every edge touching it), then the transaction rolls
@@ -105,15 +108,7 @@ class RolledBackDeletionTest(TestCase):
                 Device.objects.get(pk=web.pk).delete()
                 # An alert stored in the same transaction is correlated there (synchronous intake): its decision
                 # reads the map, which follows this transaction's own change.
-                Event.objects.create(
-                    message='db down',
-                    status=EventStatus.TRIGGERED,
-                    criticallity=EventCrit.CRITICAL,
-                    content_type=ContentType.objects.get_for_model(Device),
-                    object_id=self.objects['device:DB-01'].pk,
-                    dedup_id='db-down',
-                    last_seen_at=timezone.now(),
-                )
+                self.decide_an_alert()
                 raise RuntimeError('roll back')
         except RuntimeError:
             pass
@@ -131,15 +126,7 @@ class RolledBackDeletionTest(TestCase):
         try:
             with transaction.atomic():
                 TechnicalService.objects.get(name='Web Service').delete()
-                Event.objects.create(
-                    message='db down',
-                    status=EventStatus.TRIGGERED,
-                    criticallity=EventCrit.CRITICAL,
-                    content_type=ContentType.objects.get_for_model(Device),
-                    object_id=self.objects['device:DB-01'].pk,
-                    dedup_id='db-down',
-                    last_seen_at=timezone.now(),
-                )
+                self.decide_an_alert()
                 self.assertNotIn('service:Web Service', {e[1] for e in live_edges()})
                 raise RuntimeError('roll back')
         except RuntimeError:

@@ -43,7 +43,7 @@ from business_application.models import (
 from business_application.services import graph_loader
 from business_application.services.graph_loader import MapDeltas, current_map, forget_map, stats
 
-from .maps import build
+from .maps import build, snapshot_edges
 
 MAP = """
 name: snapshot-deltas
@@ -106,14 +106,7 @@ class SnapshotDeltaTest(TestCase):
         return service_map.node(kind, self.objects[label].pk)
 
     def edges(self):
-        """The snapshot's live edges as (upstream label, downstream label, kind)."""
-        builder = graph_loader._snapshot['builder']
-        labels, dead = builder.labels, builder.dead
-        return {
-            (labels[s], labels[d], k)
-            for s, d, k in zip(builder.src, builder.dst, builder.edge_kind, strict=True)
-            if s != d and s not in dead and d not in dead
-        }
+        return snapshot_edges()
 
     def services(self, service_map, label, kind=DEVICE):
         node = self.node(service_map, kind, label)
