@@ -31,10 +31,16 @@ NBA_PGBIN=/usr/lib/postgresql/$NBA_PG_MAJOR/bin
 # by services.sh start), else the defaults: a shell that forgot the exports of a checkout running on other ports
 # still reaches that checkout's own servers, never another checkout's on the default ports.
 if [[ -f $NBA_WORK/ports ]]; then
-    while IFS='=' read -r _name _value; do
+    # A last line without a newline is read too; CR of CRLF endings and an `export ` prefix are ignored. A port
+    # that is not a number is said, not silently replaced by the default.
+    while IFS='=' read -r _name _value || [[ -n $_name ]]; do
+        _name=${_name#export }
+        _value=${_value%$'\r'}
         case $_name in
         NBA_PG_PORT | NBA_REDIS_PORT | NBA_WEB_PORT)
-            if [[ -z ${!_name:-} && $_value =~ ^[0-9]{1,5}$ ]]; then
+            if [[ ! $_value =~ ^[0-9]{1,5}$ ]]; then
+                printf '[env.sh] warning: %s in %s is not a port: %q\n' "$_name" "$NBA_WORK/ports" "$_value" >&2
+            elif [[ -z ${!_name:-} ]]; then
                 printf -v "$_name" '%s' "$_value"
             fi
             ;;
