@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -32,6 +34,14 @@ __all__ = ('MemoryStore', 'ReplayRun', 'build_map', 'build_report', 'compare', '
 KIND_BY_PREFIX = {'service': SERVICE, 'device': DEVICE, 'vm': VM, 'cluster': CLUSTER, 'app': APPLICATION}
 
 
+def role_slug(role: str) -> str:
+    """The slug NetBox gives a role of this name when the scenario's map is imported (Django's ``slugify``, at most
+    100 characters): network roles and tiers name slugs, so "Core Switch" is the role core-switch in both replays."""
+    text = unicodedata.normalize('NFKD', role).encode('ascii', 'ignore').decode('ascii')
+    text = re.sub(r'[^\w\s-]', '', text.lower())
+    return re.sub(r'[-\s]+', '-', text).strip('-_')[:100] or 'x'
+
+
 def build_map(scenario: Scenario, backend: str | None = None) -> ServiceMap:
     """The scenario's map as engine arrays; nodes are keyed by name."""
     builder = MapBuilder(scenario.settings.network_roles, scenario.settings.network_tiers)
@@ -53,7 +63,7 @@ def build_map(scenario: Scenario, backend: str | None = None) -> ServiceMap:
     roles = {}
     for device in scenario.devices:
         node = builder.add(DEVICE, device['name'], device['name'])
-        roles[node] = device['role']
+        roles[node] = role_slug(device['role'])
         for name in device['services']:
             builder.carries(node, builder.node(SERVICE, name))
         if device['cluster']:

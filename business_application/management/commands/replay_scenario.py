@@ -175,14 +175,18 @@ class Command(BaseCommand):
         source, _ = EventSource.objects.get_or_create(name=item.source)
         target = objects.get(item.object)
         fields = event_fields(item, arrival, event_time)
+        # The object is part of the notification, as a receiver stores it: a newer one naming another object moves
+        # the alert there (an older one does not, ``repeat_changes``).
+        if target is not None:
+            fields.update(
+                content_type=ContentType.objects.get_for_model(target), object_id=target.pk, unmapped_label=''
+            )
+        else:
+            fields.update(content_type=None, object_id=None, unmapped_label=item.object)
         existing = Event.objects.filter(event_source=source, dedup_id=item.dedup_id).first()
         if existing is not None:
             for name, value in repeat_changes(existing, fields).items():
                 setattr(existing, name, value)
             existing.save()
             return existing
-        if target is not None:
-            fields.update(content_type=ContentType.objects.get_for_model(target), object_id=target.pk)
-        else:
-            fields['unmapped_label'] = item.object
         return Event.objects.create(event_source=source, dedup_id=item.dedup_id, **fields)
