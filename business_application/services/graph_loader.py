@@ -465,7 +465,10 @@ def current_map() -> ServiceMap:
                 if deltas is not None and all(record[0] != RELOAD for delta in deltas for record in delta):
                     records = [record for delta in deltas for record in delta]
         in_transaction = connection.in_atomic_block
-        if len(_local) > LOCAL_RECORDS_LIMIT or (snap['tainted'] and not in_transaction):
+        # A snapshot loaded with a transaction's many own changes is reloaded once that transaction (or savepoint)
+        # has ended, committed or rolled back, whether or not the next decision runs in a transaction of its own.
+        ended = snap['tainted'] and (not in_transaction or not _still_in(snap['tainted']))
+        if len(_local) > LOCAL_RECORDS_LIMIT or ended:
             records = None  # our own changes are many: read them all at once
         if records is None:
             if announce_recorded():
@@ -473,7 +476,7 @@ def current_map() -> ServiceMap:
             builder = _load_builder()  # a full load sees this process's own uncommitted changes too
             # Own changes of a transaction still open are kept, to be re-read after it ends; when
             # there are too many, the first decision outside a transaction reloads in full instead.
-            tainted = in_transaction and len(_local) > LOCAL_RECORDS_LIMIT
+            tainted = _transaction_mark() if in_transaction and len(_local) > LOCAL_RECORDS_LIMIT else None
             if tainted or not in_transaction:
                 _local.clear()
             snap.update(builder=builder, map=None, epoch=epoch, version=version, shape=shape, tainted=tainted)
@@ -491,6 +494,20 @@ def current_map() -> ServiceMap:
         if snap['map'] is None:
             snap['map'] = builder.build(settings.engine_backend)
         return snap['map']
+
+
+def _transaction_mark() -> tuple:
+    """Where this connection is: PostgreSQL's id of its transaction (once it has written) and Django's savepoints."""
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT pg_current_xact_id_if_assigned()::text')
+        xid = cursor.fetchone()[0]
+    return xid, tuple(connection.savepoint_ids)
+
+
+def _still_in(mark: tuple) -> bool:
+    """Whether the connection is still inside the transaction and savepoint of ``mark`` (one query)."""
+    xid, savepoints = _transaction_mark()
+    return mark[0] is not None and xid == mark[0] and savepoints[: len(mark[1])] == mark[1]
 
 
 def forget_map() -> None:
