@@ -131,7 +131,7 @@ if ((post_alerts)); then
     nba_log 'posting the alert burst'
     "$NBA_PY" "$NBA_REPO/scripts/demo_alerts.py" --env "$DEMO_ENV" --seed "$DEMO_SEED"
 else
-    nba_log 'not posting the alert burst (--no-alerts): the incidents are what the database holds'
+    nba_log 'not posting the alert burst (--no-alerts): the incidents page shows what the database holds'
 fi
 
 cat <<EOF

@@ -32,14 +32,17 @@ NBA_PGBIN=/usr/lib/postgresql/$NBA_PG_MAJOR/bin
 # still reaches that checkout's own servers, never another checkout's on the default ports.
 if [[ -f $NBA_WORK/ports ]]; then
     # A last line without a newline is read too; CR of CRLF endings and an `export ` prefix are ignored. A port
-    # that is not a number is said, not silently replaced by the default.
+    # that is not a number stops here (the default in its place could be another checkout's server).
     while IFS='=' read -r _name _value || [[ -n $_name ]]; do
         _name=${_name#export }
         _value=${_value%$'\r'}
         case $_name in
         NBA_PG_PORT | NBA_REDIS_PORT | NBA_WEB_PORT)
             if [[ ! $_value =~ ^[0-9]{1,5}$ ]]; then
-                printf '[env.sh] warning: %s in %s is not a port: %q\n' "$_name" "$NBA_WORK/ports" "$_value" >&2
+                printf '[env.sh] error: %s in %s is not a port: %q (export it, or fix or delete the file)\n' \
+                    "$_name" "$NBA_WORK/ports" "$_value" >&2
+                unset _name _value
+                return 1
             elif [[ -z ${!_name:-} ]]; then
                 printf -v "$_name" '%s' "$_value"
             fi

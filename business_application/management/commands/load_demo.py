@@ -32,9 +32,9 @@ class Command(BaseCommand):
             return
         if present is not None:
             raise CommandError(
-                f'The demo map of seed {present} is loaded, not that of seed {seed}: use --seed {present} '
-                f'(make demo and make start use the loaded seed when DEMO_SEED is unset), or empty the database first '
-                '(scripts/migrate.sh --reset)'
+                f'The demo map of seed {present} is loaded, not that of seed {seed}: leave DEMO_SEED unset '
+                f'(make demo and make start then use the loaded seed) or set DEMO_SEED={present} '
+                f'(--seed {present} for netbox load_demo), or empty the database first (scripts/migrate.sh --reset)'
             )
         try:
             counts = load_demo_map(demo_map)
