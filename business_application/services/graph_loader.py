@@ -475,7 +475,8 @@ def current_map() -> ServiceMap:
                 epoch, version = MapDeltas.head()  # the load below is the reload just announced
             builder = _load_builder()  # a full load sees this process's own uncommitted changes too
             # Own changes of a transaction still open are kept, to be re-read after it ends; when
-            # there are too many, the first decision outside a transaction reloads in full instead.
+            # there are too many, the snapshot is marked with the transaction instead, and reloaded in
+            # full by the first decision once that transaction (or savepoint) has ended.
             tainted = _transaction_mark() if in_transaction and len(_local) > LOCAL_RECORDS_LIMIT else None
             if tainted or not in_transaction:
                 _local.clear()
