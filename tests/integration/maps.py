@@ -1,7 +1,10 @@
 """Small dependency maps for the integration tests, created as real NetBox objects."""
 
+from django.test import TestCase
+
 from business_application.correlation.scenario import parse_scenario
 from business_application.services import graph_loader
+from business_application.services.graph_loader import current_map, forget_map
 from business_application.services.map_import import import_map
 
 DATABASE_OUTAGE = """
@@ -41,3 +44,33 @@ def snapshot_edges():
         for s, d, k in zip(builder.src, builder.dst, builder.edge_kind, strict=True)
         if s != d and s not in dead and d not in dead
     }
+
+
+def fresh_edges():
+    """The live edges of a map loaded afresh (what a worker started now decides on)."""
+    forget_map()
+    current_map()
+    return snapshot_edges()
+
+
+class FollowedMapTest(TestCase):
+    """``MAP`` created and this process's snapshot loaded before each test, dropped after it."""
+
+    MAP = ''
+
+    def setUp(self):
+        self.objects = build(self.MAP)
+        forget_map()
+        current_map()
+
+    def tearDown(self):
+        forget_map()
+
+    def other_worker_follows(self, change):
+        """Commit ``change`` as another process would, then catch up with it through Redis; the live edges then."""
+        graph_loader._local.clear()
+        with self.captureOnCommitCallbacks(execute=True):
+            change()
+        graph_loader._local.clear()
+        current_map()
+        return snapshot_edges()

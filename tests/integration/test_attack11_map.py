@@ -7,16 +7,14 @@ fresh full load of the same database gives.
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.test import TestCase
 from django.utils import timezone
 
 from dcim.models import Device, DeviceRole
 
 from business_application.models import Event, EventCrit, EventStatus, TechnicalService
-from business_application.services import graph_loader
-from business_application.services.graph_loader import current_map, forget_map
+from business_application.services.graph_loader import current_map
 
-from .maps import build
+from .maps import FollowedMapTest, fresh_edges
 from .maps import snapshot_edges as live_edges
 
 MAP = """
@@ -29,14 +27,8 @@ graph:
 """
 
 
-class RoleSlugChangeTest(TestCase):
-    def setUp(self):
-        self.objects = build(MAP)
-        forget_map()
-        current_map()
-
-    def tearDown(self):
-        forget_map()
+class RoleSlugChangeTest(FollowedMapTest):
+    MAP = MAP
 
     def test_a_device_role_slug_edit_reaches_other_workers_snapshots(self):
         """The snapshot reads each device's role by its slug (``role__slug``) and a cable's direction depends on
@@ -46,18 +38,14 @@ class RoleSlugChangeTest(TestCase):
         switch = self.objects['device:SWITCH-01']
         before = live_edges()
         self.assertTrue([e for e in before if e[:2] == ('device:SWITCH-01', 'device:WEB-01')])
-        graph_loader._local.clear()
-        with self.captureOnCommitCallbacks(execute=True):
+
+        def rename():
             role = DeviceRole.objects.get(pk=switch.role_id)
             role.slug = 'patch-panel'  # no longer one of the network roles
             role.save()
-        graph_loader._local.clear()
-        current_map()  # the other worker catches up with what Redis announced
-        followed = live_edges()
-        forget_map()
-        current_map()  # a worker started now
-        fresh = live_edges()
-        self.assertEqual(followed, fresh, 'a worker that was running keeps an edge a fresh load does not have')
+
+        followed = self.other_worker_follows(rename)
+        self.assertEqual(followed, fresh_edges(), 'a worker that was running keeps an edge a fresh load does not have')
 
 
 ROLLBACK_MAP = """
@@ -73,14 +61,8 @@ graph:
 """
 
 
-class RolledBackDeletionTest(TestCase):
-    def setUp(self):
-        self.objects = build(ROLLBACK_MAP)
-        forget_map()
-        current_map()
-
-    def tearDown(self):
-        forget_map()
+class RolledBackDeletionTest(FollowedMapTest):
+    MAP = ROLLBACK_MAP
 
     def decide_an_alert(self):
         """An alert stored and decided in the current transaction (synchronous intake)."""

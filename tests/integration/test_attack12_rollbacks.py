@@ -1,7 +1,6 @@
 """Attack 12: rolled-back deletions of clusters, VMs and applications, in savepoints, against a fresh load."""
 
 from django.db import transaction
-from django.test import TestCase
 
 from dcim.models import Device
 from virtualization.models import Cluster, VirtualMachine
@@ -9,7 +8,7 @@ from virtualization.models import Cluster, VirtualMachine
 from business_application.models import BusinessApplication
 from business_application.services.graph_loader import current_map, forget_map
 
-from .maps import build
+from .maps import FollowedMapTest, fresh_edges
 from .maps import snapshot_edges as live_edges
 
 MAP = """
@@ -28,9 +27,11 @@ graph:
 """
 
 
-class RolledBackTest(TestCase):
+class RolledBackTest(FollowedMapTest):
+    MAP = MAP
+
     def setUp(self):
-        self.objects = build(MAP)
+        super().setUp()
         app = BusinessApplication.objects.create(appcode='APP1', name='App One')
         app.technical_services.add(self.objects['service:Web Service'])
         self.objects['app:APP1'] = app
@@ -39,9 +40,6 @@ class RolledBackTest(TestCase):
         forget_map()
         current_map()
         self.before = live_edges()
-
-    def tearDown(self):
-        forget_map()
 
     def roll_back(self, delete):
         try:
@@ -53,9 +51,7 @@ class RolledBackTest(TestCase):
             pass
         current_map()
         followed = live_edges()
-        forget_map()
-        current_map()
-        self.assertEqual(live_edges(), self.before)
+        self.assertEqual(fresh_edges(), self.before)
         self.assertEqual(followed, self.before)
 
     def test_vm(self):

@@ -1,14 +1,13 @@
 """Attack 12: the network tiers (BUSINESS_APP_NETWORK_TIERS) as another worker follows them, against a fresh load."""
 
 from django.db import transaction
-from django.test import TestCase, override_settings
+from django.test import override_settings
 
 from dcim.models import Cable, Device, DeviceRole, Interface
 
-from business_application.services import graph_loader
-from business_application.services.graph_loader import current_map, forget_map
+from business_application.services.graph_loader import current_map
 
-from .maps import build
+from .maps import FollowedMapTest, fresh_edges
 from .maps import snapshot_edges as live_edges
 
 MAP = """
@@ -27,29 +26,9 @@ graph:
 TIERS = ['core-switch', 'access-switch']
 
 
-def fresh_edges():
-    forget_map()
-    current_map()
-    return live_edges()
-
-
 @override_settings(BUSINESS_APP_NETWORK_TIERS=TIERS)
-class TiersFollowedTest(TestCase):
-    def setUp(self):
-        self.objects = build(MAP)
-        forget_map()
-        current_map()
-
-    def tearDown(self):
-        forget_map()
-
-    def other_worker_follows(self, change):
-        graph_loader._local.clear()
-        with self.captureOnCommitCallbacks(execute=True):
-            change()
-        graph_loader._local.clear()
-        current_map()
-        return live_edges()
+class TiersFollowedTest(FollowedMapTest):
+    MAP = MAP
 
     def port(self, device, name):
         return Interface.objects.create(device=self.objects[f'device:{device}'], name=name, type='1000base-t')

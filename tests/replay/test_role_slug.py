@@ -1,4 +1,5 @@
-"""The replay tool names a scenario's roles by the slug NetBox gives them on import, without Django."""
+"""The replay tool names a scenario's roles by the slug NetBox gives them on import, without Django itself:
+checked here against Django's slugify (the property tests stay free of Django)."""
 
 from django.utils.text import slugify
 from hypothesis import given
