@@ -1,6 +1,7 @@
 """Print the intake figures of ``.work/bench-intake.json`` as tables: ``bench/test_product_intake.py`` with the ratio
-of SnapshotWorker to RQ's default Worker measured in the same run, and ``bench/test_large_incident.py`` with the
-ratio of members kept between decisions to members read again.
+of SnapshotWorker to RQ's default Worker measured in the same run, ``bench/test_large_incident.py`` with the ratio
+of members kept between decisions to members read again, and ``bench/test_live_incidents.py`` with the ratio of an
+alert decided against 1,000 live incidents to one against 10.
 
     .work/venv/bin/python -m bench.report_intake [FILE]
 """
@@ -64,6 +65,23 @@ def large_incident_table(figures):
     return '\n'.join(lines)
 
 
+def live_incidents_table(figures):
+    """One new alert decided in the request against 10 and against 1,000 live incidents."""
+    sizes = sorted({int(key.split('/')[1]) for key in figures if key.startswith('live_incidents/')})
+    if not sizes:
+        return ''
+    lines = ['| live incidents | one new alert, decided in the request (s) |', '|---|---|']
+    medians = {size: figures[f'live_incidents/{size}'].get('alert_seconds_median') for size in sizes}
+    lines += [f'| {size:,} | {medians[size]} |' for size in sizes]
+    first, last = sizes[0], sizes[-1]
+    if len(sizes) > 1 and medians[first] and medians[last]:
+        lines.append(
+            f'\nAgainst {last:,} live incidents an alert costs {medians[last] / medians[first]:.2f}x'
+            f' one against {first:,}.'
+        )
+    return '\n'.join(lines)
+
+
 def main(argv):
     path = Path(argv[1]) if len(argv) > 1 else DEFAULT
     if not path.exists():
@@ -71,9 +89,10 @@ def main(argv):
         return 1
     figures = json.loads(path.read_text())
     print(table(figures))
-    if extra := large_incident_table(figures):
-        print()
-        print(extra)
+    for extra in (large_incident_table(figures), live_incidents_table(figures)):
+        if extra:
+            print()
+            print(extra)
     return 0
 
 

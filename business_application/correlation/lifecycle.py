@@ -145,6 +145,18 @@ class IncidentState:
             return False
         return self.triggered() or now - self.last_activity() <= settings.window_seconds
 
+    def member_nodes(self) -> list[int]:
+        """Each member's node, -1 where the map has none: what the engine scores an event against."""
+        return [m.node if m.node is not None else -1 for m in self.members]
+
+    def first_unmapped(self, label: str) -> int | None:
+        """The position of the first member on no node of the map that names ``label``, if any."""
+        return next((i for i, m in enumerate(self.members) if m.node is None and m.label == label), None)
+
+    def node_of_alert(self, alert: Any) -> int | None:
+        """The node of the alert's first member (None when it has none, or is on no node)."""
+        return next((m.node for m in self.members if m.alert == alert), None)
+
     def member(self, alert: Any, occurrence: int) -> MemberState | None:
         for member in self.members:
             if member.alert == alert and member.occurrence == occurrence:
@@ -387,7 +399,7 @@ class Correlator:
             (
                 incident.severity,
                 None if incident.triggered() else incident.last_activity(),
-                [m.node if m.node is not None else -1 for m in incident.members],
+                incident.member_nodes(),
             )
             for incident in live
         ]
@@ -435,9 +447,7 @@ class Correlator:
         settings = self.settings
         matches = []
         for index, incident in enumerate(live):
-            member = next(
-                (i for i, m in enumerate(incident.members) if m.node is None and m.label == alert.label), None
-            )
+            member = incident.first_unmapped(alert.label)
             if member is None:
                 continue
             # The same time decay and severity match as the engines' decide (docs/engine-api.md).

@@ -34,6 +34,7 @@ from ..settings import get_settings
 from . import clock, member_cache
 from .graph_loader import MODEL_KINDS, current_map, node_of
 from .incident_events import IncidentEvents
+from .stored_incident import StoredIncident
 
 __all__ = (
     'LOCK_NAMESPACE',
@@ -119,41 +120,37 @@ class DjangoStore:
                 'resolved_event_time',
                 'last_updated',
                 'merged_into_id',
-                'blast_radius',
             )
         )
         fresh = [row for row in rows if row['pk'] not in self.cache]
         states, unread = {}, {}
         for row in fresh:
-            status = row['status']
-            state = IncidentState(
-                key=row['pk'],
-                opened_at=to_epoch(row['detected_at']),
-                status=MERGED
-                if row['merged_into_id']
-                else (OPEN if status in IncidentStatusChoices.OPEN else RESOLVED),
-                severity=severity_rank(row['severity']),
-                title=row['title'],
-                root_alert=row['root_cause_event_id'],
-                root_label=row['root_cause'],
-                resolved_at=to_epoch(self._resolution_time(row)),
-                resolved_event_time=to_epoch(row['resolved_event_time']),
-                merged_into=row['merged_into_id'],
-                blast_down=self._blast_nodes(row['blast_radius'], 'down'),
-                blast_degraded=self._blast_nodes(row['blast_radius'], 'degraded'),
-                blast_capped=bool((row['blast_radius'] or {}).get('capped')),
+            key, status = row['pk'], row['status']
+            kept = self.kept and member_cache.entry(self.map, key, row['created'], row['members_revision'])
+            state = StoredIncident.read(
+                {
+                    'key': key,
+                    'opened_at': to_epoch(row['detected_at']),
+                    'status': MERGED
+                    if row['merged_into_id']
+                    else (OPEN if status in IncidentStatusChoices.OPEN else RESOLVED),
+                    'severity': severity_rank(row['severity']),
+                    'title': row['title'],
+                    'root_alert': row['root_cause_event_id'],
+                    'root_label': row['root_cause'],
+                    'resolved_at': to_epoch(self._resolution_time(row)),
+                    'resolved_event_time': to_epoch(row['resolved_event_time']),
+                    'merged_into': row['merged_into_id'],
+                },
+                kept or None,
+                self.order,
+                self._read_blast,
             )
-            self.db_status[state.key] = status
-            self.revisions[state.key] = (row['created'], row['members_revision'])
-            states[state.key] = state
-            kept = self.kept and member_cache.get(self.map, state.key, row['created'], row['members_revision'])
+            self.db_status[key] = status
+            self.revisions[key] = (row['created'], row['members_revision'])
+            states[key] = state
             if not kept:
-                unread[state.key] = []
-                continue
-            members, state.services = kept
-            for member, row_id in members:
-                self.order[(member.alert, member.occurrence)] = row_id
-                state.members.append(member)
+                unread[key] = []
         if unread:
             members = (
                 IncidentEvent.objects.filter(incident_id__in=unread)
@@ -215,7 +212,7 @@ class DjangoStore:
     @staticmethod
     def _root_node(state):
         """The node of the incident's root cause: its root event's first member (read from the start)."""
-        return next((m.node for m in state.members if m.alert == state.root_alert), None)
+        return state.node_of_alert(state.root_alert)
 
     #: The members revision of the incident a query reads (``IncidentMembersRevision``; NULL before its first member).
     _revisions = IncidentMembersRevision.objects.filter(incident_id=OuterRef('pk')).values('revision')[:1]
@@ -227,6 +224,15 @@ class DjangoStore:
         if row['resolved_at'] is None and row['status'] not in IncidentStatusChoices.OPEN and not row['merged_into_id']:
             return row['last_updated']
         return row['resolved_at']
+
+    def _read_blast(self, key):
+        """The incident's stored blast radius, as ``StoredIncident`` fields (read only if a decision asks)."""
+        blast = Incident.objects.filter(pk=key).values_list('blast_radius', flat=True).first()
+        return {
+            'blast_down': self._blast_nodes(blast, 'down'),
+            'blast_degraded': self._blast_nodes(blast, 'degraded'),
+            'blast_capped': bool((blast or {}).get('capped')),
+        }
 
     def _blast_nodes(self, blast, side):
         nodes = []

@@ -17,9 +17,9 @@ Entries are dropped when the map changes (nodes and labels are the map's) and wh
 import logging
 import threading
 
-from ..correlation.lifecycle import MemberState
+from ..correlation.lifecycle import TRIGGERED, MemberState
 
-__all__ = ('MAX_MEMBERS', 'clear', 'get', 'put', 'stats')
+__all__ = ('MAX_MEMBERS', 'Kept', 'clear', 'entry', 'get', 'put', 'stats')
 
 logger = logging.getLogger('business_application.services.member_cache')
 
@@ -52,22 +52,58 @@ def _fields(member, row_id):
     )
 
 
-def get(service_map, key, created, revision):
-    """``([(MemberState, row id)], services)`` of the incident as last kept under this revision and map (its
-    members in their order and the services in their footprints), or None."""
+class Kept:
+    """An incident's members as kept: their rows (``MemberState``'s fields up to ``factors``, then the row id), the
+    services in their footprints, and what a decision asks of every live incident without building its members
+    (``StoredIncident``): the members' nodes (-1 for none), whether one is failing, the latest activity, the node of
+    each alert's first member and the first member naming each unmapped label."""
+
+    __slots__ = ('first_nodes', 'last_activity', 'nodes', 'rows', 'services', 'triggered', 'unmapped')
+
+    def __init__(self, rows, services):
+        self.rows = rows
+        self.services = services
+        self.nodes = [-1 if row[2] is None else row[2] for row in rows]
+        self.triggered = any(row[4] == TRIGGERED for row in rows)
+        self.last_activity = max((row[7] for row in rows), default=None)
+        self.first_nodes, self.unmapped = {}, {}
+        for index, row in enumerate(rows):
+            self.first_nodes.setdefault(row[0], row[2])
+            if row[2] is None:
+                self.unmapped.setdefault(row[3], index)
+
+    def members(self, order=None):
+        """New ``MemberState`` objects (a decision changes its members in place) with their row ids; ``order``, if
+        given, gets each member's row id under (event, occurrence)."""
+        members = []
+        for row in self.rows:
+            member = MemberState(*row[:11], factors=dict(row[11]) if row[11] else row[11])
+            if order is not None:
+                order[(row[0], row[1])] = row[12]
+            members.append((member, row[12]))
+        return members
+
+
+def entry(service_map, key, created, revision):
+    """The ``Kept`` members of the incident under this revision and map, or None."""
     if revision is None:
         return None
     with _lock:
-        entry = _state['entries'].get(key) if _state['map'] is service_map else None
-        if entry is None or entry[0] != (created, revision):
+        found = _state['entries'].get(key) if _state['map'] is service_map else None
+        if found is None or found[0] != (created, revision):
             _stats['misses'] += 1
             return None
         _stats['hits'] += 1
-        rows, services = entry[1], entry[2]
-    # New objects each time (a decision changes its members in place); a row holds MemberState's fields in order,
-    # up to its factors, then the member's row id.
-    members = [(MemberState(*row[:11], factors=dict(row[11]) if row[11] else row[11]), row[12]) for row in rows]
-    return members, set(services)
+        return found[1]
+
+
+def get(service_map, key, created, revision):
+    """``([(MemberState, row id)], services)`` of the incident as last kept under this revision and map (its
+    members in their order and the services in their footprints), or None."""
+    kept = entry(service_map, key, created, revision)
+    if kept is None:
+        return None
+    return kept.members(), set(kept.services)
 
 
 def put(service_map, key, created, revision, members, services):
@@ -82,12 +118,12 @@ def put(service_map, key, created, revision, members, services):
         entries = _state['entries']
         old = entries.pop(key, None)
         if old is not None:
-            _state['members'] -= len(old[1])
+            _state['members'] -= len(old[1].rows)
         if _state['members'] + len(rows) > MAX_MEMBERS:
             _reset(service_map)
             if len(rows) > MAX_MEMBERS:
                 return
-        entries[key] = ((created, revision), rows, frozenset(services))
+        entries[key] = ((created, revision), Kept(rows, frozenset(services)))
         _state['members'] += len(rows)
         _stats['puts'] += 1
 

@@ -15,11 +15,12 @@ from django.db import connection, transaction
 from django.db.models import Subquery
 from django.test.utils import override_settings
 
+from business_application.correlation.lifecycle import Correlator
 from business_application.models import Event, Incident, IncidentEvent, IncidentMembersRevision
 from business_application.services import member_cache
 from business_application.services.batch import BatchStore, decide_events
 from business_application.services.graph_loader import current_map
-from business_application.services.incident_service import DjangoStore
+from business_application.services.incident_service import DjangoStore, alert_state
 from business_application.settings import get_settings
 
 from .test_batch_decisions import store as store_notification
@@ -143,3 +144,42 @@ def test_a_batch_keeps_nothing_another_writer_changed_after_its_read(storm_map):
                 IncidentEvent.objects.filter(incident_id=incident).update(score=0.1)
             batch._claim({incident})
             assert (incident in batch.clean) is not foreign_write
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_builds_the_members_of_the_incidents_it_changes_only(storm_map):
+    """Kept members stay unbuilt until a decision changes their incident; meanwhile the scoring's answers are the
+    ones a fresh read gives (``StoredIncident``)."""
+    scenario, objects, start = storm_map
+    items = storm_items(storm_map, 0, 60)
+    for first in range(0, 42, 7):  # decided and kept
+        for event_id, outcome in decide_events(items[first : first + 7]):
+            assert not isinstance(outcome, Exception), (event_id, outcome)
+    settings = get_settings()
+    service_map = current_map()
+    keys = list(Incident.objects.values_list('pk', flat=True))
+    fresh, _ = fresh_read(keys)
+    actions = set()
+    for event_id, arrival in items[42:]:
+        with transaction.atomic():
+            now = arrival.timestamp()
+            DjangoStore(service_map, settings).live_incidents(now, settings)  # keeps any member it had to read
+            store = DjangoStore(service_map, settings)
+            live = store.live_incidents(now, settings)
+            assert len(live) >= 2
+            for state in live:
+                assert 'members' in state.__dict__['_unbuilt'], f'incident {state.key} was built by the read'
+                expected = fresh[state.key]
+                assert (state.triggered(), state.last_activity(), state.member_nodes(), state.root_node) == (
+                    expected.triggered(),
+                    expected.last_activity(),
+                    expected.member_nodes(),
+                    expected.root_node,
+                )
+            event = Event.objects.select_for_update().get(pk=event_id)
+            outcome = Correlator(service_map, settings, store).decide(alert_state(event, service_map), now, True)
+            actions.add(outcome.action)
+            built = {key for key, state in store.cache.items() if 'members' not in state.__dict__.get('_unbuilt', ())}
+            assert built <= {outcome.incident, *outcome.merged}, (outcome, built)
+            transaction.set_rollback(True)  # each decision against the same kept state
+    assert {'joined', 'opened'} & actions, actions
