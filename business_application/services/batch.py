@@ -55,6 +55,12 @@ __all__ = ('BatchStore', 'decide_events')
 
 logger = logging.getLogger('business_application.services.batch')
 
+
+def read_defaults():
+    """A member's join facts as a read leaves them (``DjangoStore``): decisions write them once, never read them."""
+    return {'opener': False, 'score': None, 'link': '', 'factors': {}, 'path': []}
+
+
 #: Order key of members inserted by this batch: after every stored member (their ids come later).
 NEW_MEMBER_BASE = 1 << 62
 
@@ -261,11 +267,12 @@ class BatchStore(DjangoStore):
             members = []
             for member in state.members:
                 identity = (member.alert, member.occurrence)
-                if identity in self.written:  # its times as a read would return them: to the microsecond
+                if identity in self.written:  # as a read would return it: times to the microsecond, no join facts
                     member = dataclasses.replace(
                         member,
                         joined_at=to_epoch(from_epoch(member.joined_at)),
                         last_activity=to_epoch(from_epoch(member.last_activity)),
+                        **read_defaults(),
                     )
                 members.append((member, self.row_ids.get(identity) or self.order[identity]))
             services = state.services if state.members else set()

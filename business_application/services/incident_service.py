@@ -62,7 +62,12 @@ def from_epoch(seconds):
 
 
 class DjangoStore:
-    """The lifecycle's ``Store`` on NetBox's database; incidents read once per decision are cached."""
+    """The lifecycle's ``Store`` on NetBox's database; incidents read once per decision are cached.
+
+    A member read from the database carries what decisions use: its alert, occurrence, node, label, status,
+    severity and times. Why it joined (``opener``, ``score``, ``link``, ``factors``, ``path``) is written once, when
+    it joins, and never read back by a decision: a read leaves those at their defaults (``MemberState``), which
+    spares decoding every member's factors when a large incident is read again."""
 
     #: Whether members come from, and go to, this process's ``member_cache`` (else always from the database).
     kept = True
@@ -164,10 +169,6 @@ class DjangoStore:
                     'severity',
                     'joined_at',
                     'last_activity_at',
-                    'opened_incident',
-                    'score',
-                    'link',
-                    'factors',
                     'event__content_type_id',
                     'event__object_id',
                     'event__unmapped_label',
@@ -191,10 +192,6 @@ class DjangoStore:
                     severity=severity_rank(row['severity']),
                     joined_at=to_epoch(row['joined_at']),
                     last_activity=to_epoch(row['last_activity_at']),
-                    opener=row['opened_incident'],
-                    score=row['score'],
-                    link=row['link'],
-                    factors=row['factors'],
                 )
                 states[row['incident_id']].members.append(member)
                 unread[row['incident_id']].append((member, row['pk']))

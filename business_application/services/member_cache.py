@@ -77,7 +77,7 @@ class Kept:
         given, gets each member's row id under (event, occurrence)."""
         members = []
         for row in self.rows:
-            member = MemberState(*row[:11], factors=dict(row[11]) if row[11] else row[11])
+            member = MemberState(*row[:11], factors=dict(row[11]) if row[11] else {})
             if order is not None:
                 order[(row[0], row[1])] = row[12]
             members.append((member, row[12]))
