@@ -7,13 +7,16 @@ number of queries and writes decisions with queryset updates, so a person's conc
 incident's commander or description is never overwritten.
 """
 
+import functools
+import json
 import logging
 import zlib
 from datetime import UTC, datetime
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
-from django.db.models import Exists, Max, OuterRef, Q, Subquery
+from django.db.models import Exists, Max, OuterRef, Q, Subquery, TextField
+from django.db.models.functions import Cast
 
 from ..choices import IncidentStatusChoices
 from ..correlation.kinds import SEVERITIES, severity_rank
@@ -61,6 +64,30 @@ def from_epoch(seconds):
     return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
 
 
+def blast_nodes(service_map, blast, side):
+    """The nodes of one side (``down``, ``degraded``) of a stored blast radius that the map still holds."""
+    nodes = []
+    for item in (blast or {}).get(side, ()):
+        kind = PREFIX_KINDS.get(item.get('type'))
+        if kind is not None and item.get('id') is not None:
+            node = service_map.node(kind, item['id'])
+        else:  # written before ids were recorded
+            node = service_map.by_label.get(f'{item.get("type")}:{item.get("name")}')
+        if node is not None:
+            nodes.append(node)
+    return nodes
+
+
+def blast_fields(service_map, text):
+    """A stored blast radius (its JSON text, read with the incident's row) as ``IncidentState``'s blast fields."""
+    blast = None if text is None else json.loads(text)
+    return {
+        'blast_down': blast_nodes(service_map, blast, 'down'),
+        'blast_degraded': blast_nodes(service_map, blast, 'degraded'),
+        'blast_capped': bool((blast or {}).get('capped')),
+    }
+
+
 class DjangoStore:
     """The lifecycle's ``Store`` on NetBox's database; incidents read once per decision are cached.
 
@@ -86,6 +113,9 @@ class DjangoStore:
         #: Each loaded incident's (created, members revision), the key its members are kept under (``member_cache``).
         self.revisions: dict[int, tuple] = {}
         self.opened_here: set[int] = set()
+        #: Turns a stored blast radius into fields; it holds the map, not the store (a store is freed by reference
+        #: counting when its decision ends, no cycle through its incidents).
+        self.parse_blast = functools.partial(blast_fields, service_map)
 
     # Reads
 
@@ -111,7 +141,11 @@ class DjangoStore:
         """The incidents of ``queryset`` (rows read now), each with its members: kept by ``member_cache`` under the
         members revision the rows show, else read for all of them with one query (and then kept)."""
         rows = list(
-            queryset.annotate(members_revision=Subquery(self._revisions)).values(
+            queryset.annotate(
+                members_revision=Subquery(self._revisions),
+                # As text, parsed only if a decision asks (``StoredIncident``): it recomputes it before writing it.
+                blast_text=Cast('blast_radius', output_field=TextField()),
+            ).values(
                 'pk',
                 'created',
                 'members_revision',
@@ -125,6 +159,7 @@ class DjangoStore:
                 'resolved_event_time',
                 'last_updated',
                 'merged_into_id',
+                'blast_text',
             )
         )
         fresh = [row for row in rows if row['pk'] not in self.cache]
@@ -149,7 +184,8 @@ class DjangoStore:
                 },
                 kept or None,
                 self.order,
-                self._read_blast,
+                self.parse_blast,
+                row['blast_text'],
             )
             self.db_status[key] = status
             self.revisions[key] = (row['created'], row['members_revision'])
@@ -222,26 +258,8 @@ class DjangoStore:
             return row['last_updated']
         return row['resolved_at']
 
-    def _read_blast(self, key):
-        """The incident's stored blast radius, as ``StoredIncident`` fields (read only if a decision asks)."""
-        blast = Incident.objects.filter(pk=key).values_list('blast_radius', flat=True).first()
-        return {
-            'blast_down': self._blast_nodes(blast, 'down'),
-            'blast_degraded': self._blast_nodes(blast, 'degraded'),
-            'blast_capped': bool((blast or {}).get('capped')),
-        }
-
     def _blast_nodes(self, blast, side):
-        nodes = []
-        for item in (blast or {}).get(side, ()):
-            kind = PREFIX_KINDS.get(item.get('type'))
-            if kind is not None and item.get('id') is not None:
-                node = self.map.node(kind, item['id'])
-            else:  # written before ids were recorded
-                node = self.map.by_label.get(f'{item.get("type")}:{item.get("name")}')
-            if node is not None:
-                nodes.append(node)
-        return nodes
+        return blast_nodes(self.map, blast, side)
 
     def _label(self, node, content_type_id, object_id, unmapped_label, event_id):
         if node is not None:

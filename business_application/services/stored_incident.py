@@ -5,8 +5,8 @@ their members, whether one of them is failing, and their latest activity. It cha
 live incident's members (thousands of objects behind a failed core switch) and its blast radius for each decision
 made a decision's cost grow with the incidents that are live rather than with what it changes. A
 ``StoredIncident`` answers the three facts from its kept members' summary (``member_cache.Kept``), builds its
-members and services on first read, and reads its stored blast radius only if asked (a decision recomputes the
-blast radius before it writes it, so it never is).
+members and services on first read, and parses its stored blast radius (read with its row, as text) only if asked (a
+decision recomputes the blast radius before it writes it, so it never is).
 """
 
 import dataclasses
@@ -34,14 +34,14 @@ class _Deferred:
         if incident is None:
             return self
         values = incident.__dict__
-        if self.name in values['_unbuilt']:
+        if self.name in values.get('_unbuilt', ()):
             incident._build(self.name)
         return values[self.name]
 
     def __set__(self, incident, value):
         values = incident.__dict__
         values[self.name] = value
-        if self.name in values['_unbuilt']:
+        if self.name in values.get('_unbuilt', ()):
             values['_unbuilt'] = values['_unbuilt'] - {self.name}
 
 
@@ -56,11 +56,11 @@ class StoredIncident(IncidentState):
     blast_capped = _Deferred()
 
     @classmethod
-    def read(cls, fields, kept, order, blast):
+    def read(cls, fields, kept, order, blast, blast_text=None):
         """An incident with ``fields`` (the others at their defaults). ``kept`` (a ``member_cache.Kept``, or None
         when the caller adds the members itself) gives its members and services when first read, and ``order`` then
-        gets their row ids under (event, occurrence). ``blast(key)`` returns its blast radius as ``{field: value}``
-        for the three blast fields, when one of them is first read."""
+        gets their row ids under (event, occurrence). ``blast(blast_text)`` gives the three blast fields as
+        ``{field: value}`` from the stored blast radius read with the row, when one of them is first read."""
         incident = cls.__new__(cls)
         values = incident.__dict__
         for name, default, factory in _FIELDS:
@@ -70,6 +70,7 @@ class StoredIncident(IncidentState):
         values['_kept'] = kept
         values['_order'] = order
         values['_blast'] = blast
+        values['_blast_text'] = blast_text
         return incident
 
     def _build(self, name):
@@ -82,14 +83,15 @@ class StoredIncident(IncidentState):
             if 'members' in unbuilt:
                 built['members'] = [member for member, _ in kept.members(values['_order'])]
         else:
-            built = values['_blast'](self.key)
+            built = values['_blast'](values['_blast_text'])
         for field in built.keys() & unbuilt:
             values[field] = built[field]
         values['_unbuilt'] = unbuilt - built.keys()
 
     def _summary(self):
         """The kept members' summary while the members are not built yet, else None."""
-        return self.__dict__['_kept'] if 'members' in self.__dict__['_unbuilt'] else None
+        values = self.__dict__
+        return values['_kept'] if 'members' in values.get('_unbuilt', ()) else None
 
     def triggered(self):
         kept = self._summary()
@@ -103,7 +105,7 @@ class StoredIncident(IncidentState):
 
     def member_nodes(self):
         kept = self._summary()
-        return super().member_nodes() if kept is None else kept.nodes
+        return super().member_nodes() if kept is None else list(kept.nodes)  # the caller's own, as the base gives
 
     def first_unmapped(self, label):
         kept = self._summary()

@@ -1,0 +1,97 @@
+"""attack13: decisions against unbuilt ``StoredIncident``s write what decisions against built members write.
+
+The same scenarios are decided twice (one at a time and in batches): as 3388c84 reads live incidents (answers from
+``member_cache.Kept``'s summary), and with every incident's members built before it is asked anything (as before
+3388c84, when ``_load`` built them all). Everything written must be the same.
+"""
+
+import pytest
+
+from business_application.correlation.scenario import load_scenario, parse_scenario
+from business_application.services.stored_incident import StoredIncident
+
+from ..scenarios import SCENARIOS
+from .test_batch_decisions import run, storm_text
+
+
+def eager_summary(self):
+    self.members  # noqa: B018 - build them, as the store did before
+    return None
+
+
+CASES = [*SCENARIOS, 'generated-storm']
+
+
+@pytest.mark.django_db(transaction=False)
+@pytest.mark.parametrize('batched', [False, True])
+@pytest.mark.parametrize('source', CASES, ids=lambda p: getattr(p, 'stem', p))
+def test_lazy_incidents_decide_as_built_ones(source, batched, monkeypatch):
+    scenario = parse_scenario(storm_text()) if source == 'generated-storm' else load_scenario(source)
+    answered = []
+    summary = StoredIncident._summary
+
+    def counted(self):
+        kept = summary(self)
+        answered.append(kept is not None)
+        return kept
+
+    monkeypatch.setattr(StoredIncident, '_summary', counted)
+    lazy = run(scenario, 7, batched=batched)
+    if source == 'generated-storm':
+        assert any(answered), 'the lazy run never answered from a summary'
+    monkeypatch.setattr(StoredIncident, '_summary', eager_summary)
+    eager = run(scenario, 7, batched=batched)
+    assert lazy == eager
+
+
+COMMITTED = {}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize('mode', ['eager', 'lazy'])
+def test_committed_batches_decide_alike_with_kept_members(mode, monkeypatch):
+    """Committed batches: the next batches read the members the previous ones kept (``remember_members``), so the
+    incidents they score against and merge are built, lazily, from those ``Kept`` entries."""
+    from datetime import timedelta
+
+    from django.test.utils import override_settings
+
+    from business_application.management.commands.replay_scenario import create_maintenance, replay_start
+    from business_application.services import member_cache
+    from business_application.services.batch import decide_events
+    from business_application.services.graph_loader import forget_map
+    from business_application.services.map_import import import_map
+
+    from .test_batch_decisions import snapshot, store
+
+    if mode == 'eager':
+        monkeypatch.setattr(StoredIncident, '_summary', eager_summary)
+    scenario = parse_scenario(storm_text())
+    overrides = {
+        f'BUSINESS_APP_{name.upper()}': getattr(scenario.settings, name)
+        for name in scenario.settings.names()
+        if name not in ('engine_backend', 'notification_webhooks', 'incident_notifications_enabled')
+    }
+    try:
+        with override_settings(**overrides):
+            objects = import_map(scenario)
+            forget_map()
+            member_cache.clear()
+            start = replay_start(scenario)
+            create_maintenance(scenario, objects, start)
+            for first in range(0, len(scenario.events), 7):
+                items = []
+                for item in scenario.events[first : first + 7]:
+                    arrival = start + timedelta(seconds=item.t)
+                    items.append((store(item, objects, arrival, start + timedelta(seconds=item.event_time)), arrival))
+                for event_id, outcome in decide_events(items):
+                    assert not isinstance(outcome, Exception), (event_id, outcome)
+            assert member_cache.stats()['hits'] > 0
+            COMMITTED[mode] = snapshot(start)
+    finally:
+        forget_map()
+        member_cache.clear()
+    if mode == 'lazy':
+        if 'eager' not in COMMITTED:
+            pytest.skip('run with the eager case first')
+        assert COMMITTED['lazy'] == COMMITTED['eager']
