@@ -110,6 +110,11 @@ class MemberState:
     path: list[int] = dataclasses.field(default_factory=list)
 
 
+#: Why a member joined: written once, when it joins, and read back by no decision (a store's read may leave them at
+#: their defaults, ``DjangoStore``).
+JOIN_FACTS = ('opener', 'score', 'link', 'factors', 'path')
+
+
 @dataclasses.dataclass
 class IncidentState:
     key: Any

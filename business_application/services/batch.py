@@ -30,6 +30,7 @@ from django.db.models import DateTimeField, F, Subquery, Value
 from django.db.models.functions import Greatest
 from rq.timeouts import BaseTimeoutException
 
+from ..correlation.lifecycle import JOIN_FACTS, MemberState
 from ..models import Event, Incident, IncidentEvent, IncidentMembersRevision, Maintenance
 from ..notifications import OUTCOME_ACTIONS, notify
 from ..settings import get_settings
@@ -57,8 +58,12 @@ logger = logging.getLogger('business_application.services.batch')
 
 
 def read_defaults():
-    """A member's join facts as a read leaves them (``DjangoStore``): decisions write them once, never read them."""
-    return {'opener': False, 'score': None, 'link': '', 'factors': {}, 'path': []}
+    """A member's join facts as a read leaves them (``DjangoStore``): ``MemberState``'s defaults, new each time."""
+    return {
+        field.name: field.default if field.default_factory is dataclasses.MISSING else field.default_factory()
+        for field in dataclasses.fields(MemberState)
+        if field.name in JOIN_FACTS
+    }
 
 
 #: Order key of members inserted by this batch: after every stored member (their ids come later).

@@ -92,9 +92,9 @@ class DjangoStore:
     """The lifecycle's ``Store`` on NetBox's database; incidents read once per decision are cached.
 
     A member read from the database carries what decisions use: its alert, occurrence, node, label, status,
-    severity and times. Why it joined (``opener``, ``score``, ``link``, ``factors``, ``path``) is written once, when
-    it joins, and never read back by a decision: a read leaves those at their defaults (``MemberState``), which
-    spares decoding every member's factors when a large incident is read again."""
+    severity and times. Why it joined (``lifecycle.JOIN_FACTS``) is written once, when it joins, and never read back
+    by a decision: a read leaves those at their defaults (``MemberState``), which spares decoding every member's
+    factors when a large incident is read again."""
 
     #: Whether members come from, and go to, this process's ``member_cache`` (else always from the database).
     kept = True
@@ -257,9 +257,6 @@ class DjangoStore:
         if row['resolved_at'] is None and row['status'] not in IncidentStatusChoices.OPEN and not row['merged_into_id']:
             return row['last_updated']
         return row['resolved_at']
-
-    def _blast_nodes(self, blast, side):
-        return blast_nodes(self.map, blast, side)
 
     def _label(self, node, content_type_id, object_id, unmapped_label, event_id):
         if node is not None:
