@@ -518,6 +518,22 @@ def forget_map() -> None:
         _local.clear()
 
 
+def node_finder(service_map: ServiceMap):
+    """``node_of`` on this map for many objects: each content type is looked up once."""
+    kinds = {}
+
+    def find(content_type_id, object_id):
+        if content_type_id is None or object_id is None:
+            return None
+        kind = kinds.get(content_type_id, False)
+        if kind is False:
+            content_type = ContentType.objects.get_for_id(content_type_id)
+            kind = kinds[content_type_id] = MODEL_KINDS.get((content_type.app_label, content_type.model))
+        return None if kind is None else service_map.node(kind, object_id)
+
+    return find
+
+
 def node_of(service_map: ServiceMap, content_type_id, object_id):
     """The graph node of a NetBox object (None when unmapped or unknown to the map)."""
     if content_type_id is None or object_id is None:

@@ -16,10 +16,11 @@ Entries are dropped when the map changes (nodes and labels are the map's) and wh
 
 import logging
 import threading
+from types import MappingProxyType
 
 from ..correlation.lifecycle import TRIGGERED, MemberState
 
-__all__ = ('MAX_MEMBERS', 'Kept', 'clear', 'entry', 'get', 'put', 'stats')
+__all__ = ('MAX_MEMBERS', 'READ_FACTS', 'Kept', 'clear', 'entry', 'get', 'keep', 'put', 'stats')
 
 logger = logging.getLogger('business_application.services.member_cache')
 
@@ -30,6 +31,16 @@ MAX_MEMBERS = 200_000
 _lock = threading.Lock()
 _state = {'map': None, 'entries': {}, 'members': 0}
 _stats = {'hits': 0, 'misses': 0, 'puts': 0, 'resets': 0}
+
+
+def _read_facts():
+    member = MemberState(None, 0, None, '', '', 0, 0.0, 0.0)
+    return (member.opener, member.score, member.link, MappingProxyType(member.factors))
+
+
+#: The join facts (``opener``, ``score``, ``link``, ``factors``) of a member as a read leaves them, in a kept row:
+#: ``MemberState``'s defaults (``factors`` read-only, as every row read shares it).
+READ_FACTS = _read_facts()
 
 
 def _fields(member, row_id):
@@ -62,7 +73,7 @@ class Kept:
 
     def __init__(self, rows, services):
         self.rows = rows
-        self.services = services
+        self.services = frozenset(services)
         self.nodes = [-1 if row[2] is None else row[2] for row in rows]
         self.triggered = any(row[4] == TRIGGERED for row in rows)
         self.last_activity = max((row[7] for row in rows), default=None)
@@ -112,6 +123,14 @@ def put(service_map, key, created, revision, members, services):
     if revision is None:
         return
     rows = tuple(_fields(member, row_id) for member, row_id in members)
+    keep(service_map, key, created, revision, Kept(rows, services))
+
+
+def keep(service_map, key, created, revision, kept):
+    """Keep an incident's ``Kept`` members, as read (or written) at this revision on this map."""
+    if revision is None:
+        return
+    rows = kept.rows
     with _lock:
         if _state['map'] is not service_map:
             _reset(service_map)
@@ -123,7 +142,7 @@ def put(service_map, key, created, revision, members, services):
             _reset(service_map)
             if len(rows) > MAX_MEMBERS:
                 return
-        entries[key] = ((created, revision), Kept(rows, frozenset(services)))
+        entries[key] = ((created, revision), kept)
         _state['members'] += len(rows)
         _stats['puts'] += 1
 
