@@ -1,7 +1,8 @@
 """Print the intake figures of ``.work/bench-intake.json`` as tables: ``bench/test_product_intake.py`` with the ratio
-of SnapshotWorker to RQ's default Worker measured in the same run, ``bench/test_large_incident.py`` with the ratio
-of members kept between decisions to members read again, and ``bench/test_live_incidents.py`` with the ratio of an
-alert decided against 1,000 live incidents to one against 10.
+of SnapshotWorker to RQ's default Worker measured in the same run, ``bench/test_large_incident.py`` with the ratios
+of members kept between decisions to members read again and of the product's read of a stale incident to a plain ORM
+read, and ``bench/test_live_incidents.py`` with the ratio of an alert decided against 1,000 live incidents to one
+against 10.
 
     .work/venv/bin/python -m bench.report_intake [FILE]
 """
@@ -39,6 +40,23 @@ def table(figures):
         ours, theirs = values
         better = (ours / theirs if higher_is_better else theirs / ours) if ours and theirs else float('nan')
         lines.append(f'| {label} | {ours} | {theirs} | {better:.1f}x |')
+    return '\n'.join(lines)
+
+
+def incident_read_table(figures):
+    """An incident that another worker wrote last, read again: the product's read against a plain ORM read."""
+    sizes = sorted({int(key.split('/')[1]) for key in figures if key.startswith('incident_read/')})
+    if not sizes:
+        return ''
+    lines = [
+        '| members of the incident | product read (ms) | plain ORM read (ms) | product faster by |',
+        '|---|---|---|---|',
+    ]
+    for size in sizes:
+        product = figures.get(f'incident_read/{size}/product', {}).get('read_ms_median')
+        orm = figures.get(f'incident_read/{size}/orm', {}).get('read_ms_median')
+        ratio = f'{orm / product:.1f}x' if product and orm else 'n/a'
+        lines.append(f'| {size:,} | {product} | {orm} | {ratio} |')
     return '\n'.join(lines)
 
 
@@ -89,7 +107,7 @@ def main(argv):
         return 1
     figures = json.loads(path.read_text())
     print(table(figures))
-    for extra in (large_incident_table(figures), live_incidents_table(figures)):
+    for extra in (large_incident_table(figures), incident_read_table(figures), live_incidents_table(figures)):
         if extra:
             print()
             print(extra)
