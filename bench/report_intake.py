@@ -45,35 +45,39 @@ def table(figures):
 
 def incident_read_table(figures):
     """An incident that another worker wrote last, read again: the product's read against a plain ORM read."""
-    sizes = sorted({int(key.split('/')[1]) for key in figures if key.startswith('incident_read/')})
-    if not sizes:
-        return ''
-    lines = [
+    return _pair_table(
+        figures,
+        'incident_read',
+        'read_ms_median',
+        ('product', 'orm'),
         '| members of the incident | product read (ms) | plain ORM read (ms) | product faster by |',
-        '|---|---|---|---|',
-    ]
+    )
+
+
+def _pair_table(figures, prefix, field, pair, header):
+    """A table of ``prefix/<size>/<each of pair>`` figures by size, with the second over the first."""
+    sizes = sorted({int(key.split('/')[1]) for key in figures if key.startswith(f'{prefix}/')})
+    lines = [header, '|---|---|---|---|'] if sizes else []
     for size in sizes:
-        product = figures.get(f'incident_read/{size}/product', {}).get('read_ms_median')
-        orm = figures.get(f'incident_read/{size}/orm', {}).get('read_ms_median')
-        ratio = f'{orm / product:.1f}x' if product and orm else 'n/a'
-        lines.append(f'| {size:,} | {product} | {orm} | {ratio} |')
+        first, second = (figures.get(f'{prefix}/{size}/{name}', {}).get(field) for name in pair)
+        ratio = f'{second / first:.1f}x' if first and second else 'n/a'
+        lines.append(f'| {size:,} | {first} | {second} | {ratio} |')
     return '\n'.join(lines)
 
 
 def large_incident_table(figures):
     """A 20-alert group joining an incident of each size: members kept between decisions, or read again."""
-    sizes = sorted({int(key.split('/')[1]) for key in figures if key.startswith('large_incident/')})
-    if not sizes:
-        return ''
-    lines = [
+    table = _pair_table(
+        figures,
+        'large_incident',
+        'group_seconds_median',
+        ('kept', 'reread'),
         '| members of the incident | group of 20, members kept (s) | members read again (s) | kept faster by |',
-        '|---|---|---|---|',
-    ]
-    for size in sizes:
-        kept = figures.get(f'large_incident/{size}/kept', {}).get('group_seconds_median')
-        reread = figures.get(f'large_incident/{size}/reread', {}).get('group_seconds_median')
-        ratio = f'{reread / kept:.1f}x' if kept and reread else 'n/a'
-        lines.append(f'| {size:,} | {kept} | {reread} | {ratio} |')
+    )
+    if not table:
+        return ''
+    lines = [table]
+    sizes = sorted({int(key.split('/')[1]) for key in figures if key.startswith('large_incident/')})
     first, last = sizes[0], sizes[-1]
     grown = [figures.get(f'large_incident/{size}/kept', {}).get('group_seconds_median') for size in (first, last)]
     if all(grown):

@@ -43,10 +43,9 @@ def group_on(host, size):
     return payload
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize('kept', [True, False], ids=['kept', 'reread'])
-@pytest.mark.parametrize('members', SIZES)
-def test_join_a_large_incident(benchmark, members, kept, monkeypatch):
+def grow_incident(members):
+    """The storm's demo map, fresh, and one incident of ``members`` members on one server (groups of 100 through the
+    Alertmanager receiver, decided in the request): ``(client, header, host)`` to post more."""
     forget_map()
     member_cache.clear()
     plan = storm.plan(120, seed=11)
@@ -57,6 +56,15 @@ def test_join_a_large_incident(benchmark, members, kept, monkeypatch):
     with override_settings(BUSINESS_APP_ASYNC_PROCESSING=False):
         for _ in range(members // 100):
             post_group(client, header, group_on(host, 100))
+    return client, header, host
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize('kept', [True, False], ids=['kept', 'reread'])
+@pytest.mark.parametrize('members', SIZES)
+def test_join_a_large_incident(benchmark, members, kept, monkeypatch):
+    client, header, host = grow_incident(members)
+    with override_settings(BUSINESS_APP_ASYNC_PROCESSING=False):
         monkeypatch.setattr(DjangoStore, 'kept', kept)
         post_group(client, header, group_on(host, 20))  # the first read of the incident after the switch
         benchmark.pedantic(
@@ -110,16 +118,7 @@ def product_read(service_map, key):
 def test_read_a_large_incident(benchmark, members, read):
     """Reading again the members of an incident that another worker wrote last (its kept members are stale): the
     product's read against a plain ORM read of the same rows, in the same run."""
-    forget_map()
-    member_cache.clear()
-    plan = storm.plan(120, seed=11)
-    load_demo_map(plan.demo_map(11))
-    host = next(device['name'] for device in plan.devices if device['role'] == 'server')
-    header = {'HTTP_AUTHORIZATION': sender_authorization('alertmanager')}
-    client = APIClient()
-    with override_settings(BUSINESS_APP_ASYNC_PROCESSING=False):
-        for _ in range(members // 100):
-            post_group(client, header, group_on(host, 100))
+    grow_incident(members)
     key = Incident.objects.get().pk
     service_map = current_map()
     reference = orm_read(service_map, key)
