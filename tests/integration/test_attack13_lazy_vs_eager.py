@@ -52,45 +52,13 @@ COMMITTED = {}
 def test_committed_batches_decide_alike_with_kept_members(mode, monkeypatch):
     """Committed batches: the next batches read the members the previous ones kept (``remember_members``), so the
     incidents they score against and merge are built, lazily, from those ``Kept`` entries."""
-    from datetime import timedelta
-
-    from django.test.utils import override_settings
-
-    from business_application.management.commands.replay_scenario import create_maintenance, replay_start
     from business_application.services import member_cache
-    from business_application.services.batch import decide_events
-    from business_application.services.graph_loader import forget_map
-    from business_application.services.map_import import import_map
-
-    from .test_batch_decisions import snapshot, store
 
     if mode == 'eager':
         monkeypatch.setattr(StoredIncident, '_summary', eager_summary)
-    scenario = parse_scenario(storm_text())
-    overrides = {
-        f'BUSINESS_APP_{name.upper()}': getattr(scenario.settings, name)
-        for name in scenario.settings.names()
-        if name not in ('engine_backend', 'notification_webhooks', 'incident_notifications_enabled')
-    }
-    try:
-        with override_settings(**overrides):
-            objects = import_map(scenario)
-            forget_map()
-            member_cache.clear()
-            start = replay_start(scenario)
-            create_maintenance(scenario, objects, start)
-            for first in range(0, len(scenario.events), 7):
-                items = []
-                for item in scenario.events[first : first + 7]:
-                    arrival = start + timedelta(seconds=item.t)
-                    items.append((store(item, objects, arrival, start + timedelta(seconds=item.event_time)), arrival))
-                for event_id, outcome in decide_events(items):
-                    assert not isinstance(outcome, Exception), (event_id, outcome)
-            assert member_cache.stats()['hits'] > 0
-            COMMITTED[mode] = snapshot(start)
-    finally:
-        forget_map()
-        member_cache.clear()
+    hits = member_cache.stats()['hits']
+    COMMITTED[mode] = run(parse_scenario(storm_text()), 7, batched=True, committed=True)
+    assert member_cache.stats()['hits'] > hits
     if mode == 'lazy':
         if 'eager' not in COMMITTED:
             pytest.skip('run with the eager case first')

@@ -344,46 +344,14 @@ COMMITTED = {}
 def test_committed_batches_decide_alike_however_members_are_read(mode, monkeypatch):
     """Committed batches of the storm: with the members the previous batches kept, with the cache emptied before
     each batch (another worker wrote them), with every read fresh, and with the read of 9b63a8c."""
-    from django.test.utils import override_settings
-
-    from business_application.management.commands.replay_scenario import create_maintenance, replay_start
-    from business_application.services.batch import decide_events
-    from business_application.services.graph_loader import forget_map
-    from business_application.services.map_import import import_map
-
-    from .test_batch_decisions import snapshot, store
-
     if mode == 'before':
         monkeypatch.setattr(DjangoStore, '_load', reference_load)
         monkeypatch.setattr(DjangoStore, 'kept', False)
     if mode == 'kept-off':
         monkeypatch.setattr(DjangoStore, 'kept', False)
     scenario = parse_scenario(storm_text(servers=40, seed=11))
-    overrides = {
-        f'BUSINESS_APP_{name.upper()}': getattr(scenario.settings, name)
-        for name in scenario.settings.names()
-        if name not in ('engine_backend', 'notification_webhooks', 'incident_notifications_enabled')
-    }
-    try:
-        with override_settings(**overrides):
-            objects = import_map(scenario)
-            forget_map()
-            member_cache.clear()
-            start = replay_start(scenario)
-            create_maintenance(scenario, objects, start)
-            for first in range(0, len(scenario.events), 4):
-                if mode == 'cleared':
-                    member_cache.clear()
-                items = []
-                for item in scenario.events[first : first + 4]:
-                    arrival = start + timedelta(seconds=item.t)
-                    items.append((store(item, objects, arrival, start + timedelta(seconds=item.event_time)), arrival))
-                for event_id, outcome in decide_events(items):
-                    assert not isinstance(outcome, Exception), (event_id, outcome)
-            COMMITTED[mode] = snapshot(start)
-    finally:
-        forget_map()
-        member_cache.clear()
+    clear = member_cache.clear if mode == 'cleared' else None
+    COMMITTED[mode] = run(scenario, 4, batched=True, committed=True, before_batch=clear)
     if mode != 'before':
         if 'before' not in COMMITTED:
             pytest.skip('run with the "before" case first')

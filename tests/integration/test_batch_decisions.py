@@ -9,6 +9,7 @@ paths, statuses), root causes, severities, titles, blast radii, affected service
 event bookkeeping.
 """
 
+import contextlib
 import random
 import re
 from datetime import timedelta
@@ -170,9 +171,11 @@ def snapshot(start):
     }
 
 
-def run(scenario, group, batched, shuffle=None):
+def run(scenario, group, batched, shuffle=None, committed=False, before_batch=None):
     """Store the scenario's notifications in groups of ``group`` and decide each group; return the snapshot.
-    ``shuffle`` (a ``random.Random``) decides each group in a shuffled order instead of arrival order."""
+    ``shuffle`` (a ``random.Random``) decides each group in a shuffled order instead of arrival order. Everything is
+    rolled back at the end, unless ``committed``: then each group is stored and decided in its own transactions, as
+    decision jobs do (the test needs ``transaction=True``). ``before_batch`` is called before each group."""
     overrides = {
         f'BUSINESS_APP_{name.upper()}': getattr(scenario.settings, name)
         for name in scenario.settings.names()
@@ -180,13 +183,15 @@ def run(scenario, group, batched, shuffle=None):
     }
     result = None
     try:
-        with override_settings(**overrides), transaction.atomic():
+        with override_settings(**overrides), contextlib.nullcontext() if committed else transaction.atomic():
             objects = import_map(scenario)
             forget_map()
             member_cache.clear()
             start = replay_start(scenario)
             create_maintenance(scenario, objects, start)
             for first in range(0, len(scenario.events), group):
+                if before_batch is not None:
+                    before_batch()
                 items = []
                 for item in scenario.events[first : first + group]:
                     arrival = start + timedelta(seconds=item.t)
@@ -200,7 +205,8 @@ def run(scenario, group, batched, shuffle=None):
                     for event_id, arrival in items:
                         process_event(event_id, now=arrival)
             result = snapshot(start)
-            raise _Rollback
+            if not committed:
+                raise _Rollback
     except _Rollback:
         pass
     finally:
