@@ -12,6 +12,7 @@ before they are parsed.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from django.contrib.contenttypes.models import ContentType
@@ -100,6 +101,21 @@ _RESPONSES = {
     403: OpenApiResponse(OpenApiTypes.OBJECT, description='Not authenticated, or lacking a permission'),
     413: OpenApiResponse(OpenApiTypes.OBJECT, description=f'Body larger than {MAX_BODY_BYTES} bytes'),
 }
+
+
+def allowed_of(model, user, action, pks):
+    """The ids among ``pks`` (stored rows of ``model``) on which ``user`` may ``action``: read with one query, or
+    none when no permission constraint narrows them (a superuser, a permission without constraints)."""
+    everything = model.objects.all()
+    allowed = everything.restrict(user, action)
+    if allowed is everything:
+        return set(pks)
+    return set(allowed.filter(pk__in=pks).values_list('pk', flat=True))
+
+
+def may_all(user, action, pks):
+    """Whether ``user`` may ``action`` ('add', 'change') each stored event of ``pks``."""
+    return allowed_of(Event, user, action, pks) == set(pks)
 
 
 class AlertReceiverView(APIView):
@@ -206,13 +222,14 @@ class AlertReceiverView(APIView):
         may_add_sources = bool(missing) and user.has_perm('business_application.add_eventsource')
         if missing and not may_add_sources:
             raise intake.UnknownSourceError(sorted(missing)[0])
-        self._check_existing(user, alerts)
-        results = intake.ingest(alerts, create_sources=may_add_sources)
+        results = intake.ingest(
+            alerts, create_sources=may_add_sources, check_stored=functools.partial(self._check_stored, user)
+        )
         created = {event.pk for event, was_created in results if was_created}
         changed = {event.pk for event, was_created in results if not was_created} - created
-        if created and Event.objects.restrict(user, 'add').filter(pk__in=created).count() != len(created):
+        if created and not may_all(user, 'add', created):
             raise PermissionDenied('A permission constraint forbids adding one of these alerts.')
-        if changed and Event.objects.restrict(user, 'change').filter(pk__in=changed).count() != len(changed):
+        if changed and not may_all(user, 'change', changed):
             raise PermissionDenied('A permission constraint forbids changing one of these alerts.')
         if missing and EventSource.objects.restrict(user, 'add').filter(name__in=missing).count() != len(missing):
             raise PermissionDenied(
@@ -221,17 +238,10 @@ class AlertReceiverView(APIView):
         return results
 
     @staticmethod
-    def _check_existing(user, alerts):
-        """Stored alerts a request repeats must be ones the user may change, before and after."""
-        identities = {(alert.source, alert.dedup_id) for alert in alerts if alert.dedup_id}
-        if not identities:
-            return
-        rows = Event.objects.filter(
-            event_source__name__in={source for source, _ in identities},
-            dedup_id__in={dedup_id for _, dedup_id in identities},
-        ).values_list('pk', 'event_source__name', 'dedup_id')
-        existing = {pk for pk, source, dedup_id in rows if (source, dedup_id) in identities}
-        if existing and Event.objects.restrict(user, 'change').filter(pk__in=existing).count() != len(existing):
+    def _check_stored(user, pks):
+        """Stored alerts a request repeats must be ones the user may change, before (here, called by ``ingest`` with
+        their rows locked) and after (``store``)."""
+        if not may_all(user, 'change', pks):
             raise PermissionDenied('One of these alerts exists already and you may not change it.')
 
     # The answer
@@ -243,7 +253,7 @@ class AlertReceiverView(APIView):
         null, ``unmapped_label`` too for each event it may not view)."""
         user = self.request.user
         ids = [event.pk for event, _ in results]
-        visible_events = set(Event.objects.restrict(user, 'view').filter(pk__in=ids).values_list('pk', flat=True))
+        visible_events = allowed_of(Event, user, 'view', ids)
         incidents = {}
         for event_id, incident_id in (
             IncidentEvent.objects.filter(event_id__in=ids)
@@ -251,11 +261,7 @@ class AlertReceiverView(APIView):
             .order_by('incident_id')
         ):
             incidents.setdefault(event_id, set()).add(incident_id)
-        visible_incidents = set(
-            Incident.objects.restrict(user, 'view')
-            .filter(pk__in={i for found in incidents.values() for i in found})
-            .values_list('pk', flat=True)
-        )
+        visible_incidents = allowed_of(Incident, user, 'view', {i for found in incidents.values() for i in found})
         incidents = {event_id: found & visible_incidents for event_id, found in incidents.items()}
         events = []
         for alert, (event, created) in zip(alerts, results, strict=True):

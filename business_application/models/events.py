@@ -15,6 +15,7 @@ from netbox.models import NetBoxModel
 from ..choices import EventCrit, EventStatus, MaintenanceStatusChoices
 from ..correlation.timeparse import ahead_reason
 from ..services import clock
+from .snapshots import FastSnapshots
 
 __all__ = ('EVENT_OBJECT_TYPES', 'Event', 'EventSource', 'Maintenance')
 
@@ -44,7 +45,7 @@ class EventSource(NetBoxModel):
         return reverse('plugins:business_application:eventsource', args=[self.pk])
 
 
-class Event(NetBoxModel):
+class Event(FastSnapshots, NetBoxModel):
     """One alert, named by its source and dedup_id; repeats of the alert update this row.
 
     The fields under "bookkeeping" belong to the correlation service: they record what it has

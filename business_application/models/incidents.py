@@ -7,11 +7,12 @@ from django.utils.translation import gettext_lazy as _
 from netbox.models import NetBoxModel
 
 from ..choices import EventCrit, IncidentStatusChoices
+from .snapshots import FastSnapshots
 
 __all__ = ('Incident', 'IncidentEvent', 'IncidentMembersRevision', 'IncidentTimelineEntry')
 
 
-class Incident(NetBoxModel):
+class Incident(FastSnapshots, NetBoxModel):
     """An outage as a NOC engineer handles it: its events, probable root cause and blast radius."""
 
     title = models.CharField(verbose_name=_('title'), max_length=255)

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from ..models import Event, EventSource
+from ..models.snapshots import snapshot_of
 from . import clock
 from .bulk import update_rows
 
@@ -99,7 +100,7 @@ class IncomingAlert:
 def decision_rows(alerts, sources):
     """What the decisions about these alerts lock (``incident_service.lock_decisions``): each alert as sent, and
     each stored alert with its identity as stored (the object it names, those its undecided states named, the
-    one its occurrence started on), read with one query."""
+    one its occurrence started on), read with one query; the stored ones carry their ``pk``."""
     from .incident_service import LOCK_FIELDS
 
     rows = [
@@ -112,7 +113,7 @@ def decision_rows(alerts, sources):
     ]
     stored = stored_identities(alerts, sources)
     if stored is not None:
-        rows.extend(Event.objects.filter(stored).values(*LOCK_FIELDS))
+        rows.extend(Event.objects.filter(stored).values('pk', *LOCK_FIELDS))
     return rows
 
 
@@ -129,12 +130,15 @@ def stored_identities(alerts, sources):
     return query if wanted else None
 
 
-def ingest(alerts, create_sources=False):
+def ingest(alerts, create_sources=False, check_stored=None):
     """Store a batch of alerts (one receiver request) in ONE transaction: each becomes a new event or
     updates the stored alert with its identity, and is correlated once stored.
 
     Event sources are looked up by name; an unknown one is created only with ``create_sources``
     (the caller checks that the user may add event sources), else ``UnknownSourceError``.
+    ``check_stored``, when given, is called with the ids of the stored events that the alerts repeat, once their
+    decision locks are taken and before anything changes (the receivers check there that the user may change them);
+    it refuses by raising.
     Returns ``[(event, created)]`` in the order given.
 
     The batch is written with a few queries whatever its size (``_store_batch``); a batch that
@@ -149,7 +153,11 @@ def ingest(alerts, create_sources=False):
             sources[name], _ = EventSource.objects.get_or_create(name=name)
         from .incident_service import lock_decisions
 
-        lock_decisions(decision_rows(alerts, sources))
+        rows = decision_rows(alerts, sources)
+        lock_decisions(rows)
+        stored = sorted({row['pk'] for row in rows if 'pk' in row})
+        if stored and check_stored is not None:
+            check_stored(stored)
         identities = [(alert.source, alert.dedup_id[:255]) for alert in alerts if alert.dedup_id]
         if len(identities) != len(set(identities)):
             return [_store(alert, sources[alert.source]) for alert in alerts]
@@ -194,7 +202,7 @@ def _store_batch(alerts, sources):
     if stored is not None:
         for event in Event.objects.select_for_update(of=('self',)).filter(stored):
             existing[(event.event_source_id, event.dedup_id)] = event
-    before = _snapshots(existing.values())
+    before, tags = _snapshots(existing.values())
     results, new, changed, fields_changed = [], [], [], set()
     for alert in alerts:
         source = sources[alert.source]
@@ -233,7 +241,7 @@ def _store_batch(alerts, sources):
             event.last_updated = arrival
         update_rows(Event, changed, sorted(fields_changed | {'last_updated'}))
     _index(new, changed)
-    _log_changes(new, changed, before)
+    _log_changes(new, changed, before, tags)
     correlate_events([event for event, _ in results])
     _queue_events(new, changed)
     return results
@@ -246,20 +254,39 @@ def _exclude():
 
 
 def _snapshots(events):
-    """The stored alerts' state before the batch changes them, for the change log (their tags in one query);
-    nothing outside a request, where NetBox keeps no change log either."""
-    from django.db.models import prefetch_related_objects
-
+    """The stored alerts' state before the batch changes them, for the change log, and their tag names (read with
+    one query; a delivery changes no tags, so they serve the snapshots after it too); nothing outside a request,
+    where NetBox keeps no change log either."""
     from netbox.context import current_request
 
     events = list(events)
     if current_request.get() is None or not events:
-        return {}
-    prefetch_related_objects(events, 'tags')
-    return {event.pk: event.serialize_object(exclude=_exclude()) for event in events}
+        return {}, {}
+    tags = _tag_names(events)
+    exclude = _exclude()
+    before = {
+        event.pk: snapshot_of(event, resolve_tags=False, extra={'tags': tags[event.pk]}, exclude=exclude)
+        for event in events
+    }
+    return before, tags
 
 
-def _log_changes(created, changed, before):
+def _tag_names(events):
+    """``{event id: its tag names, sorted}``, as NetBox's snapshots list them, with one query."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from extras.models import TaggedItem
+
+    names = {event.pk: [] for event in events}
+    rows = TaggedItem.objects.filter(
+        content_type=ContentType.objects.get_for_model(Event), object_id__in=list(names)
+    ).values_list('object_id', 'tag__name')
+    for object_id, name in rows:
+        names[object_id].append(name)
+    return {pk: sorted(found) for pk, found in names.items()}
+
+
+def _log_changes(created, changed, before, tags):
     """Write NetBox's change-log records for a batch, as its own views would for each object (one per event
     created or changed, the request's user and id), with one insert whatever the batch size.
 
@@ -270,7 +297,6 @@ def _log_changes(created, changed, before):
     from core.choices import ObjectChangeActionChoices
     from core.models import ObjectChange
     from netbox.context import current_request
-    from utilities.serialization import serialize_object
 
     request = current_request.get()
     if request is None or not (created or changed):
@@ -285,7 +311,7 @@ def _log_changes(created, changed, before):
     exclude = _exclude()
     records = []
     for event in created:  # a new event has no tags yet: no query to read them
-        event._postchange_snapshot = serialize_object(event, resolve_tags=False, extra={'tags': []}, exclude=exclude)
+        event._postchange_snapshot = snapshot_of(event, resolve_tags=False, extra={'tags': []}, exclude=exclude)
         records.append(
             ObjectChange(
                 changed_object_id=event.pk,
@@ -295,9 +321,11 @@ def _log_changes(created, changed, before):
                 **common,
             )
         )
-    for event in changed:  # their tags were prefetched for the snapshot
+    for event in changed:  # their tags were read for the snapshots before
         event._prechange_snapshot = before.get(event.pk)
-        event._postchange_snapshot = event.serialize_object(exclude=exclude)
+        event._postchange_snapshot = snapshot_of(
+            event, resolve_tags=False, extra={'tags': tags[event.pk]}, exclude=exclude
+        )
         record = ObjectChange(
             changed_object_id=event.pk,
             object_repr=str(event)[:200],
@@ -343,8 +371,7 @@ def _queue_events(created, changed):
         enabled=True, object_types=ObjectType.objects.get_for_model(Event), event_types__overlap=event_types
     )
     if rules.exists():
-        prefetch_related_objects(created, 'tags')
-        prefetch_related_objects([*created, *changed], 'obj', 'memberships')
+        prefetch_related_objects([*created, *changed], 'tags', 'obj', 'memberships')
 
 
 def _index(created, changed):

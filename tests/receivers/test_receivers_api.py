@@ -76,6 +76,22 @@ class AccessTest(ReceiverTestCase):
             Event.objects.get(dedup_id='f404ecabc8dd5cd7').message, 'InstanceDown: Instance localhost:8081 down'
         )
 
+    def test_a_repeat_may_not_bring_an_alert_into_the_users_constraints(self):
+        """The stored alert is checked as it was before the repeat (as well as after it)."""
+        self.add_permissions('business_application.add_event', 'business_application.add_eventsource')
+        permission = ObjectPermission.objects.create(
+            name='change warnings only', actions=['change'], constraints={'criticallity': 'warning'}
+        )
+        permission.object_types.add(ContentType.objects.get_by_natural_key('business_application', 'event'))
+        permission.users.add(self.user)
+        group = payload('alertmanager-grouped-firing.json')
+        group['alerts'] = group['alerts'][:1]
+        self.assertEqual(self.post('alertmanager', group).status_code, 200)  # a new critical alert
+        group['alerts'][0]['labels']['severity'] = 'warning'  # now one the user may change
+        response = self.post('alertmanager', group)
+        self.assertEqual(response.status_code, 403, response.data)
+        self.assertEqual(Event.objects.get(dedup_id=group['alerts'][0]['fingerprint']).criticallity, 'critical')
+
     def test_a_group_is_all_or_nothing_under_object_permission_constraints(self):
         self.add_permissions('business_application.change_event', 'business_application.add_eventsource')
         permission = ObjectPermission.objects.create(
