@@ -21,6 +21,14 @@ def events_by_dedup():
 class AccessTest(ReceiverTestCase):
     receive = False
 
+    def constrain(self, action, constraints):
+        """Let the user ``action`` events only within ``constraints``."""
+        permission = ObjectPermission.objects.create(
+            name=f'{action} within {constraints}', actions=[action], constraints=constraints
+        )
+        permission.object_types.add(ContentType.objects.get_by_natural_key('business_application', 'event'))
+        permission.users.add(self.user)
+
     def test_anonymous_requests_are_refused(self):
         for receiver in ('alertmanager', 'grafana', 'pagerduty', 'generic'):
             with self.subTest(receiver=receiver):
@@ -61,11 +69,7 @@ class AccessTest(ReceiverTestCase):
 
     def test_a_repeat_of_an_alert_the_user_may_not_change_is_refused(self):
         self.add_permissions('business_application.add_event', 'business_application.add_eventsource')
-        permission = ObjectPermission.objects.create(
-            name='change warnings only', actions=['change'], constraints={'criticallity': 'warning'}
-        )
-        permission.object_types.add(ContentType.objects.get_by_natural_key('business_application', 'event'))
-        permission.users.add(self.user)
+        self.constrain('change', {'criticallity': 'warning'})
         first = self.post_file('alertmanager', 'alertmanager-grouped-firing.json')
         self.assertEqual(first.status_code, 200, first.data)  # three new critical alerts: nothing to change
         changed = payload('alertmanager-grouped-firing.json')
@@ -79,11 +83,7 @@ class AccessTest(ReceiverTestCase):
     def test_a_repeat_may_not_bring_an_alert_into_the_users_constraints(self):
         """The stored alert is checked as it was before the repeat (as well as after it)."""
         self.add_permissions('business_application.add_event', 'business_application.add_eventsource')
-        permission = ObjectPermission.objects.create(
-            name='change warnings only', actions=['change'], constraints={'criticallity': 'warning'}
-        )
-        permission.object_types.add(ContentType.objects.get_by_natural_key('business_application', 'event'))
-        permission.users.add(self.user)
+        self.constrain('change', {'criticallity': 'warning'})
         group = payload('alertmanager-grouped-firing.json')
         group['alerts'] = group['alerts'][:1]
         self.assertEqual(self.post('alertmanager', group).status_code, 200)  # a new critical alert
@@ -94,11 +94,7 @@ class AccessTest(ReceiverTestCase):
 
     def test_a_group_is_all_or_nothing_under_object_permission_constraints(self):
         self.add_permissions('business_application.change_event', 'business_application.add_eventsource')
-        permission = ObjectPermission.objects.create(
-            name='add critical only', actions=['add'], constraints={'criticallity': 'critical'}
-        )
-        permission.object_types.add(ContentType.objects.get_by_natural_key('business_application', 'event'))
-        permission.users.add(self.user)
+        self.constrain('add', {'criticallity': 'critical'})
         group = payload('alertmanager-grouped-firing.json')
         group['alerts'][1]['labels']['severity'] = 'warning'
         response = self.post('alertmanager', group)
