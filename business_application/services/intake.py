@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from ..models import Event, EventSource
-from ..models.snapshots import snapshot_of
+from ..models.snapshots import snapshot_of, tag_names
 from . import clock
 from .bulk import update_rows
 
@@ -100,7 +100,7 @@ class IncomingAlert:
 def decision_rows(alerts, sources):
     """What the decisions about these alerts lock (``incident_service.lock_decisions``): each alert as sent, and
     each stored alert with its identity as stored (the object it names, those its undecided states named, the
-    one its occurrence started on), read with one query; the stored ones carry their ``pk``."""
+    one its occurrence started on), read with one query."""
     from .incident_service import LOCK_FIELDS
 
     rows = [
@@ -113,7 +113,7 @@ def decision_rows(alerts, sources):
     ]
     stored = stored_identities(alerts, sources)
     if stored is not None:
-        rows.extend(Event.objects.filter(stored).values('pk', *LOCK_FIELDS))
+        rows.extend(Event.objects.filter(stored).values(*LOCK_FIELDS))
     return rows
 
 
@@ -136,9 +136,9 @@ def ingest(alerts, create_sources=False, check_stored=None):
 
     Event sources are looked up by name; an unknown one is created only with ``create_sources``
     (the caller checks that the user may add event sources), else ``UnknownSourceError``.
-    ``check_stored``, when given, is called with the ids of the stored events that the alerts repeat, once their
-    decision locks are taken and before anything changes (the receivers check there that the user may change them);
-    it refuses by raising.
+    ``check_stored``, when given, is called with the ids of the stored events that the alerts repeat, read once their
+    decision locks are taken (so that an alert another request was storing meanwhile is among them) and before
+    anything changes: the receivers check there that the user may change them. It refuses by raising.
     Returns ``[(event, created)]`` in the order given.
 
     The batch is written with a few queries whatever its size (``_store_batch``); a batch that
@@ -153,15 +153,21 @@ def ingest(alerts, create_sources=False, check_stored=None):
             sources[name], _ = EventSource.objects.get_or_create(name=name)
         from .incident_service import lock_decisions
 
-        rows = decision_rows(alerts, sources)
-        lock_decisions(rows)
-        stored = sorted({row['pk'] for row in rows if 'pk' in row})
-        if stored and check_stored is not None:
-            check_stored(stored)
+        lock_decisions(decision_rows(alerts, sources))
         identities = [(alert.source, alert.dedup_id[:255]) for alert in alerts if alert.dedup_id]
         if len(identities) != len(set(identities)):
-            return [_store(alert, sources[alert.source]) for alert in alerts]
-        return _store_batch(alerts, sources)
+            return _store_each(alerts, sources, check_stored)
+        return _store_batch(alerts, sources, check_stored)
+
+
+def _store_each(alerts, sources, check_stored):
+    """Store the alerts one by one (a batch naming one alert twice, or whose insert met a concurrent one), once
+    ``check_stored`` has seen the stored ones (one query)."""
+    stored = stored_identities(alerts, sources)
+    if stored is not None and check_stored is not None:
+        if found := sorted(Event.objects.filter(stored).values_list('pk', flat=True)):
+            check_stored(found)
+    return [_store(alert, sources[alert.source]) for alert in alerts]
 
 
 def _fields(alert, arrival):
@@ -186,7 +192,7 @@ def _object_fields(alert):
     }
 
 
-def _store_batch(alerts, sources):
+def _store_batch(alerts, sources, check_stored=None):
     """Store alerts with distinct identities: one query locks the stored ones, one inserts the new
     ones, one updates the repeats; then they are indexed for search and correlated.
 
@@ -202,6 +208,8 @@ def _store_batch(alerts, sources):
     if stored is not None:
         for event in Event.objects.select_for_update(of=('self',)).filter(stored):
             existing[(event.event_source_id, event.dedup_id)] = event
+    if existing and check_stored is not None:
+        check_stored(sorted(event.pk for event in existing.values()))
     before, tags = _snapshots(existing.values())
     results, new, changed, fields_changed = [], [], [], set()
     for alert in alerts:
@@ -235,7 +243,7 @@ def _store_batch(alerts, sources):
             with transaction.atomic():
                 Event.objects.bulk_create(new)
         except IntegrityError:
-            return [_store(alert, sources[alert.source]) for alert in alerts]
+            return _store_each(alerts, sources, check_stored)
     if changed:
         for event in changed:
             event.last_updated = arrival
@@ -262,28 +270,13 @@ def _snapshots(events):
     events = list(events)
     if current_request.get() is None or not events:
         return {}, {}
-    tags = _tag_names(events)
+    tags = tag_names(Event, [event.pk for event in events])
     exclude = _exclude()
     before = {
         event.pk: snapshot_of(event, resolve_tags=False, extra={'tags': tags[event.pk]}, exclude=exclude)
         for event in events
     }
     return before, tags
-
-
-def _tag_names(events):
-    """``{event id: its tag names, sorted}``, as NetBox's snapshots list them, with one query."""
-    from django.contrib.contenttypes.models import ContentType
-
-    from extras.models import TaggedItem
-
-    names = {event.pk: [] for event in events}
-    rows = TaggedItem.objects.filter(
-        content_type=ContentType.objects.get_for_model(Event), object_id__in=list(names)
-    ).values_list('object_id', 'tag__name')
-    for object_id, name in rows:
-        names[object_id].append(name)
-    return {pk: sorted(found) for pk, found in names.items()}
 
 
 def _log_changes(created, changed, before, tags):

@@ -21,8 +21,10 @@ from rest_framework.test import APIClient
 
 from core.events import OBJECT_CREATED, OBJECT_UPDATED
 from core.models import ObjectChange
+from extras.models import Tag
 from netbox.config import get_config
 from netbox.constants import RQ_QUEUE_DEFAULT
+from utilities.serialization import serialize_object
 
 from business_application.models import Incident
 
@@ -319,11 +321,19 @@ class IncidentChangeLogTest(IncidentRulesTestCase):
 
         self.post(group(rack('a', 3), severity='warning'))  # repeats
         self.assertEqual(updates(), [])
+        incident.tags.set([Tag.objects.create(name=name, slug=name) for name in ('noc', 'customer-a')])
+        exclude = ['last_updated'] if get_config().CHANGELOG_SKIP_EMPTY_CHANGES else []
+        before = serialize_object(Incident.objects.get(pk=incident.pk), exclude=exclude)
         self.post(group(['a-3'], severity='critical'))  # joins and raises the severity
         (raised,) = updates()
         self.assertEqual(
             (raised.prechange_data['severity'], raised.postchange_data['severity']), ('warning', 'critical')
         )
+        # NetBox's own snapshots of the incident before and after the batch, its tags on both sides.
+        self.assertEqual(raised.prechange_data, before)
+        after = serialize_object(Incident.objects.get(pk=incident.pk), exclude=exclude)
+        self.assertEqual(raised.postchange_data, after)
+        self.assertEqual(raised.postchange_data['tags'], ['customer-a', 'noc'])
         self.assertEqual((raised.user_name, raised.object_repr), ('incident-rules-sender', str(incident)))
         self.post(group(rack('a'), status='resolved'))
         resolved = updates()[-1]
