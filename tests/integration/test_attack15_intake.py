@@ -244,7 +244,12 @@ class ChangeRecordsTest(RecordTestCase):
             'routing_key': '0123',
             'event_action': 'trigger',
             'dedup_key': 'a15/pd-1',
-            'payload': {'summary': 'pd ünïcode', 'source': 'ghost-pd', 'severity': 'error', 'custom_details': ODD_RAW},
+            'payload': {
+                'summary': 'pd ünïcode',
+                'source': 'ghost-pd',
+                'severity': 'error',
+                'custom_details': ODD_RAW,
+            },
         }
         self.deliver_and_compare('pagerduty', trigger, query='?source=a15-pd')
         event = Event.objects.get(dedup_id='a15/pd-1')
