@@ -239,8 +239,8 @@ class AlertReceiverView(APIView):
 
     @staticmethod
     def _check_stored(user, pks):
-        """Stored alerts a request repeats must be ones the user may change, before (here, called by ``ingest`` with
-        their rows locked) and after (``store``)."""
+        """Stored alerts a request repeats must be ones the user may change, before (here, called by ``ingest`` once
+        their decision locks are taken) and after (``store``)."""
         if not may_all(user, 'change', pks):
             raise PermissionDenied('One of these alerts exists already and you may not change it.')
 
