@@ -17,13 +17,12 @@ from core.models import ObjectChange, ObjectType
 from extras.models import CustomField, CustomFieldChoiceSet, Tag, TaggedItem
 from netbox.config import get_config
 from netbox.constants import RQ_QUEUE_DEFAULT
-from users.constants import TOKEN_PREFIX
-from users.models import ObjectPermission, Token, User
+from users.models import ObjectPermission, User
 from utilities.serialization import serialize_object
 
 from business_application.models import Event, EventSource, Incident
 
-from ..senders import sender_authorization, webhook_rule
+from ..senders import event_sender_header, sender_authorization, webhook_rule
 
 BASE = '/api/plugins/business-application/alerts/{}/'
 numbers = itertools.count()
@@ -343,33 +342,10 @@ class EventRuleSnapshotsTest(RecordTestCase):
                 self.assertEqual(snapshots['postchange']['custom_fields']['a15_json'], values['a15_json'])
 
 
-def header_for(username, actions_constraints, superuser=False, write_enabled=True, extra=()):
-    """A token of a new user with ObjectPermissions on events: ``actions_constraints`` is [(actions, constraints)]."""
-    if superuser:
-        user = User.objects.create_superuser(username=username)
-    else:
-        user = User.objects.create_user(username=username)
-    event_type = ContentType.objects.get_by_natural_key('business_application', 'event')
-    source_type = ContentType.objects.get_by_natural_key('business_application', 'eventsource')
-    for index, (actions, constraints) in enumerate(actions_constraints):
-        permission = ObjectPermission.objects.create(
-            name=f'{username}-{index}', actions=actions, constraints=constraints
-        )
-        permission.object_types.add(event_type)
-        permission.users.add(user)
-    permission = ObjectPermission.objects.create(name=f'{username}-sources', actions=['view', 'add', 'change'])
-    permission.object_types.add(source_type)
-    for model in extra:
-        permission.object_types.add(ContentType.objects.get_by_natural_key('business_application', model))
-    permission.users.add(user)
-    token = Token.objects.create(user=user, write_enabled=write_enabled)
-    return {'HTTP_AUTHORIZATION': f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}'}
-
-
 class PermissionTest(TestCase):
     def setUp(self):
         self.client = APIClient()
-        self.admin = header_for('a15-admin', [], superuser=True)
+        self.admin = event_sender_header('a15-admin', [], superuser=True)
 
     def post(self, header, payload, receiver='alertmanager', query=''):
         return self.client.post(BASE.format(receiver) + query, payload, format='json', **header)
@@ -388,7 +364,7 @@ class PermissionTest(TestCase):
 
     def test_before_check_on_criticallity(self):
         self.assertEqual(self.post(self.admin, am_group(am_alert('p-1', severity='critical'))).status_code, 200)
-        user = header_for('a15-warn', [(['view', 'add'], None), (['change'], {'criticallity': 'warning'})])
+        user = event_sender_header('a15-warn', [(['view', 'add'], None), (['change'], {'criticallity': 'warning'})])
         # the stored one is critical: the user may not change it, whatever it would become
         self.assert_refused_and_nothing_changed(user, am_group(am_alert('p-1', severity='warning')))
         self.assert_refused_and_nothing_changed(
@@ -398,14 +374,14 @@ class PermissionTest(TestCase):
 
     def test_after_check_on_status(self):
         self.assertEqual(self.post(self.admin, am_group(am_alert('p-2'))).status_code, 200)
-        user = header_for('a15-trig', [(['view', 'add', 'change'], {'status': 'triggered'})])
+        user = event_sender_header('a15-trig', [(['view', 'add', 'change'], {'status': 'triggered'})])
         self.assert_refused_and_nothing_changed(user, am_group(am_alert('p-2', status='resolved')))
         self.assertEqual(self.post(user, am_group(am_alert('p-2', summary='x'))).status_code, 200)
 
     def test_constraint_on_event_source_and_dedup_id(self):
         self.assertEqual(self.post(self.admin, am_group(am_alert('p-3')), query='?source=other').status_code, 200)
         self.assertEqual(self.post(self.admin, am_group(am_alert('p-3'))).status_code, 200)
-        user = header_for(
+        user = event_sender_header(
             'a15-src', [(['view', 'add', 'change'], {'event_source__name': 'prometheus', 'dedup_id__startswith': 'p-'})]
         )
         self.assertEqual(self.post(user, am_group(am_alert('p-3', summary='ok'))).status_code, 200)
@@ -419,7 +395,7 @@ class PermissionTest(TestCase):
     def test_list_of_constraints(self):
         """Two constraint sets (OR): the stored alert matches the second only."""
         self.assertEqual(self.post(self.admin, am_group(am_alert('p-4', severity='critical'))).status_code, 200)
-        user = header_for(
+        user = event_sender_header(
             'a15-or',
             [(['view', 'add'], None), (['change'], [{'criticallity': 'info'}, {'criticallity': 'critical'}])],
         )
@@ -429,24 +405,24 @@ class PermissionTest(TestCase):
     def test_user_token_constraint(self):
         """A ``$user`` constraint token."""
         self.assertEqual(self.post(self.admin, am_group(am_alert('p-5'))).status_code, 200)
-        user = header_for('a15-tok', [(['view', 'add'], None), (['change'], {'tags__name': '$user'})])
+        user = event_sender_header('a15-tok', [(['view', 'add'], None), (['change'], {'tags__name': '$user'})])
         self.assert_refused_and_nothing_changed(user, am_group(am_alert('p-5', summary='z')))
 
     def test_read_only_token_and_no_permissions(self):
         self.assertEqual(self.post(self.admin, am_group(am_alert('p-6'))).status_code, 200)
-        read_only = header_for('a15-ro', [(['view', 'add', 'change'], None)], write_enabled=False)
+        read_only = event_sender_header('a15-ro', [(['view', 'add', 'change'], None)], write_enabled=False)
         self.assert_refused_and_nothing_changed(read_only, am_group(am_alert('p-6', summary='ro')))
         self.assert_refused_and_nothing_changed(read_only, am_group(am_alert('p-6-new')))
-        nothing = header_for('a15-none', [])
+        nothing = event_sender_header('a15-none', [])
         self.assert_refused_and_nothing_changed(nothing, am_group(am_alert('p-6', summary='none')))
-        admin_ro = header_for('a15-admin-ro', [], superuser=True, write_enabled=False)
+        admin_ro = event_sender_header('a15-admin-ro', [], superuser=True, write_enabled=False)
         self.assert_refused_and_nothing_changed(admin_ro, am_group(am_alert('p-6', summary='admin-ro')))
 
     def test_answer_hides_what_the_user_may_not_view(self):
         self.assertEqual(self.post(self.admin, am_group(am_alert('p-7', severity='critical'))).status_code, 200)
         hidden = Event.objects.get(dedup_id='p-7')
         # may change anything, view only warnings; no view of incidents
-        user = header_for('a15-view', [(['add', 'change'], None), (['view'], {'criticallity': 'warning'})])
+        user = event_sender_header('a15-view', [(['add', 'change'], None), (['view'], {'criticallity': 'warning'})])
         response = self.post(user, am_group(am_alert('p-7', severity='critical', summary='v'), am_alert('p-8')))
         self.assertEqual(response.status_code, 200, response.content[:300])
         body = response.json()
@@ -460,7 +436,7 @@ class PermissionTest(TestCase):
             self.assertEqual(event['incidents'], [])
         self.assertNotIn(f'"id": {hidden.pk}', text)
         # with a view on incidents constrained to none of them
-        user2 = header_for('a15-view2', [(['add', 'change', 'view'], None)], extra=())
+        user2 = event_sender_header('a15-view2', [(['add', 'change', 'view'], None)], extra=())
         permission = ObjectPermission.objects.create(name='a15-inc', actions=['view'], constraints={'pk': 0})
         permission.object_types.add(ContentType.objects.get_for_model(Incident))
         permission.users.add(User.objects.get(username='a15-view2'))
@@ -601,12 +577,12 @@ class RefusedBeforeLeavesNoTraceTest(RecordTestCase):
 
     def test_refused_repeat_with_a_new_source_in_the_batch(self):
         rule = webhook_rule('a15-sources', EventSource, [OBJECT_CREATED])
-        admin = header_for('a15-admin-src', [], superuser=True)
+        admin = event_sender_header('a15-admin-src', [], superuser=True)
         first = {'source': 'a15-old', 'alerts': [generic_alert('s-1', severity='critical')]}
         first['alerts'][0]['source'] = 'a15-old'
         self.assertEqual(self.client.post(BASE.format('generic'), first, format='json', **admin).status_code, 200)
         self.queue.empty()
-        user = header_for('a15-src-user', [(['view', 'add'], None), (['change'], {'criticallity': 'warning'})])
+        user = event_sender_header('a15-src-user', [(['view', 'add'], None), (['change'], {'criticallity': 'warning'})])
         batch = {
             'alerts': [dict(generic_alert('s-2'), source='a15-brand-new'), dict(generic_alert('s-1'), source='a15-old')]
         }

@@ -9,30 +9,15 @@ import threading
 import time
 
 import pytest
-from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from rest_framework.test import APIClient
-
-from users.constants import TOKEN_PREFIX
-from users.models import ObjectPermission, Token, User
 
 from business_application.models import Event, EventSource
 from business_application.services import intake
 
+from ..senders import event_sender_header
+
 URL = '/api/plugins/business-application/alerts/alertmanager/'
-
-
-def header(username, permissions, superuser=False):
-    user = (User.objects.create_superuser if superuser else User.objects.create_user)(username=username)
-    event_type = ContentType.objects.get_by_natural_key('business_application', 'event')
-    for index, (actions, constraints) in enumerate(permissions):
-        permission = ObjectPermission.objects.create(
-            name=f'{username}-{index}', actions=actions, constraints=constraints
-        )
-        permission.object_types.add(event_type)
-        permission.users.add(user)
-    token = Token.objects.create(user=user)
-    return {'HTTP_AUTHORIZATION': f'Bearer {TOKEN_PREFIX}{token.key}.{token.token}'}
 
 
 def group(fingerprint, severity, summary):
@@ -65,8 +50,8 @@ def test_a_repeat_racing_the_alerts_creation_is_checked_before(settings):
     commits, changes the critical alert into a warning although the user may only change warnings."""
     settings.BUSINESS_APP_ASYNC_PROCESSING = True
     EventSource.objects.create(name='prometheus')
-    admin = header('race-admin', [], superuser=True)
-    user = header('race-user', [(['view', 'add'], None), (['change'], {'criticallity': 'warning'})])
+    admin = event_sender_header('race-admin', [], superuser=True)
+    user = event_sender_header('race-user', [(['view', 'add'], None), (['change'], {'criticallity': 'warning'})])
 
     hold = threading.Event()
     inserted = threading.Event()
@@ -114,8 +99,8 @@ def test_same_alerts_at_once_by_two_senders(settings):
     """Two senders (one constrained to warnings, one unconstrained) deliver the same new alerts at once, many
     times: no deadlock, no 500, one event per alert."""
     EventSource.objects.create(name='prometheus')
-    free = header('race-free', [(['view', 'add', 'change'], None)])
-    boxed = header('race-boxed', [(['view', 'add', 'change'], {'criticallity': 'warning'})])
+    free = event_sender_header('race-free', [(['view', 'add', 'change'], None)])
+    boxed = event_sender_header('race-boxed', [(['view', 'add', 'change'], {'criticallity': 'warning'})])
     codes = []
     for round_ in range(12):
         payload = {
